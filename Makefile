@@ -1,0 +1,19 @@
+# `make fit` and `make test` create the virtual environment on first use.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+# Where MNIST/raw lives: ../shared/data when it is there (machines without a network), else ./data (downloaded).
+DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST/raw),../shared/data,data)
+
+.PHONY: fit test bench
+
+$(VENV)/installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+fit: $(VENV)/installed
+	$(PYTHON) -m lit_rnn.fit --data.data_dir $(DATA_DIR) $(ARGS)
+
+test: $(VENV)/installed
+	$(PYTHON) -m pytest $(ARGS)

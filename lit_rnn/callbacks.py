@@ -1,0 +1,34 @@
+"""Callbacks the project adds to every run."""
+
+from collections.abc import Sequence
+
+import lightning as L
+from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch.utils.tensorboard.summary import hparams
+
+
+class HyperparametersWithMetrics(L.Callback):
+    """Fills TensorBoard's HPARAMS tab with the run's settings next to real metrics.
+
+    Lightning writes the tab either without metrics or with a placeholder ``hp_metric = -1``. Here the
+    tab's columns are the given metric tags, whose values are the scalars the run logs under them.
+
+    Args:
+        metrics: Scalar tags shown as the HPARAMS tab's metric columns.
+    """
+
+    def __init__(self, metrics: Sequence[str] = ("val/acc_best", "test/acc")) -> None:
+        self.metrics = list(metrics)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        logger = trainer.logger
+        if not isinstance(logger, TensorBoardLogger) or trainer.global_rank != 0:
+            return
+        settings = dict(pl_module.hparams)
+        if trainer.datamodule is not None:
+            settings.update({f"data.{key}": value for key, value in trainer.datamodule.hparams.items()})
+        settings = logger._sanitize_params(_flatten_dict(_convert_params(settings)))
+        writer = logger.experiment._get_file_writer()
+        for summary in hparams(settings, {name: 0.0 for name in self.metrics}):
+            writer.add_summary(summary)

@@ -1,0 +1,128 @@
+"""The LightningModule: wires the recurrent network to its loss, accuracy metrics and optimizer."""
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from lit_rnn.errors import UserError
+from lit_rnn.network import CellType, RecurrentClassifier
+
+
+class ConfigError(UserError):
+    """A configuration value is out of range."""
+
+
+def _check(condition: bool, argument: str, value: Any, expected: str) -> None:
+    if not condition:
+        raise ConfigError(f"--{argument} is {value!r}, but it must be {expected}. Change it on the command line or in the YAML config.")
+
+
+def _tutorial_adam(parameters: Any) -> torch.optim.Optimizer:
+    return torch.optim.Adam(parameters, lr=0.01)
+
+
+class MNISTClassifier(L.LightningModule):
+    """Classifies MNIST digits read row by row by a recurrent network.
+
+    Args:
+        cell: Recurrent cell: ``lstm`` (the tutorial's), ``gru`` or ``rnn`` (a plain tanh RNN).
+        hidden_size: Units in each recurrent layer.
+        num_layers: Stacked recurrent layers.
+        dropout: Dropout between stacked layers, in [0, 1); needs ``num_layers > 1``.
+        bidirectional: Also read the rows bottom-up.
+        normalize_input: Standardize pixels with MNIST's mean and std inside the network.
+        optimizer: Optimizer class and its arguments (``class_path``/``init_args`` in YAML); by default the
+            tutorial's Adam at lr 0.01.
+        scheduler: Optional learning-rate schedule; ``OneCycleLR``'s ``total_steps`` is filled in from the run.
+        scheduler_interval: Step the schedule after every optimizer ``step`` or every ``epoch``.
+    """
+
+    def __init__(
+        self,
+        cell: CellType = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        normalize_input: bool = False,
+        optimizer: OptimizerCallable | None = None,
+        scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: str = "step",
+    ) -> None:
+        super().__init__()
+        _check(hidden_size > 0, "model.hidden_size", hidden_size, "a positive whole number")
+        _check(num_layers > 0, "model.num_layers", num_layers, "a positive whole number")
+        _check(0 <= dropout < 1, "model.dropout", dropout, "in [0, 1)")
+        _check(dropout == 0 or num_layers > 1, "model.dropout", dropout, "0 with one layer (dropout acts between layers): raise --model.num_layers")
+        _check(scheduler_interval in ("step", "epoch"), "model.scheduler_interval", scheduler_interval, "'step' or 'epoch'")
+        self.save_hyperparameters(logger=False)
+        self.network = RecurrentClassifier(cell, hidden_size, num_layers, dropout, bidirectional, normalize_input)
+        self.optimizer, self.scheduler = optimizer or _tutorial_adam, scheduler
+        self._check_optimizer_arguments()
+        self.loss = nn.CrossEntropyLoss()
+        self.train_acc, self.val_acc, self.test_acc = (MulticlassAccuracy(num_classes=10, average="micro") for _ in range(3))
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        self.val_acc_best = MaxMetric()
+
+    def _check_optimizer_arguments(self) -> None:
+        """Build the optimizer once on a dummy parameter so that a bad learning rate fails now, not after set-up."""
+        try:
+            self.optimizer([nn.Parameter(torch.zeros(1))])
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"--model.optimizer is refused: {error}. Fix its init_args (for example --model.optimizer.lr 0.01).") from None
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network(images)
+
+    def _common_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        images, labels = batch
+        logits = self(images)
+        loss = self.loss(logits, labels)
+        getattr(self, f"{stage}_acc")(logits, labels)
+        return loss
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self._common_step(batch, "train")
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/acc", self.train_acc)
+        return loss
+
+    def on_train_start(self) -> None:
+        # The sanity check's validation must not count as the best accuracy.
+        self.val_acc_best.reset()
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self.val_loss(self._common_step(batch, "val"), weight=len(batch[1]))
+        self.log("val/loss", self.val_loss, prog_bar=True)
+        self.log("val/acc", self.val_acc, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_acc_best(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self.test_loss(self._common_step(batch, "test"), weight=len(batch[1]))
+        self.log("test/loss", self.test_loss)
+        self.log("test/acc", self.test_acc)
+
+    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Class probabilities ``(batch, 10)``."""
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(images).softmax(dim=1)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer(self.parameters())
+        if self.scheduler is None:
+            return optimizer
+        # A schedule over the whole run (OneCycleLR) left without a length gets this run's number of steps.
+        arguments = getattr(self.scheduler, "keywords", {})
+        run_length = {}
+        if "total_steps" in arguments and arguments["total_steps"] is None and arguments.get("epochs") is None:
+            run_length["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler(optimizer, **run_length)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}}

@@ -1,0 +1,74 @@
+"""Shared fixtures: tiny MNIST-format IDX files that the tests write, so torchvision's real loader reads them."""
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REAL_DATA = Path(os.environ.get("LIT_RNN_REAL_DATA", REPO.parent / "shared" / "data"))
+IDX_NAMES = {
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array in MNIST's IDX format (magic 0x0008 0xdims, then big-endian sizes)."""
+    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def learnable_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy 28x28 images whose label is written as a bright band at rows 2*label..2*label+2: easy to learn."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 10
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(count, 28, 28))
+    for image, label in zip(images, labels):
+        image[2 * label : 2 * label + 3, 4:24] = 255
+    return images.astype(np.uint8), labels.astype(np.uint8)
+
+
+def make_mnist(root: Path, train_count: int = 600, test_count: int = 200) -> Path:
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for train, count in ((True, train_count), (False, test_count)):
+        images, labels = learnable_digits(count, seed=int(train))
+        write_idx(raw / IDX_NAMES[train][0], images)
+        write_idx(raw / IDX_NAMES[train][1], labels)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data_dir with 600 training and 200 test images in MNIST's IDX layout (read-only by convention)."""
+    return make_mnist(tmp_path_factory.mktemp("tiny_mnist"))
+
+
+@pytest.fixture
+def real_mnist() -> Path:
+    if not (REAL_DATA / "MNIST" / "raw").is_dir():
+        pytest.skip(f"the real MNIST files are not in {REAL_DATA} (set LIT_RNN_REAL_DATA to their folder)")
+    return REAL_DATA
+
+
+def tiny_fit_args(data_dir: Path, *extra: str) -> list[str]:
+    """Command-line arguments for a fit of a few seconds on the tiny data."""
+    return [
+        f"--data.data_dir={data_dir}", "--data.val_size=100", "--data.batch_size=50",
+        "--data.eval_batch_size=100", "--trainer.max_epochs=2", "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false", "--trainer.log_every_n_steps=5", *extra,
+    ]
+
+
+def run_module(module: str, args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m module args`` in ``cwd`` as a user would, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
