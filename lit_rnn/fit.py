@@ -19,19 +19,21 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     (metrics,) = trainer.test(model, data, ckpt_path="best")
     images, labels = next(iter(data.test_dataloader()))
     predictions = model(images[:10].to(model.device)).argmax(dim=1)
-    _report(trainer, metrics, train_seconds, predictions.tolist(), labels[:10].tolist())
+    log_dir = trainer.log_dir  # every process must ask: under DDP this is a collective call
+    _report(metrics, len(data.splits["test"][1]), train_seconds, predictions.tolist(), labels[:10].tolist(),
+            trainer.checkpoint_callback.best_model_path, log_dir)
     return metrics
 
 
 @rank_zero_only
-def _report(trainer, metrics: dict[str, float], train_seconds: float, predictions: list[int], labels: list[int]) -> None:
-    best = trainer.checkpoint_callback.best_model_path
-    print(f"\nTest accuracy on the {len(trainer.datamodule.splits['test'][1]):,} MNIST test images: "
-          f"{metrics['test/acc']:.4f} (best checkpoint, {best})")
+def _report(metrics: dict[str, float], test_size: int, train_seconds: float, predictions: list[int],
+            labels: list[int], best_checkpoint: str, log_dir: str) -> None:
+    print(f"\nTest accuracy on the {test_size:,} MNIST test images: {metrics['test/acc']:.4f} "
+          f"(best checkpoint, {best_checkpoint})")
     print(f"Training took {train_seconds:.1f} s.")
     print(predictions, "prediction number")
     print(labels, "real number")
-    print(f"Logs and checkpoints: {trainer.log_dir}")
+    print(f"Logs and checkpoints: {log_dir}")
     print(f"View them: tensorboard --logdir {LOG_ROOT}")
 
 

@@ -1,6 +1,7 @@
 """Shared fixtures: tiny MNIST-format IDX files that the tests write, so torchvision's real loader reads them."""
 
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -66,9 +67,27 @@ def tiny_fit_args(data_dir: Path, *extra: str) -> list[str]:
     ]
 
 
+def reported_accuracy(stdout: str) -> float:
+    """The test accuracy that ``lit_rnn.fit`` printed."""
+    return float(re.search(r"Test accuracy on the [0-9,]+ MNIST test images: ([0-9.]+)", stdout).group(1))
+
+
+def checkpoint_accuracy(checkpoint: Path, data_dir: Path) -> float:
+    """Accuracy of a checkpoint on the whole test set, in this one process."""
+    import torch
+
+    from lit_rnn.data import load_mnist
+    from lit_rnn.model import MNISTClassifier
+
+    model = MNISTClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    images, labels = load_mnist(data_dir, train=False)
+    with torch.no_grad():
+        return (model(images.float() / 255).argmax(1) == labels).float().mean().item()
+
+
 def run_module(module: str, args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python -m module args`` in ``cwd`` as a user would, capturing its output."""
     return subprocess.run(
         [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])},
     )

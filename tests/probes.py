@@ -1,0 +1,31 @@
+"""Test-only callbacks, passed to the real command line with ``--trainer.callbacks+=probes.NAME``."""
+
+import hashlib
+from pathlib import Path
+
+import lightning as L
+
+
+class RecordTrainingImages(L.Callback):
+    """Writes a digest of every training image each process trains on, one file per rank and epoch.
+
+    Args:
+        out_dir: Folder for the ``rank{R}-epoch{E}.txt`` files.
+    """
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = Path(out_dir)
+        self.digests: list[str] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        images, _ = batch
+        self.digests += [image_digest(image) for image in images]
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / f"rank{trainer.global_rank}-epoch{trainer.current_epoch}.txt").write_text("\n".join(self.digests))
+        self.digests = []
+
+
+def image_digest(image) -> str:
+    return hashlib.sha1((image * 255).round().byte().cpu().numpy().tobytes()).hexdigest()
