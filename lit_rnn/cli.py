@@ -35,7 +35,8 @@ class LitRNNCLI(LightningCLI):
                            "init_args": {"save_dir": ".", "name": LOG_ROOT, "default_hp_metric": False}},
                 "callbacks": [LearningRateMonitor(logging_interval="step"), HyperparametersWithMetrics()],
             },
-            parser_kwargs={"default_config_files": [str(DEFAULT_CONFIG)]},
+            # A bad value raises, so that the entry point prints one message instead of the whole usage.
+            parser_kwargs={"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False},
             auto_configure_optimizers=False,
             **kwargs,
         )

@@ -8,7 +8,7 @@ import torch
 from torchvision.datasets import MNIST
 
 from lit_rnn.batches import TensorBatches
-from lit_rnn.errors import UserError
+from lit_rnn.errors import UserError, check_config
 
 MNIST_TRAIN_SIZE = 60_000
 
@@ -68,6 +68,9 @@ class MNISTDataModule(L.LightningDataModule):
         eval_batch_size: int = 1_000,
     ) -> None:
         super().__init__()
+        check_config(batch_size > 0, "data.batch_size", batch_size, "a positive whole number")
+        check_config(eval_batch_size > 0, "data.eval_batch_size", eval_batch_size, "a positive whole number")
+        check_config(0 < val_size < MNIST_TRAIN_SIZE, "data.val_size", val_size, f"between 1 and {MNIST_TRAIN_SIZE - 1:,}")
         self.save_hyperparameters(logger=False)
         self.data_dir = data_dir
         self.batch_size, self.val_size, self.split_seed = batch_size, val_size, split_seed

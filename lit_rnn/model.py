@@ -9,17 +9,8 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from lit_rnn.errors import UserError
+from lit_rnn.errors import ConfigError, check_config
 from lit_rnn.network import CellType, RecurrentClassifier
-
-
-class ConfigError(UserError):
-    """A configuration value is out of range."""
-
-
-def _check(condition: bool, argument: str, value: Any, expected: str) -> None:
-    if not condition:
-        raise ConfigError(f"--{argument} is {value!r}, but it must be {expected}. Change it on the command line or in the YAML config.")
 
 
 def _tutorial_adam(parameters: Any) -> torch.optim.Optimizer:
@@ -55,11 +46,11 @@ class MNISTClassifier(L.LightningModule):
         scheduler_interval: str = "step",
     ) -> None:
         super().__init__()
-        _check(hidden_size > 0, "model.hidden_size", hidden_size, "a positive whole number")
-        _check(num_layers > 0, "model.num_layers", num_layers, "a positive whole number")
-        _check(0 <= dropout < 1, "model.dropout", dropout, "in [0, 1)")
-        _check(dropout == 0 or num_layers > 1, "model.dropout", dropout, "0 with one layer (dropout acts between layers): raise --model.num_layers")
-        _check(scheduler_interval in ("step", "epoch"), "model.scheduler_interval", scheduler_interval, "'step' or 'epoch'")
+        check_config(hidden_size > 0, "model.hidden_size", hidden_size, "a positive whole number")
+        check_config(num_layers > 0, "model.num_layers", num_layers, "a positive whole number")
+        check_config(0 <= dropout < 1, "model.dropout", dropout, "in [0, 1)")
+        check_config(dropout == 0 or num_layers > 1, "model.dropout", dropout, "0 with one layer (dropout acts between layers): raise --model.num_layers")
+        check_config(scheduler_interval in ("step", "epoch"), "model.scheduler_interval", scheduler_interval, "'step' or 'epoch'")
         self.save_hyperparameters(logger=False)
         self.network = RecurrentClassifier(cell, hidden_size, num_layers, dropout, bidirectional, normalize_input)
         self.optimizer, self.scheduler = optimizer or _tutorial_adam, scheduler
