@@ -82,13 +82,28 @@ class MNISTDataModule(L.LightningDataModule):
         """Download MNIST unless its files are already in ``data_dir`` (runs on one process per machine)."""
         if self._files_present():
             return
+        root = Path(self.data_dir)
+        raw = root / "MNIST" / "raw"
+        try:
+            root.mkdir(exist_ok=True)  # not its parents: a mistyped path should fail, not grow a tree
+            raw.mkdir(parents=True, exist_ok=True)
+        except FileNotFoundError:
+            raise DataError(
+                f"The data folder {root} does not exist, nor does its parent {root.parent}. "
+                "Check --data.data_dir: it is the folder that holds (or will hold) MNIST/raw."
+            ) from None
+        except OSError as error:
+            raise DataError(
+                f"MNIST is not in {raw}, and it cannot be downloaded there: {error.strerror}. "
+                "Point --data.data_dir at a folder you can write, or at one that already holds MNIST/raw."
+            ) from None
         try:
             for train in (True, False):
                 MNIST(self.data_dir, train=train, download=True)
-        except Exception as error:  # no network, a mirror down, a folder we may not write
+        except Exception as error:  # no network, a mirror down, a full disk
             raise DataError(
-                f"MNIST is not in {Path(self.data_dir) / 'MNIST' / 'raw'} and could not be downloaded "
-                f"({type(error).__name__}: {error}). Put the four IDX files ({', '.join(RAW_FILES)}) there by hand, "
+                f"MNIST is not in {raw} and could not be downloaded ({type(error).__name__}: {error}). "
+                f"Put the four IDX files ({', '.join(RAW_FILES)}) there by hand, "
                 "or point --data.data_dir at a folder that holds MNIST/raw."
             ) from None
 

@@ -106,3 +106,17 @@ def test_truncated_file_is_a_data_error(tmp_path):
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(DataError, match="could not be read"):
         load_mnist(tmp_path, train=True)
+
+
+def test_a_data_folder_whose_parent_is_missing_is_refused_and_not_created(tmp_path):
+    data_dir = tmp_path / "typo" / "data"
+    with pytest.raises(DataError, match="does not exist"):
+        MNISTDataModule(data_dir=str(data_dir)).prepare_data()
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_data_folder_that_cannot_be_written_is_refused(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.raises(DataError, match="cannot be downloaded there"):
+        MNISTDataModule(data_dir=str(not_a_folder)).prepare_data()
