@@ -50,7 +50,7 @@ def tiny_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_mnist(tmp_path_factory.mktemp("tiny_mnist"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_mnist() -> Path:
     if not (REAL_DATA / "MNIST" / "raw").is_dir():
         pytest.skip(f"the real MNIST files are not in {REAL_DATA} (set LIT_RNN_REAL_DATA to their folder)")
