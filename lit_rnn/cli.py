@@ -13,6 +13,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from lit_rnn.callbacks import HyperparametersWithMetrics
 from lit_rnn.data import MNISTDataModule
+from lit_rnn.log_figures import LogFigures
 from lit_rnn.model import MNISTClassifier
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -33,7 +34,7 @@ class LitRNNCLI(LightningCLI):
             trainer_defaults={
                 "logger": {"class_path": TensorBoardLogger.__module__ + ".TensorBoardLogger",
                            "init_args": {"save_dir": ".", "name": LOG_ROOT, "default_hp_metric": False}},
-                "callbacks": [LearningRateMonitor(logging_interval="step"), HyperparametersWithMetrics()],
+                "callbacks": [LearningRateMonitor(logging_interval="step"), HyperparametersWithMetrics(), LogFigures()],
             },
             # A bad value raises, so that the entry point prints one message instead of the whole usage.
             parser_kwargs={"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False},

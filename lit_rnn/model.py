@@ -70,15 +70,15 @@ class MNISTClassifier(L.LightningModule):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
 
-    def _common_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+    def _common_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = batch
         logits = self(images)
         loss = self.loss(logits, labels)
         getattr(self, f"{stage}_acc")(logits, labels)
-        return loss
+        return loss, logits
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self._common_step(batch, "train")
+        loss, _ = self._common_step(batch, "train")
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/acc", self.train_acc)
         return loss
@@ -87,19 +87,24 @@ class MNISTClassifier(L.LightningModule):
         # The sanity check's validation must not count as the best accuracy.
         self.val_acc_best.reset()
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self.val_loss(self._common_step(batch, "val"), weight=len(batch[1]))
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """The logits, for callbacks that look at the predictions (``LogFigures``)."""
+        loss, logits = self._common_step(batch, "val")
+        self.val_loss(loss, weight=len(batch[1]))
         self.log("val/loss", self.val_loss, prog_bar=True)
         self.log("val/acc", self.val_acc, prog_bar=True)
+        return logits
 
     def on_validation_epoch_end(self) -> None:
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self.test_loss(self._common_step(batch, "test"), weight=len(batch[1]))
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, logits = self._common_step(batch, "test")
+        self.test_loss(loss, weight=len(batch[1]))
         self.log("test/loss", self.test_loss)
         self.log("test/acc", self.test_acc)
+        return logits
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """Class probabilities ``(batch, 10)``."""

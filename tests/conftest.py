@@ -51,7 +51,7 @@ def tiny_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_mnist(tmp_path_factory.mktemp("tiny_mnist"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_mnist() -> Path:
     if not (REAL_DATA / "MNIST" / "raw").is_dir():
         pytest.skip(f"the real MNIST files are not in {REAL_DATA} (set LIT_RNN_REAL_DATA to their folder)")
@@ -91,3 +91,12 @@ def run_module(module: str, args: list[str], cwd: Path, timeout: float = 300) ->
         [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])},
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder in which one quick default fit on the tiny data ran: ``lightning_logs/version_0`` (read-only by convention)."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    result = run_module("lit_rnn.fit", tiny_fit_args(tiny_mnist), cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir

@@ -1,0 +1,98 @@
+"""A callback that shows in TensorBoard what the model learned: the digits it trains on and where it goes wrong."""
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from lit_rnn.figures import confusion_matrix_picture, digit_grid, text_picture
+
+NUM_CLASSES = 10
+
+
+def _step(trainer: L.Trainer) -> int:
+    """The step Lightning logs epoch-end metrics at, so that the pictures line up with the scalars."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
+
+
+class LogFigures(L.Callback):
+    """Logs pictures and per-digit accuracy to TensorBoard; does nothing per training step.
+
+    At the start of fit: a grid of training digits with their labels (``train/digits``). After each
+    validation and test: the confusion matrix (``val/confusion_matrix``), a grid of the most confident
+    mistakes with their true label, predicted label and confidence (``val/worst_mistakes``), and the
+    accuracy on each digit (scalars ``val_per_digit/acc_0`` to ``acc_9``); the same under ``test``.
+    The validation and test steps must return their logits. With several processes the confusion
+    matrix and the accuracies cover all of them, the mistakes those of the first.
+
+    Args:
+        training_digits: How many training digits the grid at the start of fit shows.
+        mistakes: How many of the worst mistakes each validation and test shows.
+    """
+
+    def __init__(self, training_digits: int = 32, mistakes: int = 24) -> None:
+        self.training_digits, self.mistakes = training_digits, mistakes
+        self.confusion = MulticlassConfusionMatrix(num_classes=NUM_CLASSES)
+        self.worst: dict[str, torch.Tensor] = {}
+
+    @staticmethod
+    def _enabled(trainer: L.Trainer) -> bool:
+        return isinstance(trainer.logger, TensorBoardLogger) and not trainer.sanity_checking
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        splits = getattr(trainer.datamodule, "splits", {})
+        if not self._enabled(trainer) or "train" not in splits or not trainer.is_global_zero:
+            return
+        images, labels = (tensor[: self.training_digits].cpu() for tensor in splits["train"])
+        grid = digit_grid(images.float() / 255, [f"label {label}" for label in labels.tolist()])
+        trainer.logger.experiment.add_image("train/digits", grid, _step(trainer))
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._enabled(trainer):
+            self.confusion = self.confusion.to(pl_module.device)
+            self.confusion.reset()
+            self.worst = {}
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        if not self._enabled(trainer):
+            return
+        images, labels = batch
+        confidence, predicted = outputs.detach().softmax(dim=1).max(dim=1)
+        self.confusion.update(predicted, labels)
+        wrong = predicted != labels
+        found = {"images": images[wrong], "labels": labels[wrong], "predicted": predicted[wrong], "confidence": confidence[wrong]}
+        if self.worst:
+            found = {key: torch.cat([self.worst[key], value]) for key, value in found.items()}
+        keep = found["confidence"].topk(min(self.mistakes, len(found["confidence"]))).indices
+        self.worst = {key: value[keep] for key, value in found.items()}
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._enabled(trainer):
+            return
+        matrix = self.confusion.compute()  # gathers every process's counts, so all of them must call it
+        accuracy = matrix.diag() / matrix.sum(dim=1).clamp(min=1)
+        if not trainer.is_global_zero:
+            return
+        stage, experiment, step = "test" if trainer.testing else "val", trainer.logger.experiment, _step(trainer)
+        experiment.add_image(f"{stage}/confusion_matrix", confusion_matrix_picture(matrix.cpu()), step)
+        experiment.add_image(f"{stage}/worst_mistakes", self._mistakes_picture(), step)
+        for digit, value in enumerate(accuracy.tolist()):
+            experiment.add_scalar(f"{stage}_per_digit/acc_{digit}", value, step)
+
+    def _mistakes_picture(self) -> torch.Tensor:
+        worst = {key: value.cpu() for key, value in self.worst.items()}
+        if not worst or not len(worst["labels"]):
+            return text_picture("no mistakes")
+        captions = [
+            f"true {label} pred {predicted}\nconfidence {confidence:.2f}"
+            for label, predicted, confidence in zip(worst["labels"].tolist(), worst["predicted"].tolist(), worst["confidence"].tolist())
+        ]
+        return digit_grid(worst["images"], captions, columns=6)
+
+    # The test is watched exactly as validation is.
+    on_test_epoch_start = on_validation_epoch_start
+    on_test_batch_end = on_validation_batch_end
+    on_test_epoch_end = on_validation_epoch_end

@@ -1,0 +1,63 @@
+"""The pictures and per-digit accuracies that ``LogFigures`` writes to a run's event files, and how they are drawn."""
+
+import io
+
+import pytest
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lit_rnn.data import load_mnist
+from lit_rnn.figures import HIGH, confusion_matrix_picture, digit_grid
+
+PICTURES = {"train/digits", "val/confusion_matrix", "val/worst_mistakes", "test/confusion_matrix", "test/worst_mistakes"}
+
+
+@pytest.fixture(scope="module")
+def events(tiny_run):
+    return EventAccumulator(str(tiny_run / "lightning_logs" / "version_0"), size_guidance={"images": 0}).Reload()
+
+
+def test_event_files_hold_a_picture_of_each_kind_after_each_validation(events):
+    assert set(events.Tags()["images"]) == PICTURES
+    assert len(events.Images("train/digits")) == 1
+    validation_steps = [event.step for event in events.Scalars("val/acc")]  # the sanity check is not logged
+    assert [event.step for event in events.Images("val/confusion_matrix")] == validation_steps
+    assert [event.step for event in events.Images("val/worst_mistakes")] == validation_steps
+    assert events.Images("test/confusion_matrix")[-1].step == events.Scalars("test/acc")[-1].step
+    for tag in PICTURES:
+        event = events.Images(tag)[-1]
+        picture = Image.open(io.BytesIO(event.encoded_image_string))
+        assert picture.size == (event.width, event.height) and min(picture.size) > 100
+
+
+def test_accuracy_per_digit_adds_up_to_the_test_accuracy(events, tiny_mnist):
+    _, labels = load_mnist(tiny_mnist, train=False)
+    per_digit = torch.tensor([events.Scalars(f"test_per_digit/acc_{digit}")[-1].value for digit in range(10)])
+    assert ((per_digit * labels.bincount(minlength=10)).sum() / len(labels)).item() == pytest.approx(
+        events.Scalars("test/acc")[-1].value, abs=1e-4)
+
+
+def colour_area(picture: torch.Tensor, colour: tuple[int, int, int]) -> int:
+    pixels = (picture * 255).round().to(torch.int64)
+    return int((pixels == torch.tensor(colour)[:, None, None]).all(dim=0).sum())
+
+
+def test_confusion_matrix_cells_are_shaded_by_their_share_of_the_row():
+    matrix = torch.zeros(10, 10, dtype=torch.int64)
+    matrix[0, 0] = 7  # all of row 0
+    matrix[3, 3] = matrix[3, 8] = 5  # half of row 3 each
+    picture = confusion_matrix_picture(matrix)
+    half = tuple(round(255 + (high - 255) * 0.5) for high in HIGH)
+    one_cell = colour_area(picture, HIGH)
+    assert one_cell > 400  # a cell's area, less its outline and its count
+    assert colour_area(picture, half) == pytest.approx(2 * one_cell, rel=0.05)
+
+
+def test_digit_grid_has_a_tile_per_image_in_rows_of_the_given_length():
+    single = digit_grid(torch.ones(1, 28, 28), ["label 1"])
+    grid = digit_grid(torch.ones(10, 28, 28), ["label 1"] * 10, columns=4)
+    tile_height, tile_width = single.shape[1:]  # make_grid leaves a single image unpadded
+    assert grid.shape == (3, 3 * (tile_height + 2) + 2, 4 * (tile_width + 2) + 2)
+    two_lines = digit_grid(torch.ones(1, 28, 28), ["true 1 pred 7\nconfidence 0.90"])
+    assert two_lines.shape[1] > single.shape[1] and two_lines.shape[2] == single.shape[2]
