@@ -25,9 +25,10 @@ class HyperparametersWithMetrics(L.Callback):
         logger = trainer.logger
         if not isinstance(logger, TensorBoardLogger) or trainer.global_rank != 0:
             return
-        settings = dict(pl_module.hparams)
+        # LightningCLI stores how to rebuild the classes under "_instantiator": not a setting.
+        settings = {key: value for key, value in pl_module.hparams.items() if not key.startswith("_")}
         if trainer.datamodule is not None:
-            settings.update({f"data.{key}": value for key, value in trainer.datamodule.hparams.items()})
+            settings.update({f"data.{k}": v for k, v in trainer.datamodule.hparams.items() if not k.startswith("_")})
         settings = logger._sanitize_params(_flatten_dict(_convert_params(settings)))
         writer = logger.experiment._get_file_writer()
         for summary in hparams(settings, {name: 0.0 for name in self.metrics}):

@@ -61,6 +61,7 @@ def test_event_files_hold_the_scalars_and_real_hparams(two_runs):
     session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
     assert session.hparams["hidden_size"].number_value == 64
     assert session.hparams["data.batch_size"].number_value == 50
+    assert not any(name.split(".")[-1].startswith("_") for name in session.hparams)
     best = events.Scalars("val/acc_best")[-1].value
     assert best == max(event.value for event in events.Scalars("val/acc"))
 
