@@ -12,7 +12,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 
 from lit_rnn.checkpointing import PARTIAL_SUFFIX, sync_folder
-from lit_rnn.errors import UserError
+from lit_rnn.errors import UserError, check_config
 
 RECOVERY_NAME = "recovery.ckpt"
 
@@ -56,11 +56,8 @@ class RecoveryCheckpoint(Checkpoint):
     """
 
     def __init__(self, every_n_steps: int = 500, every_n_minutes: float = 5.0) -> None:
-        if every_n_steps < 0 or every_n_minutes < 0:
-            raise UserError(
-                f"--recovery.every_n_steps ({every_n_steps}) and --recovery.every_n_minutes ({every_n_minutes}) "
-                "must be 0 (off) or positive."
-            )
+        check_config(every_n_steps >= 0, "recovery.every_n_steps", every_n_steps, "0 (off) or a positive whole number")
+        check_config(every_n_minutes >= 0, "recovery.every_n_minutes", every_n_minutes, "0 (off) or a positive number")
         self.every_n_steps, self.every_n_minutes = every_n_steps, every_n_minutes
         self._last_save = time.monotonic()
         self._due = False  # a save waits for the end of the validation or epoch that follows the step

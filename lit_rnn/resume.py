@@ -7,6 +7,7 @@ at the checkpoint's run folder, and TensorBoard drops the events logged after th
 """
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,8 @@ def resolve_resume(config: Namespace) -> dict[str, Any]:
     run = path.parent.parent
     if root is not None and path.parent.name == "checkpoints" and run.parent.resolve() == root.resolve():
         logger.init_args.version = run.name
+        # ModelCheckpoint warns about a non-empty folder, which is what a resumed run's folder is.
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         if "purge_step" in logger.init_args:
             # The first step the resumed run logs: every optimizer step logs one step further.
             logger.init_args.purge_step = checkpoint["global_step"]

@@ -6,6 +6,7 @@ real ``python -m lit_rnn.fit`` processes on tiny data, the first stopped from in
 final weights, optimizer and schedule state, best checkpoint, and every logged scalar.
 """
 
+import logging
 import os
 import sys
 import tempfile
@@ -55,6 +56,7 @@ def try_moment(data: Path, root: Path, number: int, what: str, stop: list[str], 
 
 def main() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"  # the same thread count in every process
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)  # each purge of a resume is announced
     root = Path(tempfile.mkdtemp(prefix="kill_sweep_"))
     data = make_mnist(root / "data")
     (root / "uninterrupted").mkdir()
