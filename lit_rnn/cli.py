@@ -7,14 +7,18 @@ The classes' typed ``__init__`` arguments are the configuration, so ``--model.hi
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from lit_rnn.callbacks import HyperparametersWithMetrics
+from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, check_fits
 from lit_rnn.data import MNISTDataModule
 from lit_rnn.log_figures import LogFigures
 from lit_rnn.model import MNISTClassifier
+from lit_rnn.recovery import RecoveryCheckpoint
+from lit_rnn.resume import KeepConfigWhenResuming, resolve_resume
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
@@ -22,9 +26,10 @@ LOG_ROOT = "lightning_logs"
 
 
 class LitRNNCLI(LightningCLI):
-    """LightningCLI that starts from ``configs/default.yaml`` (the tutorial) and always checkpoints and logs."""
+    """LightningCLI that starts from ``configs/default.yaml`` (the tutorial), always checkpoints and logs, and resumes exactly."""
 
     def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
+        self.resumed_checkpoint: dict[str, Any] | None = None
         super().__init__(
             MNISTClassifier,
             MNISTDataModule,
@@ -34,10 +39,12 @@ class LitRNNCLI(LightningCLI):
             trainer_defaults={
                 "logger": {"class_path": TensorBoardLogger.__module__ + ".TensorBoardLogger",
                            "init_args": {"save_dir": ".", "name": LOG_ROOT, "default_hp_metric": False}},
-                "callbacks": [LearningRateMonitor(logging_interval="step"), HyperparametersWithMetrics(), LogFigures()],
+                "callbacks": [LearningRateMonitor(logging_interval="step"), HyperparametersWithMetrics(), LogFigures(),
+                              RandomState()],
             },
             # A bad value raises, so that the entry point prints one message instead of the whole usage.
             parser_kwargs={"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False},
+            save_config_callback=KeepConfigWhenResuming,
             auto_configure_optimizers=False,
             **kwargs,
         )
@@ -50,7 +57,23 @@ class LitRNNCLI(LightningCLI):
             "checkpoint.filename": "best-{epoch}-{step}",
             "checkpoint.save_last": True,
         })
+        parser.add_lightning_class_args(RecoveryCheckpoint, "recovery")
         parser.add_argument(
             "--ckpt_path", type=str | None, default=None,
-            help="Checkpoint to resume from: a path, or 'last' for the newest run's latest checkpoint.",
+            help="Checkpoint to resume from, in its own run folder: a path, or 'last' for the newest run's newest checkpoint.",
         )
+
+    def before_instantiate_classes(self) -> None:
+        if self.config.ckpt_path is not None:
+            self.resumed_checkpoint = resolve_resume(self.config)
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        if self.resumed_checkpoint is not None:
+            check_fits(self.resumed_checkpoint, self.config.ckpt_path, self.model)
+            self.resumed_checkpoint = None
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer

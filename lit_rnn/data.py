@@ -76,6 +76,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.batch_size, self.val_size, self.split_seed = batch_size, val_size, split_seed
         self.eval_batch_size = eval_batch_size
         self.train: TensorBatches | None = None
+        self._train_position: dict[str, Any] | None = None
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def prepare_data(self) -> None:
@@ -138,7 +139,22 @@ class MNISTDataModule(L.LightningDataModule):
             *self.splits["train"], self.batch_size, shuffle=True, seed=torch.initial_seed(),
             rank=rank, world_size=world_size,
         )
+        if self._train_position is not None:
+            self.train.load_state_dict(self._train_position)
+            self._train_position = None
         return self.train
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training loader's position, which Lightning also keeps in its loop state.
+
+        Lightning restores it from its loop state only if the loader has not been iterated yet, but it
+        iterates the loader early when a schedule's length is estimated; restored here, it is in place
+        before the loader is first built.
+        """
+        return {"train_position": self.train.state_dict()} if self.train is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._train_position = state_dict.get("train_position")
 
     def _eval_batches(self, split: str) -> TensorBatches:
         rank, world_size = self._rank_and_world_size()

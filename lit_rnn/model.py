@@ -59,6 +59,7 @@ class MNISTClassifier(L.LightningModule):
         self.train_acc, self.val_acc, self.test_acc = (MulticlassAccuracy(num_classes=10, average="micro") for _ in range(3))
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # in checkpoints: a resumed run must remember the best so far
 
     def _check_optimizer_arguments(self) -> None:
         """Build the optimizer once on a dummy parameter so that a bad learning rate fails now, not after set-up."""
@@ -83,10 +84,6 @@ class MNISTClassifier(L.LightningModule):
         self.log("train/acc", self.train_acc)
         return loss
 
-    def on_train_start(self) -> None:
-        # The sanity check's validation must not count as the best accuracy.
-        self.val_acc_best.reset()
-
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """The logits, for callbacks that look at the predictions (``LogFigures``)."""
         loss, logits = self._common_step(batch, "val")
@@ -96,6 +93,8 @@ class MNISTClassifier(L.LightningModule):
         return logits
 
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # the sanity check's accuracy must not count as the best
+            return
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 

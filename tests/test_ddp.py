@@ -47,7 +47,7 @@ def test_logs_and_checkpoints_are_written_once(ddp_run):
     assert result.stdout.count("Test accuracy on the") == 1
     assert sorted(p.name for p in (workdir / "lightning_logs").iterdir()) == ["version_0"]
     checkpoints = sorted(p.name for p in (workdir / "lightning_logs" / "version_0" / "checkpoints").iterdir())
-    assert len(checkpoints) == 2 and "last.ckpt" in checkpoints
+    assert len(checkpoints) == 3 and {"last.ckpt", "recovery.ckpt"} <= set(checkpoints)
 
 
 def test_a_distributed_run_resumes_from_its_checkpoint(ddp_run, tiny_mnist):
@@ -58,6 +58,7 @@ def test_a_distributed_run_resumes_from_its_checkpoint(ddp_run, tiny_mnist):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Restoring states from the checkpoint path" in result.stdout + result.stderr
     resumed = Path(result.stdout.split("Logs and checkpoints: ")[1].split()[0])
-    checkpoint = torch.load(workdir / resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert resumed == Path("lightning_logs/version_0")  # a resumed run goes on in its own folder
+    checkpoint = torch.load(workdir / resumed / "checkpoints" / "recovery.ckpt", map_location="cpu", weights_only=False)
     # 250 images per rank and epoch at 25 a batch: 10 steps an epoch, and 2 epochs more after the first 10
-    assert (checkpoint["epoch"], checkpoint["global_step"]) == (11, 120)
+    assert (checkpoint["epoch"], checkpoint["global_step"]) == (12, 120)
