@@ -14,14 +14,11 @@ from pathlib import Path
 import torch
 
 from lit_rnn.cli import LOG_ROOT
+from lit_rnn.checkpointing import CheckpointError, read_checkpoint
 from lit_rnn.data import load_mnist
 from lit_rnn.digits import read_digit
 from lit_rnn.errors import UserError, exits_cleanly_on_user_error
 from lit_rnn.model import MNISTClassifier
-
-
-class CheckpointError(UserError):
-    """The checkpoint is missing or is not one of this project's models."""
 
 
 @dataclass
@@ -36,33 +33,37 @@ class Prediction:
 
 
 def find_checkpoint(which: str, log_root: str | Path = LOG_ROOT) -> Path:
-    """The checkpoint ``which`` names: a path, or ``best``/``last`` of the newest run under ``log_root`` that has one."""
+    """The checkpoint ``which`` names: a path, or ``best``/``last`` of the newest run under ``log_root`` that has one.
+
+    ``last`` is the run's newest checkpoint of any kind, as for ``fit --ckpt_path last``: the recovery checkpoint
+    written when training ended is newer than ``last.ckpt``, which Lightning rewrites only on a new best.
+    """
     if which not in ("best", "last"):
         return Path(which)
-    pattern = "best-*.ckpt" if which == "best" else "last.ckpt"
+    pattern = "best-*.ckpt" if which == "best" else "*.ckpt"
     runs = [run for run in Path(log_root).glob("version_*") if run.name.removeprefix("version_").isdigit()]
     for run in sorted(runs, key=lambda run: int(run.name.removeprefix("version_")), reverse=True):
         found = sorted((run / "checkpoints").glob(pattern), key=lambda path: path.stat().st_mtime)
         if found:
             return found[-1]
     raise CheckpointError(
-        f"There is no {which} checkpoint in {Path(log_root) / 'version_*' / 'checkpoints'}. Train a model first "
-        "(python -m lit_rnn.fit), run this from the folder you trained in, or give --ckpt_path a .ckpt file."
+        Path(log_root) / "version_*" / "checkpoints" / pattern, f"matches no file: there is no {which} checkpoint",
+        "Train a model first (python -m lit_rnn.fit), run this from the folder you trained in, "
+        "or give --ckpt_path a .ckpt file.",
     )
 
 
 def load_classifier(path: Path) -> MNISTClassifier:
     """The model saved in a checkpoint that ``python -m lit_rnn.fit`` wrote, rebuilt from its hyperparameters."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: there is no such checkpoint file. Give --ckpt_path a .ckpt file, or best or last.")
+    read_checkpoint(path)  # refuses damaged, foreign and code-carrying files with a message naming the problem
     try:
-        model = MNISTClassifier.load_from_checkpoint(path, map_location="cpu")
+        model = MNISTClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
     except Exception as error:  # unpickling, missing keys, foreign hyperparameters: all mean "not ours"
         message = str(error).strip().splitlines()
         reason = type(error).__name__ + (f": {message[0][:200]}" if message else "")
         raise CheckpointError(
-            f"{path} is not a checkpoint of this project's model ({reason}). Give a .ckpt file that "
-            "python -m lit_rnn.fit wrote, such as lightning_logs/version_0/checkpoints/last.ckpt."
+            path, f"is not a checkpoint of this project's model ({reason})",
+            "Give a .ckpt file that python -m lit_rnn.fit wrote, such as lightning_logs/version_0/checkpoints/last.ckpt.",
         ) from None
     return model.eval()
 
