@@ -4,18 +4,22 @@ The classes' typed ``__init__`` arguments are the configuration, so ``--model.hi
 ``configs/*.yaml`` map onto them with no glue code, and their docstrings are the ``--help``.
 """
 
+import sys
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import TensorBoardLogger
 
 from lit_rnn.callbacks import HyperparametersWithMetrics
 from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, check_fits
 from lit_rnn.data import MNISTDataModule
+from lit_rnn.errors import ConfigError
 from lit_rnn.log_figures import LogFigures
+from lit_rnn.logger import RunLogger
 from lit_rnn.model import MNISTClassifier
 from lit_rnn.recovery import RecoveryCheckpoint
 from lit_rnn.resume import KeepConfigWhenResuming, resolve_resume
@@ -25,11 +29,32 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 LOG_ROOT = "lightning_logs"
 
 
+def check_yaml_files(args: list[str]) -> None:
+    """Name a ``--config`` file that does not parse: jsonargparse's own error leaves the file out."""
+    for flag, following in zip(args, args[1:] + [""]):
+        if flag in ("--config", "-c"):
+            path = Path(following)
+        elif flag.startswith("--config="):
+            path = Path(flag.partition("=")[2])
+        else:
+            continue
+        if not path.is_file():
+            continue  # jsonargparse says that it does not exist
+        try:
+            yaml.safe_load(path.read_text())
+        except yaml.MarkedYAMLError as error:
+            raise ConfigError(
+                f"The config file {path} is not valid YAML: {error.problem} at line {error.problem_mark.line + 1}, "
+                f"column {error.problem_mark.column + 1}. Fix it, or drop --config."
+            ) from None
+
+
 class LitRNNCLI(LightningCLI):
     """LightningCLI that starts from ``configs/default.yaml`` (the tutorial), always checkpoints and logs, and resumes exactly."""
 
     def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
         self.resumed_checkpoint: dict[str, Any] | None = None
+        check_yaml_files(sys.argv[1:] if args is None else args)
         super().__init__(
             MNISTClassifier,
             MNISTDataModule,
@@ -37,7 +62,7 @@ class LitRNNCLI(LightningCLI):
             run=False,
             seed_everything_default=1,
             trainer_defaults={
-                "logger": {"class_path": TensorBoardLogger.__module__ + ".TensorBoardLogger",
+                "logger": {"class_path": f"{RunLogger.__module__}.{RunLogger.__name__}",
                            "init_args": {"save_dir": ".", "name": LOG_ROOT, "default_hp_metric": False}},
                 "callbacks": [LearningRateMonitor(logging_interval="step"), HyperparametersWithMetrics(), LogFigures(),
                               RandomState()],

@@ -1,5 +1,6 @@
 """User-facing errors: a one-paragraph message and an exit code instead of a traceback."""
 
+import errno
 import re
 import sys
 from argparse import ArgumentError
@@ -50,5 +51,12 @@ def exits_cleanly_on_user_error(main: Callable[..., Any]) -> Callable[..., Any]:
         except ArgumentError as error:  # the command line or a YAML config did not parse
             print(f"error: {summarize_parse_error(error.message)} Run with --help to see the options.", file=sys.stderr)
             sys.exit(2)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            print(f"error: The disk is full: writing {error.filename or 'a file'} failed ({error.strerror}). "
+                  "Checkpoints are written whole or not at all, so the previous one is intact: free some space, "
+                  "then continue with --ckpt_path last.", file=sys.stderr)
+            sys.exit(1)
 
     return wrapper

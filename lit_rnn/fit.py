@@ -1,11 +1,13 @@
 """``python -m lit_rnn.fit``: train, test the best checkpoint, and say where the run's logs are."""
 
+import shutil
 import time
+from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_only
 
 from lit_rnn.cli import LOG_ROOT, LitRNNCLI
-from lit_rnn.errors import exits_cleanly_on_user_error
+from lit_rnn.errors import UserError, exits_cleanly_on_user_error
 
 
 @exits_cleanly_on_user_error
@@ -14,7 +16,11 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     cli = LitRNNCLI(args=args)
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
     start = time.perf_counter()
-    trainer.fit(model, data, ckpt_path=cli.config.ckpt_path)
+    try:
+        trainer.fit(model, data, ckpt_path=cli.config.ckpt_path)
+    except UserError:
+        _remove_if_unused(Path(trainer.logger.log_dir))
+        raise
     train_seconds = time.perf_counter() - start
     (metrics,) = trainer.test(model, data, ckpt_path="best")
     images, labels = next(iter(data.test_dataloader()))
@@ -23,6 +29,15 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     _report(metrics, len(data.splits["test"][1]), train_seconds, predictions.tolist(), labels[:10].tolist(),
             trainer.checkpoint_callback.best_model_path, log_dir)
     return metrics
+
+
+def _remove_if_unused(run: Path) -> None:
+    """Remove the folder of a run that failed during set-up, holding only TensorBoard's first, empty event file.
+
+    Left there, it would be the newest run, and ``--ckpt_path last`` would find nothing in it to resume.
+    """
+    if run.is_dir() and all(path.name.startswith("events.out.tfevents.") for path in run.iterdir()):
+        shutil.rmtree(run, ignore_errors=True)
 
 
 @rank_zero_only

@@ -64,9 +64,10 @@ class MNISTClassifier(L.LightningModule):
     def _check_optimizer_arguments(self) -> None:
         """Build the optimizer once on a dummy parameter so that a bad learning rate fails now, not after set-up."""
         try:
-            self.optimizer([nn.Parameter(torch.zeros(1))])
+            learning_rate = self.optimizer([nn.Parameter(torch.zeros(1))]).defaults.get("lr", 1.0)
         except (ValueError, TypeError) as error:
             raise ConfigError(f"--model.optimizer is refused: {error}. Fix its init_args (for example --model.optimizer.lr 0.01).") from None
+        check_config(float(learning_rate) > 0, "model.optimizer.lr", learning_rate, "a positive number")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)

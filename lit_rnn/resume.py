@@ -16,7 +16,7 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import SaveConfigCallback
 
 from lit_rnn.checkpointing import PARTIAL_SUFFIX, CheckpointError, read_checkpoint
-from lit_rnn.errors import UserError
+from lit_rnn.errors import UserError, check_config
 
 RUN_PREFIX = "version_"
 
@@ -93,6 +93,10 @@ def resolve_resume(config: Namespace) -> dict[str, Any]:
         path = Path(config.ckpt_path)
         checkpoint = read_checkpoint(path)
     config.ckpt_path = str(path)
+    epochs_done = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"]
+    max_epochs = config.trainer.get("max_epochs")
+    check_config(max_epochs in (None, -1) or max_epochs >= epochs_done, "trainer.max_epochs", max_epochs,
+                 f"at least {epochs_done}, the epochs {path} has already trained (more, to train on)")
     run = path.parent.parent
     if root is not None and path.parent.name == "checkpoints" and run.parent.resolve() == root.resolve():
         logger.init_args.version = run.name

@@ -85,11 +85,13 @@ def checkpoint_accuracy(checkpoint: Path, data_dir: Path) -> float:
         return (model(images.float() / 255).argmax(1) == labels).float().mean().item()
 
 
-def run_module(module: str, args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``python -m module args`` in ``cwd`` as a user would, capturing its output."""
+def run_module(
+    module: str, args: list[str], cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python -m module args`` in ``cwd`` as a user would, capturing its output; ``env`` adds variables."""
     return subprocess.run(
         [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]), **(env or {})},
     )
 
 

@@ -29,3 +29,27 @@ class RecordTrainingImages(L.Callback):
 
 def image_digest(image) -> str:
     return hashlib.sha1((image * 255).round().byte().cpu().numpy().tobytes()).hexdigest()
+
+
+class DiskFullAfterStep(L.Callback):
+    """From training step ``step`` on, every checkpoint write fills the disk halfway through.
+
+    Args:
+        step: The first step whose checkpoint writes fail.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step:
+            import errno
+            import os
+
+            import torch
+
+            def save_until_the_disk_is_full(obj, handle, *args, **kwargs):
+                handle.write(b"PK\x03\x04" + bytes(1000))
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), handle.name)
+
+            torch.save = save_until_the_disk_is_full

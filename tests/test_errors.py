@@ -1,0 +1,152 @@
+"""Every wrong input, through the real command line: one clear message naming the culprit, a non-zero exit,
+no traceback, and nothing that was there before changed."""
+
+import shutil
+import struct
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from conftest import IDX_NAMES, run_module, tiny_fit_args
+
+from lit_rnn.checkpointing import read_checkpoint
+
+RUN = Path("lightning_logs") / "version_0"
+OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # nothing listens there
+
+
+def raw(workspace: Path, name: str) -> Path:
+    return workspace / "data" / "MNIST" / "raw" / name
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+def drop_one_label(workspace: Path) -> None:
+    labels = raw(workspace, IDX_NAMES[True][1])
+    body = labels.read_bytes()[8:-1]
+    labels.write_bytes(struct.pack(">II", 0x0801, len(body)) + body)
+
+
+def set_magic(path: Path, magic: int) -> None:
+    path.write_bytes(struct.pack(">I", magic) + path.read_bytes()[4:])
+
+
+@dataclass
+class Case:
+    name: str
+    args: list[str]
+    culprit: str  # the message must name it
+    prepare: Callable[[Path], None] = lambda workspace: None
+    module: str = "lit_rnn.fit"
+    env: dict[str, str] = field(default_factory=dict)
+    exit_code: int = 2
+    keeps_new_run: bool = False  # a failure after training began keeps its (resumable) run
+
+
+CASES = [
+    Case("learning rate zero", ["--model.optimizer.lr=0"], "--model.optimizer.lr"),
+    Case("learning rate negative", ["--model.optimizer.lr=-0.1"], "--model.optimizer"),
+    Case("learning rate not a number", ["--model.optimizer.lr=fast"], "--model.optimizer.lr"),
+    Case("hidden size zero", ["--model.hidden_size=0"], "--model.hidden_size"),
+    Case("layers zero", ["--model.num_layers=0"], "--model.num_layers"),
+    Case("batch size negative", ["--data.batch_size=-8"], "--data.batch_size"),
+    Case("dropout one", ["--model.num_layers=2", "--model.dropout=1"], "--model.dropout"),
+    Case("dropout with one layer", ["--model.dropout=0.2"], "--model.dropout"),
+    Case("validation size zero", ["--data.val_size=0"], "--data.val_size"),
+    Case("validation size all", ["--data.val_size=60000"], "--data.val_size"),
+    Case("unknown cell", ["--model.cell=lsmt"], "model.cell"),
+    Case("unknown key", ["--model.hiden_size=32"], "--model.hiden_size"),
+    Case("missing yaml", ["--config=missing.yaml"], "missing.yaml"),
+    Case("broken yaml", ["--config=broken.yaml"], "broken.yaml",
+         lambda w: (w / "broken.yaml").write_text("model: [hidden_size: 3\n")),
+    Case("max epochs below the checkpoint's", ["--ckpt_path=last", "--trainer.max_epochs=1"], "--trainer.max_epochs"),
+    Case("data folder missing", ["--data.data_dir=typo/data"], "typo/data"),
+    Case("data folder not writable", ["--data.data_dir=notes.txt"], "notes.txt", lambda w: (w / "notes.txt").write_text("")),
+    Case("mnist missing, no network", ["--data.data_dir=empty"], "could not be downloaded",
+         lambda w: (w / "empty").mkdir(), env=OFFLINE),
+    Case("idx truncated", [], IDX_NAMES[True][0][:5], lambda w: truncate(raw(w, IDX_NAMES[True][0]))),
+    Case("idx wrong magic", [], "could not be read", lambda w: set_magic(raw(w, IDX_NAMES[False][0]), 0x0A0B0C0D)),
+    Case("idx counts disagree", [], "do not match", drop_one_label),
+    Case("logs not writable", ["--trainer.logger.init_args.save_dir=notes.txt"], "notes.txt",
+         lambda w: (w / "notes.txt").write_text("")),
+    Case("disk fills during a checkpoint", ["--recovery.every_n_steps=3", "--trainer.callbacks+=probes.DiskFullAfterStep",
+                                            "--trainer.callbacks.step=4"], "disk is full", exit_code=1, keeps_new_run=True),
+    Case("checkpoint missing", ["--ckpt_path=gone.ckpt"], "gone.ckpt"),
+    Case("checkpoint truncated", ["--ckpt_path=cut.ckpt"], "cut.ckpt",
+         lambda w: (w / "cut.ckpt").write_bytes((w / RUN / "checkpoints" / "last.ckpt").read_bytes()[:5000])),
+    Case("checkpoint of another architecture", [f"--ckpt_path={RUN / 'checkpoints' / 'last.ckpt'}", "--model.hidden_size=32"],
+         "different model"),
+    Case("image file that is not an image", ["--ckpt_path=best", "notes.txt"], "notes.txt",
+         lambda w: (w / "notes.txt").write_text("7"), module="lit_rnn.predict"),
+]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_mnist, tmp_path_factory) -> Path:
+    """A workspace holding the tiny data as data/ and one finished two-epoch run in lightning_logs/version_0."""
+    workspace = tmp_path_factory.mktemp("finished_run")
+    shutil.copytree(tiny_mnist, workspace / "data")
+    result = run_module("lit_rnn.fit", tiny_fit_args(Path("data"), "--trainer.max_epochs=2"), cwd=workspace)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def outcomes(finished_run, tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, dict, Path]]:
+    """Every case run in its own copy of the workspace, two at a time (each is mostly interpreter start-up)."""
+
+    def run(case: Case):
+        workspace = tmp_path_factory.mktemp("case")
+        shutil.copytree(finished_run, workspace, dirs_exist_ok=True)
+        case.prepare(workspace)
+        before = snapshot(workspace)
+        args = case.args if case.module != "lit_rnn.fit" else tiny_fit_args(Path("data"), *case.args)
+        result = run_module(case.module, args, cwd=workspace, env=case.env)
+        return case.name, (result, before, workspace)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(run, CASES))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_wrong_input_gets_one_clear_error_and_loses_nothing(case, outcomes):
+    result, before, workspace = outcomes[case.name]
+    assert result.returncode == case.exit_code, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    (message,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert case.culprit in message
+    after = snapshot(workspace)
+    assert {name: after.get(name) for name in before} == before  # nothing that was there is changed or gone
+    new_runs = {name.split("/")[1] for name in after if name.startswith("lightning_logs/")} - {"version_0"}
+    assert bool(new_runs) == case.keeps_new_run
+
+
+def test_a_full_disk_leaves_the_previous_checkpoint_whole_and_no_partial_file(outcomes):
+    result, _, workspace = outcomes["disk fills during a checkpoint"]
+    checkpoints = workspace / "lightning_logs" / "version_1" / "checkpoints"
+    assert read_checkpoint(checkpoints / "recovery.ckpt")["global_step"] == 3
+    assert [path.name for path in checkpoints.iterdir() if path.name.endswith(".partial")] == []
+
+
+def test_two_runs_started_together_get_their_own_run_folders(finished_run, tmp_path):
+    workspace = tmp_path / "together"
+    shutil.copytree(finished_run, workspace)
+    args = tiny_fit_args(Path("data"), "--trainer.max_epochs=1")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: run_module("lit_rnn.fit", args, cwd=workspace), range(2)))
+    assert [result.returncode for result in results] == [0, 0], [result.stderr[-2000:] for result in results]
+    folders = sorted(result.stdout.split("Logs and checkpoints: ")[1].split()[0] for result in results)
+    assert [Path(folder).name for folder in folders] == ["version_1", "version_2"]
+    for folder in folders:
+        assert (workspace / folder / "checkpoints" / "last.ckpt").is_file()
+        writers = {path.name.split(".")[-2] for path in (workspace / folder).glob("events.out.tfevents.*")}
+        assert len(writers) == 1  # event files named by one process id: no run wrote into the other's folder
