@@ -17,3 +17,6 @@ fit: $(VENV)/installed
 
 test: $(VENV)/installed
 	$(PYTHON) -m pytest $(ARGS)
+
+bench: $(VENV)/installed
+	$(PYTHON) benchmarks/epoch_time.py --data-dir $(DATA_DIR) $(ARGS)

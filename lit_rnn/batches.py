@@ -76,7 +76,7 @@ class TensorBatches:
         step = self.batch_size * self.world_size
         for first in range(start * step, len(order), step):
             index = order[first : first + step].tensor_split(self.world_size)[self.rank]
-            yield self.images[index].float().div_(255), self.labels[index]
+            yield self.images.index_select(0, index).float().div_(255), self.labels.index_select(0, index)
 
     def mark_trained(self) -> None:
         self.batches_trained += 1
