@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 # Where MNIST/raw lives: ../shared/data when it is there (machines without a network), else ./data (downloaded).
 DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST/raw),../shared/data,data)
 
-.PHONY: fit test bench
+.PHONY: fit test test-slow bench
 
 $(VENV)/installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,6 +17,9 @@ fit: $(VENV)/installed
 
 test: $(VENV)/installed
 	$(PYTHON) -m pytest $(ARGS)
+
+test-slow: $(VENV)/installed
+	$(PYTHON) -m pytest -m slow $(ARGS)
 
 bench: $(VENV)/installed
 	$(PYTHON) benchmarks/epoch_time.py --data-dir $(DATA_DIR) $(ARGS)

@@ -4,6 +4,7 @@ import shutil
 import time
 from pathlib import Path
 
+import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from lit_rnn.cli import LOG_ROOT, LitRNNCLI
@@ -28,6 +29,8 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     log_dir = trainer.log_dir  # every process must ask: under DDP this is a collective call
     _report(metrics, len(data.splits["test"][1]), train_seconds, predictions.tolist(), labels[:10].tolist(),
             trainer.checkpoint_callback.best_model_path, log_dir)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # else gloo's threads can abort the processes as they exit
     return metrics
 
 

@@ -9,9 +9,9 @@ from probes import image_digest
 
 from lit_rnn.data import MNISTDataModule
 
+pytestmark = pytest.mark.slow
+
 DDP = ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
-
-
 @pytest.fixture(scope="module")
 def ddp_run(tiny_mnist, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("ddp")

@@ -14,10 +14,10 @@ from conftest import IDX_NAMES, run_module, tiny_fit_args
 
 from lit_rnn.checkpointing import read_checkpoint
 
+pytestmark = pytest.mark.slow
+
 RUN = Path("lightning_logs") / "version_0"
 OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # nothing listens there
-
-
 def raw(workspace: Path, name: str) -> Path:
     return workspace / "data" / "MNIST" / "raw" / name
 
