@@ -21,6 +21,7 @@ from lit_rnn.errors import ConfigError
 from lit_rnn.log_figures import LogFigures
 from lit_rnn.logger import RunLogger
 from lit_rnn.model import MNISTClassifier
+from lit_rnn.profiling import NoProfiler
 from lit_rnn.recovery import RecoveryCheckpoint
 from lit_rnn.resume import KeepConfigWhenResuming, resolve_resume
 
@@ -66,6 +67,7 @@ class LitRNNCLI(LightningCLI):
                            "init_args": {"save_dir": ".", "name": LOG_ROOT, "default_hp_metric": False}},
                 "callbacks": [LearningRateMonitor(logging_interval="step"), HyperparametersWithMetrics(), LogFigures(),
                               RandomState()],
+                "profiler": {"class_path": f"{NoProfiler.__module__}.{NoProfiler.__name__}"},
             },
             # A bad value raises, so that the entry point prints one message instead of the whole usage.
             parser_kwargs={"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False},

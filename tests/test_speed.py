@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import tiny_fit_args
 from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.profilers import SimpleProfiler
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader
 from torchvision.datasets import MNIST
@@ -17,6 +18,7 @@ from lit_rnn.batches import EpochOrder, TensorBatches
 from lit_rnn.cli import CONFIG_DIR, LitRNNCLI
 from lit_rnn.data import load_mnist
 from lit_rnn.network import RecurrentClassifier
+from lit_rnn.profiling import NoProfiler
 
 
 def reference_batches(data_dir, order: torch.Tensor, batch_size: int):
@@ -100,6 +102,18 @@ def test_progress_bar_redraws_every_20_steps_unless_configured(extra, refresh_ra
     args = [f"--data.data_dir={tiny_mnist}", *extra]
     bars = [c for c in cli_in_process(tmp_path, monkeypatch, args).trainer.callbacks if isinstance(c, ProgressBar)]
     assert [bar.refresh_rate for bar in bars] == ([] if refresh_rate is None else [refresh_rate])
+
+
+def test_hooks_are_not_profiled_unless_a_profiler_is_asked_for(tiny_mnist, tmp_path, monkeypatch):
+    (tmp_path / "quiet").mkdir(), (tmp_path / "profiled").mkdir()
+    quiet = fit_in_process(tiny_mnist, tmp_path / "quiet", monkeypatch, "--trainer.fast_dev_run=1").trainer.profiler
+    assert isinstance(quiet, NoProfiler)
+    assert quiet.profile("[Strategy]SingleDeviceStrategy.training_step") is quiet.profile("run_training_batch")
+
+    profiled = fit_in_process(tiny_mnist, tmp_path / "profiled", monkeypatch, "--trainer.fast_dev_run=1",
+                              "--trainer.profiler=simple").trainer.profiler
+    assert isinstance(profiled, SimpleProfiler)
+    assert len(profiled.recorded_durations["[Strategy]SingleDeviceStrategy.training_step"]) == 1  # one step, timed
 
 
 def test_best_config_builds_and_trains_a_step(tiny_mnist, tmp_path, monkeypatch):
