@@ -19,6 +19,7 @@ from lit_rnn.data import load_mnist
 from lit_rnn.digits import read_digit
 from lit_rnn.errors import UserError, exits_cleanly_on_user_error
 from lit_rnn.model import MNISTClassifier
+from lit_rnn.resume import runs_newest_first
 
 
 @dataclass
@@ -41,8 +42,7 @@ def find_checkpoint(which: str, log_root: str | Path = LOG_ROOT) -> Path:
     if which not in ("best", "last"):
         return Path(which)
     pattern = "best-*.ckpt" if which == "best" else "*.ckpt"
-    runs = [run for run in Path(log_root).glob("version_*") if run.name.removeprefix("version_").isdigit()]
-    for run in sorted(runs, key=lambda run: int(run.name.removeprefix("version_")), reverse=True):
+    for run in runs_newest_first(Path(log_root)):
         found = sorted((run / "checkpoints").glob(pattern), key=lambda path: path.stat().st_mtime)
         if found:
             return found[-1]

@@ -33,13 +33,19 @@ def runs_root(logger: Any) -> Path | None:
     return Path(init_args.save_dir) / (getattr(init_args, "name", None) or "")
 
 
+def runs_newest_first(root: Path) -> list[Path]:
+    """The ``version_N`` run folders under ``root``, highest N first."""
+    runs = [path for path in root.glob(f"{RUN_PREFIX}*") if path.is_dir() and path.name[len(RUN_PREFIX):].isdigit()]
+    return sorted(runs, key=lambda path: int(path.name[len(RUN_PREFIX):]), reverse=True)
+
+
 def latest_run(root: Path) -> Path:
     """The run folder with the highest ``version_N``."""
-    runs = [path for path in root.glob(f"{RUN_PREFIX}*") if path.is_dir() and path.name[len(RUN_PREFIX):].isdigit()]
+    runs = runs_newest_first(root)
     if not runs:
         raise NothingToResume(f"--ckpt_path last found no run to resume: {root} holds no version_N folder. "
                               "Start a new run without --ckpt_path.")
-    return max(runs, key=lambda path: int(path.name[len(RUN_PREFIX):]))
+    return runs[0]
 
 
 def newest_valid_checkpoint(run: Path) -> tuple[Path, dict[str, Any]]:
