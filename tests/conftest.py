@@ -58,6 +58,11 @@ def real_mnist() -> Path:
     return REAL_DATA
 
 
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes, to show that a command left them alone."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
 def tiny_fit_args(data_dir: Path, *extra: str) -> list[str]:
     """Command-line arguments for a fit of a few seconds on the tiny data."""
     return [

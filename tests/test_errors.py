@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import IDX_NAMES, run_module, tiny_fit_args
+from conftest import IDX_NAMES, run_module, snapshot, tiny_fit_args
 
 from lit_rnn.checkpointing import read_checkpoint
 
@@ -84,10 +84,6 @@ CASES = [
     Case("image file that is not an image", ["--ckpt_path=best", "notes.txt"], "notes.txt",
          lambda w: (w / "notes.txt").write_text("7"), module="lit_rnn.predict"),
 ]
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
 @pytest.fixture(scope="module")

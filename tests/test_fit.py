@@ -1,19 +1,14 @@
 """``python -m lit_rnn.fit`` end to end on tiny data: output, logs, checkpoints, and a second run beside the first."""
 
 import re
-from pathlib import Path
 
 import pytest
-from conftest import checkpoint_accuracy, reported_accuracy, run_module, tiny_fit_args
+from conftest import checkpoint_accuracy, reported_accuracy, run_module, snapshot, tiny_fit_args
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 
 SCALARS = {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc", "lr-Adam"}
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
