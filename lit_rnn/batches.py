@@ -1,8 +1,7 @@
 """Whole batches sliced from in-memory tensors: no per-image work, resumable mid-epoch, one shard per rank."""
 
 import math
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.utils.data import Sampler
@@ -42,10 +41,9 @@ class TensorBatches:
     its ``r``-th part, so every example is seen exactly once per epoch across the ranks and every rank
     has the same number of batches. The tensors may live on the GPU: the batches are then made there.
 
-    The position (epoch, batches trained, seed) follows Lightning's ``state_dict`` protocol for train
-    loaders, so a run resumed mid-epoch continues with the very batches it would have had. Batches
-    count as trained when ``mark_trained`` is called, not when they are handed out: Lightning
-    prefetches one batch ahead of the step.
+    The epoch's order is set by ``set_epoch`` on the sampler, and each pass starts at the batch that
+    ``start_at()`` names as the pass begins: so a run resumed mid-epoch continues with the very batches
+    it would have had, from a position that the loader itself does not keep.
     """
 
     batch_sampler = None  # Lightning reads ``sampler`` and ``batch_sampler`` as on a DataLoader
@@ -59,35 +57,20 @@ class TensorBatches:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        start_at: Callable[[], int] = lambda: 0,
     ) -> None:
         self.images, self.labels = images, labels
         self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
         self.sampler = EpochOrder(len(labels), shuffle, seed)
-        self.batches_trained = 0
-        self._skip = 0
+        self.start_at = start_at
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / (self.batch_size * self.world_size))
 
     def __iter__(self) -> Iterator[Batch]:
-        start, self._skip = self._skip, 0
-        self.batches_trained = start
+        start = self.start_at()  # asked at the first batch: after Lightning has set the epoch and restored its loops
         order = self.sampler.indices().to(self.labels.device, non_blocking=True)
         step = self.batch_size * self.world_size
         for first in range(start * step, len(order), step):
             index = order[first : first + step].tensor_split(self.world_size)[self.rank]
             yield self.images.index_select(0, index).float().div_(255), self.labels.index_select(0, index)
-
-    def mark_trained(self) -> None:
-        self.batches_trained += 1
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.sampler.epoch, "batches_trained": self.batches_trained, "seed": self.sampler.seed}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.sampler.seed = state["seed"]
-        if state["batches_trained"] >= len(self):
-            self.sampler.set_epoch(state["epoch"] + 1)
-        else:
-            self.sampler.set_epoch(state["epoch"])
-            self._skip = state["batches_trained"]

@@ -9,6 +9,7 @@ import os
 import random
 import re
 import secrets
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lit_rnn.errors import UserError
 
@@ -144,13 +145,50 @@ def check_fits(checkpoint: dict[str, Any], path: str | Path, model: torch.nn.Mod
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes checkpoints atomically beside their final path and reads them with ``weights_only=True``."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options.")
         write_atomically(Path(path), lambda handle: torch.save(checkpoint, handle))
 
-    def load_checkpoint(self, path: _PATH, map_location: Any = "cpu", weights_only: bool | None = None) -> dict[str, Any]:
+    def load_checkpoint(self, path: str | Path, map_location: Any = "cpu", weights_only: bool | None = None) -> dict[str, Any]:
         return read_checkpoint(path, map_location)
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` (best and last) for a run folder that may have moved since it was saved.
+
+    Lightning keeps the paths of the best checkpoints as they were written (relative to the folder the command
+    started in), and on resume trusts ``best_model_path`` even when the folder is elsewhere: the final test then
+    loads another run's file of the same name, or none. Here every saved path is taken as a name in this run's own
+    checkpoint folder, and forgotten if no such file is there.
+    """
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        with warnings.catch_warnings():  # a resumed run's folder is not empty: that is the point
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+            super().setup(trainer, pl_module, stage)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        here = Path(self.dirpath)
+
+        def rebased(path: str) -> str:
+            return str(here / Path(path).name) if path and (here / Path(path).name).is_file() else ""
+
+        best_k = {rebased(path): score for path, score in state_dict.get("best_k_models", {}).items() if rebased(path)}
+        best = rebased(state_dict["best_model_path"])
+        super().load_state_dict({
+            **state_dict,
+            "dirpath": self.dirpath,
+            "best_model_path": best,
+            "best_model_score": state_dict["best_model_score"] if best else None,
+            "best_k_models": best_k,
+            "kth_best_model_path": rebased(state_dict.get("kth_best_model_path", "")),
+            "last_model_path": rebased(state_dict.get("last_model_path", "")),
+        })
+
+    def best_checkpoint(self) -> Path | None:
+        """The best checkpoint of this run, if it has one (none before a validation, or with ``save_top_k 0``)."""
+        return Path(self.best_model_path) if self.best_model_path and Path(self.best_model_path).is_file() else None
 
 
 class RandomState(L.Callback):

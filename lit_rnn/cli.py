@@ -9,25 +9,30 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonargparse import Namespace
 from jsonargparse.typing import NonNegativeInt
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
 
+from lit_rnn import runs
 from lit_rnn.callbacks import HyperparametersWithMetrics
-from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, check_fits
+from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint, check_fits
 from lit_rnn.data import MNISTDataModule
-from lit_rnn.errors import ConfigError
+from lit_rnn.errors import ConfigError, check_config
 from lit_rnn.log_figures import LogFigures
-from lit_rnn.logger import RunLogger
 from lit_rnn.model import MNISTClassifier
 from lit_rnn.profiling import NoProfiler
 from lit_rnn.recovery import RecoveryCheckpoint
-from lit_rnn.resume import KeepConfigWhenResuming, resolve_resume
+from lit_rnn.resume import KeepConfigWhenResuming, RunPlan, apply_plan, plan_run
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
-LOG_ROOT = "lightning_logs"
+DEFAULT_LOGGER = {"class_path": f"{TensorBoardLogger.__module__}.{TensorBoardLogger.__name__}",
+                  "init_args": {"save_dir": ".", "name": str(runs.LOG_ROOT), "default_hp_metric": False}}
+MAX_SEED = 2**32 - 1  # NumPy's seeds, which seed_everything sets too, are 32-bit
 
 
 def check_yaml_files(args: list[str]) -> None:
@@ -54,7 +59,8 @@ class LitRNNCLI(LightningCLI):
     """LightningCLI that starts from ``configs/default.yaml`` (the tutorial), always checkpoints and logs, and resumes exactly."""
 
     def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
-        self.resumed_checkpoint: dict[str, Any] | None = None
+        self.plan: RunPlan | None = None
+        self.run: Path | None = None  # the run folder, once claimed
         check_yaml_files(sys.argv[1:] if args is None else args)
         super().__init__(
             MNISTClassifier,
@@ -63,8 +69,7 @@ class LitRNNCLI(LightningCLI):
             run=False,
             seed_everything_default=1,
             trainer_defaults={
-                "logger": {"class_path": f"{RunLogger.__module__}.{RunLogger.__name__}",
-                           "init_args": {"save_dir": ".", "name": LOG_ROOT, "default_hp_metric": False}},
+                "logger": DEFAULT_LOGGER,
                 "callbacks": [LearningRateMonitor(logging_interval="step"), HyperparametersWithMetrics(), LogFigures(),
                               RandomState()],
                 "profiler": {"class_path": f"{NoProfiler.__module__}.{NoProfiler.__name__}"},
@@ -77,7 +82,7 @@ class LitRNNCLI(LightningCLI):
         )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
         parser.set_defaults({
             "checkpoint.monitor": "val/acc",
             "checkpoint.mode": "max",
@@ -95,15 +100,31 @@ class LitRNNCLI(LightningCLI):
                  "a tenth of each step of the default network on a CPU.",
         )
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        check_run_settings(self.config)
+
     def before_instantiate_classes(self) -> None:
-        if self.config.ckpt_path is not None:
-            self.resumed_checkpoint = resolve_resume(self.config)
+        self.plan = plan_run(self.config)
+        if self.config.trainer.logger is True:  # "a logger": the project's own, not Lightning's plain one
+            self.config.trainer.logger = Namespace(DEFAULT_LOGGER, init_args=Namespace(DEFAULT_LOGGER["init_args"]))
+        self.run = apply_plan(self.plan, self.config)
 
     def instantiate_classes(self) -> None:
-        super().instantiate_classes()
-        if self.resumed_checkpoint is not None:
-            check_fits(self.resumed_checkpoint, self.config.ckpt_path, self.model)
-            self.resumed_checkpoint = None
+        """Build the model, the data and the Trainer; a failure gives back the run folder claimed for them."""
+        try:
+            super().instantiate_classes()
+            if self.plan.checkpoint is not None:
+                check_fits(self.plan.checkpoint, self.config.ckpt_path, self.model)
+        except BaseException:
+            self.give_back_run()
+            raise
+        self.plan = RunPlan(self.plan.root, self.plan.run, self.plan.checkpoint_path)  # the checkpoint's memory back
+
+    def give_back_run(self) -> None:
+        """Remove the run folder if this command claimed it and nothing was saved in it."""
+        if self.run is not None:
+            runs.remove_if_unused(self.run)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """A progress bar at ``progress_bar_refresh_rate`` (unless it is off or another is configured); atomic checkpoints."""
@@ -113,6 +134,22 @@ class LitRNNCLI(LightningCLI):
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             refresh_rate = self._get(self.config_init, "progress_bar_refresh_rate")
             kwargs["callbacks"] = [*callbacks, TQDMProgressBar(refresh_rate=refresh_rate)]
-        trainer = super().instantiate_trainer(**kwargs)
+        try:
+            trainer = super().instantiate_trainer(**kwargs)
+        except MisconfigurationException as error:  # Lightning's own checks of the Trainer's arguments
+            raise ConfigError(f"The trainer settings are refused: {error} Change them on the command line or in the "
+                              "YAML config.") from None
         trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         return trainer
+
+
+def check_run_settings(config: Namespace) -> None:
+    """Refuse settings that Lightning would accept now and fail on later, in the middle of a run."""
+    seed = config.seed_everything
+    check_config(isinstance(seed, bool) or 0 <= seed <= MAX_SEED, "seed_everything", seed,
+                 f"true (a random seed), false (none), or a whole number from 0 to {MAX_SEED}")
+    check_config(config.trainer.get("enable_checkpointing") is not False, "trainer.enable_checkpointing", False,
+                 "true: every run keeps checkpoints to resume from (to keep no best ones, set --checkpoint.save_top_k 0)")
+    monitor = config.checkpoint.monitor
+    check_config(monitor is None or monitor in MNISTClassifier.MONITORABLE, "checkpoint.monitor", monitor,
+                 f"one of the metrics the model logs ({', '.join(MNISTClassifier.MONITORABLE)}), or null")

@@ -75,8 +75,6 @@ class MNISTDataModule(L.LightningDataModule):
         self.data_dir = data_dir
         self.batch_size, self.val_size, self.split_seed = batch_size, val_size, split_seed
         self.eval_batch_size = eval_batch_size
-        self.train: TensorBatches | None = None
-        self._train_position: dict[str, Any] | None = None
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def prepare_data(self) -> None:
@@ -135,26 +133,22 @@ class MNISTDataModule(L.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         rank, world_size = self._rank_and_world_size()
         # The shuffle order follows the run's seed (LightningCLI's seed_everything).
-        self.train = TensorBatches(
+        return TensorBatches(
             *self.splits["train"], self.batch_size, shuffle=True, seed=torch.initial_seed(),
-            rank=rank, world_size=world_size,
+            rank=rank, world_size=world_size, start_at=self._batches_done_this_epoch,
         )
-        if self._train_position is not None:
-            self.train.load_state_dict(self._train_position)
-            self._train_position = None
-        return self.train
+
+    def _batches_done_this_epoch(self) -> int:
+        """Where the training epoch starts: 0, or on a resume the batches of it already trained.
+
+        Lightning's own progress counter, restored with its loops from the checkpoint, is the one record of the
+        position: Lightning continues its count of the epoch's batches from it, and so does the loader.
+        """
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.ready if self.trainer else 0
 
     def state_dict(self) -> dict[str, Any]:
-        """The training loader's position, which Lightning also keeps in its loop state.
-
-        Lightning restores it from its loop state only if the loader has not been iterated yet, but it
-        iterates the loader early when a schedule's length is estimated; restored here, it is in place
-        before the loader is first built.
-        """
-        return {"train_position": self.train.state_dict()} if self.train is not None else {}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._train_position = state_dict.get("train_position")
+        """The seed of the shuffle order, so that a resume with another order can be refused before it starts."""
+        return {"shuffle_seed": torch.initial_seed()}
 
     def _eval_batches(self, split: str) -> TensorBatches:
         rank, world_size = self._rank_and_world_size()
@@ -165,8 +159,3 @@ class MNISTDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> TensorBatches:
         return self._eval_batches("test")
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if self.trainer is not None and self.trainer.training and self.train is not None:
-            self.train.mark_trained()
-        return batch

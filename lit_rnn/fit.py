@@ -1,58 +1,66 @@
 """``python -m lit_rnn.fit``: train, test the best checkpoint, and say where the run's logs are."""
 
-import shutil
-import time
-from pathlib import Path
+if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
+    from lit_rnn import interrupts
 
-import torch
-from lightning.pytorch.utilities import rank_zero_only
+    interrupts.install()
 
-from lit_rnn.cli import LOG_ROOT, LitRNNCLI
-from lit_rnn.errors import UserError, exits_cleanly_on_user_error
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
+from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
+
+from lit_rnn import interrupts  # noqa: E402
+from lit_rnn.cli import LitRNNCLI  # noqa: E402
+from lit_rnn.errors import exits_cleanly_on_user_error  # noqa: E402
+from lit_rnn.recovery import after_training, run_checkpoint  # noqa: E402
 
 
 @exits_cleanly_on_user_error
 def main(args: list[str] | None = None) -> dict[str, float]:
     """Run fit then test; returns the test metrics."""
-    cli = LitRNNCLI(args=args)
-    trainer, model, data = cli.trainer, cli.model, cli.datamodule
-    start = time.perf_counter()
-    try:
-        trainer.fit(model, data, ckpt_path=cli.config.ckpt_path)
-    except UserError:
-        _remove_if_unused(Path(trainer.logger.log_dir))
-        raise
-    train_seconds = time.perf_counter() - start
-    (metrics,) = trainer.test(model, data, ckpt_path="best")
-    images, labels = next(iter(data.test_dataloader()))
-    predictions = model(images[:10].to(model.device)).argmax(dim=1)
-    log_dir = trainer.log_dir  # every process must ask: under DDP this is a collective call
-    _report(metrics, len(data.splits["test"][1]), train_seconds, predictions.tolist(), labels[:10].tolist(),
-            trainer.checkpoint_callback.best_model_path, log_dir)
+    with interrupts.handled():
+        cli = LitRNNCLI(args=args)
+        trainer, model, data = cli.trainer, cli.model, cli.datamodule
+        interrupts.set_phase(
+            "before training began: nothing was trained yet. Run the same command again.", trainer.is_global_zero
+        )
+        start = time.perf_counter()
+        try:
+            trainer.fit(model, data, ckpt_path=cli.config.ckpt_path)
+        except BaseException:
+            cli.give_back_run()  # a new run that saved nothing leaves no folder behind
+            raise
+        train_seconds = time.perf_counter() - start
+        interrupts.set_phase(after_training(trainer), trainer.is_global_zero)
+        checkpoints = run_checkpoint(trainer)
+        best = checkpoints.best_checkpoint() if checkpoints is not None else None
+        (metrics,) = trainer.test(model, data, ckpt_path=best)
+        images, labels = next(iter(data.test_dataloader()))
+        predictions = model(images[:10].to(model.device)).argmax(dim=1)
+        log_dir = trainer.log_dir  # every process must ask: under DDP this is a collective call
+        interrupts.set_phase(f"after the test: the run is complete in {log_dir}.", trainer.is_global_zero)
+        tested = f"best checkpoint, {best}" if best else "the final weights: the run saved no best checkpoint"
+        tensorboard_root = cli.plan.root if isinstance(trainer.logger, TensorBoardLogger) else None
+        _report(metrics, len(data.splits["test"][1]), train_seconds, predictions.tolist(), labels[:10].tolist(),
+                tested, None if trainer.fast_dev_run else log_dir, tensorboard_root)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # else gloo's threads can abort the processes as they exit
     return metrics
 
 
-def _remove_if_unused(run: Path) -> None:
-    """Remove the folder of a run that failed during set-up, holding only TensorBoard's first, empty event file.
-
-    Left there, it would be the newest run, and ``--ckpt_path last`` would find nothing in it to resume.
-    """
-    if run.is_dir() and all(path.name.startswith("events.out.tfevents.") for path in run.iterdir()):
-        shutil.rmtree(run, ignore_errors=True)
-
-
 @rank_zero_only
 def _report(metrics: dict[str, float], test_size: int, train_seconds: float, predictions: list[int],
-            labels: list[int], best_checkpoint: str, log_dir: str) -> None:
-    print(f"\nTest accuracy on the {test_size:,} MNIST test images: {metrics['test/acc']:.4f} "
-          f"(best checkpoint, {best_checkpoint})")
+            labels: list[int], tested: str, log_dir: str | None, tensorboard_root: Path | None) -> None:
+    print(f"\nTest accuracy on the {test_size:,} MNIST test images: {metrics['test/acc']:.4f} ({tested})")
     print(f"Training took {train_seconds:.1f} s.")
     print(predictions, "prediction number")
     print(labels, "real number")
-    print(f"Logs and checkpoints: {log_dir}")
-    print(f"View them: tensorboard --logdir {LOG_ROOT}")
+    print(f"Logs and checkpoints: {log_dir}" if log_dir else "fast_dev_run: nothing was saved.")
+    if tensorboard_root is not None and log_dir:
+        print(f"View them: tensorboard --logdir {tensorboard_root}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ class MNISTClassifier(L.LightningModule):
         scheduler_interval: Step the schedule after every optimizer ``step`` or every ``epoch``.
     """
 
+    MONITORABLE = ("val/acc", "val/loss", "val/acc_best", "train/acc", "train/loss")
+    """The metrics logged at every validation, which a ``ModelCheckpoint`` may rank checkpoints by."""
+
     def __init__(
         self,
         cell: CellType = "lstm",

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import torch
 
-from lit_rnn.cli import LOG_ROOT
+from lit_rnn import runs
 from lit_rnn.checkpointing import CheckpointError, read_checkpoint
 from lit_rnn.data import load_mnist
 from lit_rnn.digits import read_digit
 from lit_rnn.errors import UserError, exits_cleanly_on_user_error
 from lit_rnn.model import MNISTClassifier
-from lit_rnn.resume import runs_newest_first
 
 
 @dataclass
@@ -33,24 +32,17 @@ class Prediction:
     label: int | None = None
 
 
-def find_checkpoint(which: str, log_root: str | Path = LOG_ROOT) -> Path:
-    """The checkpoint ``which`` names: a path, or ``best``/``last`` of the newest run under ``log_root`` that has one.
+def find_checkpoint(which: str, log_root: Path = runs.LOG_ROOT) -> Path:
+    """The checkpoint ``which`` names: a path, or the ``best``/``last`` of the newest run under ``log_root`` that has one.
 
     ``last`` is the run's newest checkpoint of any kind, as for ``fit --ckpt_path last``: the recovery checkpoint
     written when training ended is newer than ``last.ckpt``, which Lightning rewrites only on a new best.
     """
-    if which not in ("best", "last"):
-        return Path(which)
-    pattern = "best-*.ckpt" if which == "best" else "*.ckpt"
-    for run in runs_newest_first(Path(log_root)):
-        found = sorted((run / "checkpoints").glob(pattern), key=lambda path: path.stat().st_mtime)
-        if found:
-            return found[-1]
-    raise CheckpointError(
-        Path(log_root) / "version_*" / "checkpoints" / pattern, f"matches no file: there is no {which} checkpoint",
-        "Train a model first (python -m lit_rnn.fit), run this from the folder you trained in, "
-        "or give --ckpt_path a .ckpt file.",
-    )
+    if which == "best":
+        return runs.best_checkpoint(log_root)
+    if which == "last":
+        return runs.last_checkpoint(log_root)[0]
+    return Path(which)
 
 
 def load_classifier(path: Path) -> MNISTClassifier:
@@ -147,7 +139,7 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("files", nargs="*", help="Image files, one digit each.")
     parser.add_argument("--ckpt_path", default="best",
-                        help=f"A .ckpt file, or best / last: the newest run's in ./{LOG_ROOT} (default: best).")
+                        help=f"A .ckpt file, or best / last: the newest run's in ./{runs.LOG_ROOT} (default: best).")
     parser.add_argument("--indices", type=parse_indices, default=[],
                         help="MNIST test images by index, such as 0-9 (the tutorial's check) or 3,7,100-120.")
     parser.add_argument("--data.data_dir", dest="data_dir", default=None,

@@ -1,39 +1,38 @@
 """Recovery checkpoints: a crash loses at most a few minutes of training, and SIGTERM or Ctrl-C lose nothing."""
 
 import os
-import signal
 import time
-import warnings
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 
+from lit_rnn import interrupts
 from lit_rnn.checkpointing import PARTIAL_SUFFIX, sync_folder
-from lit_rnn.errors import UserError, check_config
+from lit_rnn.errors import check_config
 
 RECOVERY_NAME = "recovery.ckpt"
 
-# A second checkpoint callback makes ``ckpt_path="best"`` warn; "best" still means the ModelCheckpoint's best.
-warnings.filterwarnings("ignore", message=r".*configured with multiple `ModelCheckpoint` callbacks")
 
-
-class TrainingStopped(UserError):
-    """A signal stopped training after its state was saved; the exit code is the shell's 128 + signal number."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.exit_code = 128 + signum
+def run_checkpoint(trainer: L.Trainer) -> ModelCheckpoint | None:
+    """The run's ``ModelCheckpoint`` (best and last), picked by type: the recovery checkpoint is a checkpoint callback
+    too, so Lightning's ``trainer.checkpoint_callback`` would be whichever of the two comes first."""
+    return next((callback for callback in trainer.callbacks if isinstance(callback, ModelCheckpoint)), None)
 
 
 def checkpoint_folder(trainer: L.Trainer) -> Path:
-    """The folder that the run's ``ModelCheckpoint`` writes to (``version_N/checkpoints`` by default)."""
-    callback = trainer.checkpoint_callback
-    if callback is not None and getattr(callback, "dirpath", None) is not None:
+    """The folder of the run's checkpoints (``version_N/checkpoints``), as the run's ``ModelCheckpoint`` resolved it."""
+    callback = run_checkpoint(trainer)
+    if callback is not None and callback.dirpath is not None:
         return Path(callback.dirpath)
     return Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+
+
+def after_training(trainer: L.Trainer) -> str:
+    """What a signal after training means: nothing is lost, and how to get the rest of the command done."""
+    return (f"after training: the trained model is saved in {checkpoint_folder(trainer)}. Test it with the same "
+            "command plus --ckpt_path last.")
 
 
 class RecoveryCheckpoint(Checkpoint):
@@ -41,8 +40,9 @@ class RecoveryCheckpoint(Checkpoint):
 
     It is saved when training starts, then every ``every_n_steps`` steps and whenever ``every_n_minutes``
     have passed since the last save, so that a crash costs at most that much work, and when training ends.
-    On SIGTERM or Ctrl-C it is saved at the end of the current step and the run stops with exit code 143
-    or 130; a second Ctrl-C stops at once. ``--ckpt_path last`` resumes from the newest checkpoint.
+    On SIGTERM or Ctrl-C it is saved at the end of the current optimizer step (with gradient accumulation,
+    the step that completes the accumulation) and the run stops with exit code 143 or 130; a second Ctrl-C
+    stops at once. ``--ckpt_path last`` resumes from the newest checkpoint. A ``fast_dev_run`` saves nothing.
 
     A step's state is written when the step ends but only takes the name ``recovery.ckpt`` once the step's
     metrics are logged, at the start of the next step; when a validation follows the step, the state after
@@ -63,30 +63,33 @@ class RecoveryCheckpoint(Checkpoint):
         self._due = False  # a save waits for the end of the validation or epoch that follows the step
         self._staged: Path | None = None  # a step's state, written but not yet named recovery.ckpt
         self._stop_signal: int | None = None
-        self._replaced: dict[int, Any] = {}
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        # Ctrl-C from now on asks for a stop; SIGTERM is taken over from Lightning once training starts.
-        if stage == "fit":
-            self._take_over(signal.SIGINT)
+        self._steps_seen = 0  # the optimizer steps done when the last batch ended
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         for logger in trainer.loggers:
             logger.save()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.received_sigterm:  # arrived before training, while Lightning's own handler was in place
-            self._stop_signal = self._stop_signal or signal.SIGTERM
-        self._take_over(signal.SIGTERM)
+        if trainer.fast_dev_run:
+            return
+        # From here a signal waits for the end of the step. Lightning wrapped the SIGTERM handler in one that makes
+        # it stop at the end of the batch, before this callback could save: the plain handler is put back.
+        interrupts.install()
+        interrupts.defer()
+        self._steps_seen = trainer.global_step
         if trainer.ckpt_path is None:  # a new run: resumable from its very first step
             self._save(trainer)
-        self._stop_if_asked(trainer)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if trainer.fast_dev_run:
+            return
+        stepped, self._steps_seen = trainer.global_step != self._steps_seen, trainer.global_step
+        if not stepped:  # in the middle of an accumulation: the gradients so far are in no checkpoint
+            return
         steps_due = self.every_n_steps > 0 and trainer.global_step % self.every_n_steps == 0
         time_due = self.every_n_minutes > 0 and time.monotonic() - self._last_save >= 60 * self.every_n_minutes
         # Rank 0 decides, so that all ranks save (a collective call) and stop together.
-        due, self._stop_signal = trainer.strategy.broadcast((steps_due or time_due, self._stop_signal))
+        due, self._stop_signal = trainer.strategy.broadcast((steps_due or time_due, interrupts.requested()))
         self._due |= due or self._stop_signal is not None
         if self._due and not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
             self._staged = checkpoint_folder(trainer) / f".{RECOVERY_NAME}{PARTIAL_SUFFIX}"
@@ -111,29 +114,30 @@ class RecoveryCheckpoint(Checkpoint):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # A validation at the end of the epoch is followed by the epoch's end, where the save happens.
-        if trainer.sanity_checking or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        if trainer.sanity_checking or trainer.fast_dev_run or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
             return
-        if self._due or self._stop_signal is not None:
+        if self._stop_requested(trainer) or self._due:
             self._save(trainer)
             self._stop_if_asked(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.fast_dev_run:
+            return
         if self._staged is not None:  # training stopped mid-epoch (max_steps): save the state after the epoch's end
             self._drop_staged(trainer)
-        if self._due or self._stop_signal is not None:
+        if self._stop_requested(trainer) or self._due:
             self._save(trainer)
             self._stop_if_asked(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.fast_dev_run:
+            return
         # The final state: ModelCheckpoint's last.ckpt is only rewritten when the validation score improves.
-        self._give_back_signals()
         self._save(trainer)
-
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        self._give_back_signals()
-
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self._give_back_signals()
+        pending = self._stop_requested(trainer)
+        interrupts.set_phase(after_training(trainer), announce=trainer.is_global_zero)
+        if pending:
+            interrupts.stop(pending, after_training(trainer), announce=trainer.is_global_zero)
 
     def _save(self, trainer: L.Trainer) -> None:
         trainer.save_checkpoint(checkpoint_folder(trainer) / RECOVERY_NAME, weights_only=False)
@@ -145,33 +149,16 @@ class RecoveryCheckpoint(Checkpoint):
             self._staged.unlink(missing_ok=True)
         self._staged, self._due = None, True
 
+    def _stop_requested(self, trainer: L.Trainer) -> bool:
+        """Whether a signal asked to stop; rank 0 decides, so that all ranks save (a collective call) and stop together."""
+        self._stop_signal = trainer.strategy.broadcast(interrupts.requested())
+        return self._stop_signal is not None
+
     def _stop_if_asked(self, trainer: L.Trainer) -> None:
-        if self._stop_signal is None:
-            return
-        name = signal.Signals(self._stop_signal).name
-        raise TrainingStopped(
-            f"Training stopped by {name} after step {trainer.global_step}; its state is saved in "
-            f"{checkpoint_folder(trainer) / RECOVERY_NAME}. Continue it with the same command plus --ckpt_path last.",
-            self._stop_signal,
-        )
-
-    def _take_over(self, signum: int) -> None:
-        try:
-            self._replaced.setdefault(signum, signal.signal(signum, self._ask_to_stop))
-        except ValueError:  # not the main thread: signals stay as they are
-            pass
-
-    def _give_back_signals(self) -> None:
-        for signum, handler in self._replaced.items():
-            signal.signal(signum, handler)
-        self._replaced.clear()
-
-    def _ask_to_stop(self, signum: int, frame: FrameType | None) -> None:
-        if self._stop_signal == signal.SIGINT and signum == signal.SIGINT:
-            raise TrainingStopped("Training stopped at once by a second Ctrl-C; the work since the last checkpoint "
-                                  "is lost. Continue from that checkpoint with the same command plus --ckpt_path last.",
-                                  signum)
-        self._stop_signal = signum
-        # os.write, not print: the handler may interrupt a print in progress.
-        again = " (Ctrl-C again stops at once)" if signum == signal.SIGINT else ""
-        os.write(2, f"\n{signal.Signals(signum).name}: saving at the end of this step, then stopping{again}.\n".encode())
+        if self._stop_signal is not None:
+            interrupts.stop(
+                self._stop_signal,
+                f"after step {trainer.global_step}; the training so far is saved in "
+                f"{checkpoint_folder(trainer) / RECOVERY_NAME}. Continue it with the same command plus --ckpt_path last.",
+                announce=trainer.is_global_zero,
+            )

@@ -1,126 +1,131 @@
-"""Where ``--ckpt_path`` resumes: which checkpoint, and the run folder that the resumed run goes on writing.
+"""Which run a ``fit`` command is: a new run folder, or the run its ``--ckpt_path`` belongs to.
+
+The plan is made before anything is built and without touching a file: the checkpoint is found, read and
+checked against the config (a resume must see the data in the order the run saw it). Applying it claims or
+takes the run folder and points everything that writes (logger, checkpoints, config) there, in one place.
 
 Left to Lightning, ``ckpt_path="last"`` looks in the new run's empty ``version_N``, warns and trains from
-scratch; and a run resumed into its old folder shows in TensorBoard every step between its checkpoint and
-the crash twice. Here the checkpoint is found and checked before anything is built, the logger is pointed
-at the checkpoint's run folder, and TensorBoard drops the events logged after the checkpoint.
+scratch; a run resumed into its old folder shows in TensorBoard every step between its checkpoint and the
+crash twice; and a checkpoint resumed from another folder keeps that folder's best checkpoint path.
 """
 
-import sys
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from jsonargparse import Namespace
 from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.utilities import rank_zero_only
 
-from lit_rnn.checkpointing import PARTIAL_SUFFIX, CheckpointError, read_checkpoint
-from lit_rnn.errors import UserError, check_config
+from lit_rnn import runs
+from lit_rnn.checkpointing import read_checkpoint
+from lit_rnn.data import MNISTDataModule
+from lit_rnn.errors import ConfigError, check_config
 
-RUN_PREFIX = "version_"
+DATA_ORDER = ("batch_size", "val_size", "split_seed")
+"""The data settings that decide which images each step trains on: a resume must keep them."""
 
 
-class NothingToResume(UserError):
-    """``--ckpt_path last`` found no run, or no readable checkpoint in the newest run."""
+@dataclass(frozen=True)
+class RunPlan:
+    """Where a fit command writes and what it resumes from.
+
+    Attributes:
+        run: The run folder to continue; None for a new run under ``root``.
+        root: Where new run folders are made.
+        checkpoint_path: The checkpoint to resume from; None for a run from scratch.
+        checkpoint: Its contents, read and checked.
+    """
+
+    root: Path
+    run: Path | None = None
+    checkpoint_path: Path | None = None
+    checkpoint: dict[str, Any] | None = None
 
 
-def runs_root(logger: Any) -> Path | None:
-    """The folder holding the logger's ``version_N`` run folders, from its config; None without a file logger."""
-    init_args = getattr(logger, "init_args", None)
+def runs_root(config: Namespace) -> Path:
+    """The folder holding the ``version_N`` run folders: the logger's ``save_dir/name``, else ``./lightning_logs``."""
+    init_args = getattr(config.trainer.logger, "init_args", None)
     if init_args is None or getattr(init_args, "save_dir", None) is None:
-        return None
+        return runs.LOG_ROOT
     return Path(init_args.save_dir) / (getattr(init_args, "name", None) or "")
 
 
-def runs_newest_first(root: Path) -> list[Path]:
-    """The ``version_N`` run folders under ``root``, highest N first."""
-    runs = [path for path in root.glob(f"{RUN_PREFIX}*") if path.is_dir() and path.name[len(RUN_PREFIX):].isdigit()]
-    return sorted(runs, key=lambda path: int(path.name[len(RUN_PREFIX):]), reverse=True)
-
-
-def latest_run(root: Path) -> Path:
-    """The run folder with the highest ``version_N``."""
-    runs = runs_newest_first(root)
-    if not runs:
-        raise NothingToResume(f"--ckpt_path last found no run to resume: {root} holds no version_N folder. "
-                              "Start a new run without --ckpt_path.")
-    return runs[0]
-
-
-def newest_valid_checkpoint(run: Path) -> tuple[Path, dict[str, Any]]:
-    """The newest checkpoint of ``run`` that reads back whole, saying which newer ones were passed over."""
-    folder = run / "checkpoints"
-    candidates = sorted(folder.glob("*.ckpt"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
-    if not candidates:
-        raise NothingToResume(
-            f"--ckpt_path last found nothing to resume: {folder}, the newest run's, holds no checkpoint (the run "
-            "stopped before training began). Start a new run without --ckpt_path, or pass an older run's checkpoint "
-            "to --ckpt_path."
-        )
-    refused = []
-    for path in candidates:
-        try:
-            checkpoint = read_checkpoint(path)
-        except CheckpointError as error:
-            refused.append(error)
-            continue
-        for error in refused:
-            print(f"warning: {error.path} {error.problem}; resuming from {path}, the newest valid checkpoint.",
-                  file=sys.stderr)
-        return path, checkpoint
-    raise NothingToResume(
-        f"--ckpt_path last found no readable checkpoint in {folder}: "
-        + "; ".join(f"{error.path.name} {error.problem}" for error in refused)
-        + ". Start a new run without --ckpt_path."
-    )
-
-
-def resolve_resume(config: Namespace) -> dict[str, Any]:
-    """Turn ``config.ckpt_path`` into a checked checkpoint file, and continue its run folder if it has one.
-
-    The logger is given the checkpoint's ``version_N`` and TensorBoard's ``purge_step``, so that the events
-    logged after the checkpoint by the interrupted run are dropped; unfinished writes left there are removed.
-
-    Returns:
-        The checkpoint, for checking that it fits the model once that is built.
-    """
-    if config.trainer.get("max_steps") not in (None, -1):
-        print("warning: with --trainer.max_steps, Lightning 2.6 restores a run's step count and epoch ends "
-              "inexactly, so the resumed run will not match an uninterrupted one bit for bit; bound the run with "
-              "--trainer.max_epochs for exact resumes.", file=sys.stderr)
-    logger, root = config.trainer.logger, runs_root(config.trainer.logger)
+def plan_run(config: Namespace) -> RunPlan:
+    """Decide where the run goes and check what it resumes from; reads files, writes none."""
+    root = runs_root(config)
+    if config.ckpt_path is None:
+        return RunPlan(root)
     if config.ckpt_path == "last":
-        if root is None:
-            raise NothingToResume("--ckpt_path last looks in the logger's run folders, but this run has no file "
-                                  "logger. Pass the checkpoint's path to --ckpt_path.")
-        path, checkpoint = newest_valid_checkpoint(latest_run(root))
+        path, checkpoint = runs.last_checkpoint(root)
     else:
         path = Path(config.ckpt_path)
         checkpoint = read_checkpoint(path)
-    config.ckpt_path = str(path)
+    _check_resumable(config, path, checkpoint)
+    return RunPlan(root, runs.run_of(path), path, checkpoint)
+
+
+def _check_resumable(config: Namespace, path: Path, checkpoint: dict[str, Any]) -> None:
     epochs_done = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"]
     max_epochs = config.trainer.get("max_epochs")
     check_config(max_epochs in (None, -1) or max_epochs >= epochs_done, "trainer.max_epochs", max_epochs,
                  f"at least {epochs_done}, the epochs {path} has already trained (more, to train on)")
-    run = path.parent.parent
-    if root is not None and path.parent.name == "checkpoints" and run.parent.resolve() == root.resolve():
-        logger.init_args.version = run.name
-        # ModelCheckpoint warns about a non-empty folder, which is what a resumed run's folder is.
-        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-        if "purge_step" in logger.init_args:
-            # The first step the resumed run logs: every optimizer step logs one step further.
-            logger.init_args.purge_step = checkpoint["global_step"]
-        for partial in path.parent.glob(f".*{PARTIAL_SUFFIX}"):
-            partial.unlink(missing_ok=True)  # under DDP every process tries
-    return checkpoint
+    saved = {**checkpoint.get("datamodule_hyper_parameters", {}), **_saved_seed(checkpoint)}
+    current = {**{key: config.data.get(key) for key in DATA_ORDER}, "seed_everything": config.seed_everything}
+    changed = [f"--{'data.' if key in DATA_ORDER else ''}{key} {current[key]} (the run's: {saved[key]})"
+               for key in current if key in saved and saved[key] != current[key]]
+    if changed:
+        raise ConfigError(
+            f"The resume would train on other batches than the run did: {', '.join(changed)}. Resume with the "
+            f"run's own settings (its config.yaml: --config {path.parent.parent / 'config.yaml'}), or start a new run "
+            "without --ckpt_path."
+        )
+
+
+def _saved_seed(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    state = checkpoint.get(MNISTDataModule.__qualname__, {})
+    return {"seed_everything": state["shuffle_seed"]} if "shuffle_seed" in state else {}
+
+
+def apply_plan(plan: RunPlan, config: Namespace) -> Path | None:
+    """Take the run folder (a new one is claimed) and point the logger, the checkpoints and the config there.
+
+    Only the first process of a distributed run claims and locks; the others learn the folder from it.
+
+    Returns:
+        The run folder, or None on processes other than the first of a new run, and in a ``fast_dev_run``.
+    """
+    if plan.checkpoint_path is not None:
+        config.ckpt_path = str(plan.checkpoint_path)
+    if config.trainer.get("fast_dev_run"):
+        return None  # a smoke test: Lightning writes no logs and no checkpoints
+    first = rank_zero_only.rank == 0
+    if plan.run is None:
+        if not first:
+            return None
+        run = runs.claim_new_run(plan.root)
+    else:
+        run = plan.run
+        if first:
+            runs.take_ownership(run)
+    config.trainer.default_root_dir = str(run)
+    config.checkpoint.dirpath = str(runs.checkpoint_folder(run))
+    logger = getattr(config.trainer.logger, "init_args", None)
+    if logger is not None and "save_dir" in logger:
+        logger.save_dir, logger.name, logger.version = str(run.parent), "", run.name
+        if plan.run is not None and "purge_step" in logger:
+            # TensorBoard drops what the stopped run logged after its checkpoint: every optimizer step logs one further.
+            logger.purge_step = plan.checkpoint["global_step"]
+    return run
 
 
 class KeepConfigWhenResuming(SaveConfigCallback):
-    """Saves the run's ``config.yaml``, except into a resumed run's folder, where the original one is kept."""
+    """Saves the run's ``config.yaml``, except into a resumed run's folder, where the original one is kept, and in a
+    ``fast_dev_run``, which has no run folder."""
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         resuming = self.config.get("ckpt_path") is not None
-        if resuming and trainer.log_dir and (Path(trainer.log_dir) / self.config_filename).exists():
+        if trainer.fast_dev_run or resuming and trainer.log_dir and (Path(trainer.log_dir) / self.config_filename).exists():
             return
         super().setup(trainer, pl_module, stage)

@@ -1,7 +1,6 @@
 """``python -m lit_rnn.predict`` with a model trained on the tiny data: test images by index, image files, bad inputs."""
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 from lit_rnn.data import load_mnist
 from lit_rnn.digits import read_digit
 from lit_rnn.model import MNISTClassifier
-from lit_rnn.predict import CheckpointError, find_checkpoint, main
+from lit_rnn.predict import main
 
 CHECKPOINTS = Path("lightning_logs") / "version_0" / "checkpoints"
 
@@ -62,21 +61,6 @@ def test_json_holds_test_images_and_files_with_every_probability(tiny_run, tiny_
     for record in records:
         assert sum(record["probabilities"]) == pytest.approx(1, abs=1e-3)
         assert record["probability"] == max(record["probabilities"]) == record["probabilities"][record["digit"]]
-
-
-def test_best_and_last_come_from_the_newest_run_that_has_them(tmp_path):
-    for version in (2, 10):  # version_10 is the newer, though it sorts first as text
-        folder = tmp_path / f"version_{version}" / "checkpoints"
-        folder.mkdir(parents=True)
-        (folder / f"best-epoch=0-step={version}.ckpt").touch()
-        (folder / "last.ckpt").touch()
-        os.utime(folder / "last.ckpt", ns=(2**62, 2**62))  # written after the best one
-    (tmp_path / "version_11").mkdir()  # a run that stopped before its first checkpoint
-    assert find_checkpoint("last", tmp_path) == tmp_path / "version_10" / "checkpoints" / "last.ckpt"
-    assert find_checkpoint("best", tmp_path) == tmp_path / "version_10" / "checkpoints" / "best-epoch=0-step=10.ckpt"
-    assert find_checkpoint("elsewhere/model.ckpt", tmp_path) == Path("elsewhere/model.ckpt")
-    with pytest.raises(CheckpointError, match="no best checkpoint.*python -m lit_rnn.fit"):
-        find_checkpoint("best", tmp_path / "nothing_trained_here")
 
 
 def test_each_bad_input_gets_one_line_and_the_others_are_still_predicted(tiny_run, tmp_path):

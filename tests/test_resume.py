@@ -22,7 +22,7 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 
 from lit_rnn.checkpointing import PARTIAL_SUFFIX, CheckpointError, RandomState, read_checkpoint, write_atomically
 from lit_rnn.fit import main
-from lit_rnn.resume import newest_valid_checkpoint
+from lit_rnn.runs import newest_valid_checkpoint
 
 STEPS_PER_EPOCH = 10  # 500 training images in batches of 50
 
@@ -120,9 +120,10 @@ def test_interrupted_run_ends_with_bit_identical_weights_and_optimizer(runs):
     assert actual["global_step"] == expected["global_step"] == 3 * STEPS_PER_EPOCH
     for key in ("state_dict", "optimizer_states", "lr_schedulers"):
         assert_identical(actual[key], expected[key], key)
-    (best,) = [state for key, state in expected["callbacks"].items() if key.startswith("ModelCheckpoint")]
-    (resumed_best,) = [state for key, state in actual["callbacks"].items() if key.startswith("ModelCheckpoint")]
-    assert resumed_best["best_model_path"] == best["best_model_path"]
+    (best,) = [state for key, state in expected["callbacks"].items() if key.startswith("RunCheckpoint")]
+    (resumed_best,) = [state for key, state in actual["callbacks"].items() if key.startswith("RunCheckpoint")]
+    assert Path(resumed_best["best_model_path"]).name == Path(best["best_model_path"]).name
+    assert Path(resumed_best["best_model_path"]).parent == interrupted / "checkpoints"
     assert_identical(resumed_best["best_model_score"], best["best_model_score"])
 
 
@@ -161,7 +162,7 @@ def test_sigterm_and_ctrl_c_save_the_step_they_arrive_in_then_say_how_to_continu
     for index, signal_name, step in ((3, "SIGTERM", 13), (5, "SIGINT", 26)):
         process = after[index]
         assert process["recovery_step"] == step + 1  # the step the signal arrived in was finished and saved
-        assert f"Training stopped by {signal_name} after step {step + 1}" in process["result"].stderr
+        assert f"error: Stopped by {signal_name} after step {step + 1}; the training so far is saved" in process["result"].stderr
         assert "--ckpt_path last" in process["result"].stderr
         assert "Traceback" not in process["result"].stderr
 
@@ -249,11 +250,11 @@ def test_a_checkpoint_of_another_architecture_is_refused(good_checkpoint, tiny_m
 
 
 def test_last_with_nothing_to_resume_says_so(tiny_mnist, in_process, capsys):
-    assert "found no run to resume" in refused(capsys, fit_args(tiny_mnist, "--ckpt_path", "last"))
+    nothing = "There is no checkpoint to use as 'last': no run under lightning_logs holds one"
+    assert nothing in refused(capsys, fit_args(tiny_mnist, "--ckpt_path", "last"))
     (in_process / "lightning_logs" / "version_0" / "checkpoints").mkdir(parents=True)
     (in_process / "lightning_logs" / "version_1").mkdir()
-    error = refused(capsys, fit_args(tiny_mnist, "--ckpt_path", "last"))
-    assert f"{Path('lightning_logs/version_1/checkpoints')}, the newest run's, holds no checkpoint" in error
+    assert nothing in refused(capsys, fit_args(tiny_mnist, "--ckpt_path", "last"))
 
 
 def test_last_passes_over_a_corrupt_newest_checkpoint_saying_so(runs, tiny_mnist, in_process, capsys):
@@ -266,7 +267,7 @@ def test_last_passes_over_a_corrupt_newest_checkpoint_saying_so(runs, tiny_mnist
     metrics = main(fit_args(tiny_mnist, "--ckpt_path", "last"))
     error = capsys.readouterr().err
     assert f"warning: {Path('lightning_logs/version_0/checkpoints/recovery.ckpt')} is truncated" in error
-    assert f"resuming from {Path('lightning_logs/version_0/checkpoints')}" in error
+    assert f"using {Path('lightning_logs/version_0/checkpoints')}" in error
     assert 0 <= metrics["test/acc"] <= 1
 
 
