@@ -21,6 +21,7 @@ from lit_rnn import runs
 from lit_rnn.callbacks import HyperparametersWithMetrics
 from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint, check_fits
 from lit_rnn.data import MNISTDataModule
+from lit_rnn.lightning_internals import use_epoch_exact_fit_loop
 from lit_rnn.errors import ConfigError, check_config
 from lit_rnn.log_figures import LogFigures
 from lit_rnn.model import MNISTClassifier
@@ -140,6 +141,7 @@ class LitRNNCLI(LightningCLI):
             raise ConfigError(f"The trainer settings are refused: {error} Change them on the command line or in the "
                               "YAML config.") from None
         trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        use_epoch_exact_fit_loop(trainer)
         return trainer
 
 

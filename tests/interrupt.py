@@ -11,7 +11,7 @@ import signal as signals
 import lightning as L
 import torch
 
-MOMENTS = ("step", "epoch", "save")
+MOMENTS = ("step", "epoch", "save", "validation", "sanity", "test")
 
 
 class InterruptAt(L.Callback):
@@ -21,7 +21,9 @@ class InterruptAt(L.Callback):
         step: The global step (optimizer steps done) at which to act.
         moment: ``step``: as the step starts (mid-step for a SIGKILL); ``epoch``: as the epoch that starts at
             that step starts, after the previous epoch's checkpoints are written; ``save``: halfway through the
-            first checkpoint write at or after that step (always a SIGKILL).
+            first checkpoint write at or after that step (always a SIGKILL); ``validation``: at the end of the
+            first validation at or after that step, before its checkpoints are written; ``sanity``: as the sanity
+            check starts; ``test``: as the final test starts (``step`` is ignored for these two).
         signal: ``KILL``, ``TERM`` or ``INT``.
     """
 
@@ -52,6 +54,18 @@ class InterruptAt(L.Callback):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.moment == "epoch" and trainer.global_step == self.step:
+            self._fire()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.moment == "validation" and not trainer.sanity_checking and trainer.global_step >= self.step:
+            self._fire()
+
+    def on_sanity_check_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.moment == "sanity":
+            self._fire()
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.moment == "test":
             self._fire()
 
     def _fire(self) -> None:

@@ -53,3 +53,23 @@ class DiskFullAfterStep(L.Callback):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), handle.name)
 
             torch.save = save_until_the_disk_is_full
+
+
+class PauseAt(L.Callback):
+    """Holds training still at step ``step`` for ``seconds``, after creating ``flag``: a run caught in the middle.
+
+    Args:
+        step: The global step at which to pause.
+        seconds: How long.
+        flag: File created when the pause begins.
+    """
+
+    def __init__(self, step: int, seconds: float, flag: str) -> None:
+        self.step, self.seconds, self.flag = step, seconds, Path(flag)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step and not self.flag.exists():
+            import time
+
+            self.flag.touch()
+            time.sleep(self.seconds)
