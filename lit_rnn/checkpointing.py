@@ -168,6 +168,10 @@ class RunCheckpoint(ModelCheckpoint):
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
             super().setup(trainer, pl_module, stage)
 
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.fast_dev_run:  # Lightning 2.6 saves last.ckpt here even in a fast_dev_run, into the working folder
+            super().on_train_end(trainer, pl_module)
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         here = Path(self.dirpath)
 

@@ -108,7 +108,8 @@ class LitRNNCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         self.plan = plan_run(self.config)
         if self.config.trainer.logger is True:  # "a logger": the project's own, not Lightning's plain one
-            self.config.trainer.logger = Namespace(DEFAULT_LOGGER, init_args=Namespace(DEFAULT_LOGGER["init_args"]))
+            self.config.trainer.logger = Namespace(class_path=DEFAULT_LOGGER["class_path"],
+                                                   init_args=Namespace(**DEFAULT_LOGGER["init_args"]))
         self.run = apply_plan(self.plan, self.config)
 
     def instantiate_classes(self) -> None:
@@ -135,6 +136,9 @@ class LitRNNCLI(LightningCLI):
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             refresh_rate = self._get(self.config_init, "progress_bar_refresh_rate")
             kwargs["callbacks"] = [*callbacks, TQDMProgressBar(refresh_rate=refresh_rate)]
+        if not config.get("logger"):  # nothing to log the learning rate to
+            defaults = [c for c in self.trainer_defaults["callbacks"] if not isinstance(c, LearningRateMonitor)]
+            self.trainer_defaults = {**self.trainer_defaults, "callbacks": defaults}
         try:
             trainer = super().instantiate_trainer(**kwargs)
         except MisconfigurationException as error:  # Lightning's own checks of the Trainer's arguments

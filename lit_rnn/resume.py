@@ -44,12 +44,19 @@ class RunPlan:
     checkpoint: dict[str, Any] | None = None
 
 
+def _file_loggers(config: Namespace) -> list[Namespace]:
+    """The ``init_args`` of the configured loggers that write into a ``save_dir`` (TensorBoard, CSV)."""
+    loggers = config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]
+    init_args = [getattr(logger, "init_args", None) for logger in loggers]
+    return [args for args in init_args if args is not None and getattr(args, "save_dir", None) is not None]
+
+
 def runs_root(config: Namespace) -> Path:
-    """The folder holding the ``version_N`` run folders: the logger's ``save_dir/name``, else ``./lightning_logs``."""
-    init_args = getattr(config.trainer.logger, "init_args", None)
-    if init_args is None or getattr(init_args, "save_dir", None) is None:
+    """The folder holding the ``version_N`` run folders: the first logger's ``save_dir/name``, else ``./lightning_logs``."""
+    loggers = _file_loggers(config)
+    if not loggers:
         return runs.LOG_ROOT
-    return Path(init_args.save_dir) / (getattr(init_args, "name", None) or "")
+    return Path(loggers[0].save_dir) / (getattr(loggers[0], "name", None) or "")
 
 
 def plan_run(config: Namespace) -> RunPlan:
@@ -111,8 +118,7 @@ def apply_plan(plan: RunPlan, config: Namespace) -> Path | None:
             runs.take_ownership(run)
     config.trainer.default_root_dir = str(run)
     config.checkpoint.dirpath = str(runs.checkpoint_folder(run))
-    logger = getattr(config.trainer.logger, "init_args", None)
-    if logger is not None and "save_dir" in logger:
+    for logger in _file_loggers(config):
         logger.save_dir, logger.name, logger.version = str(run.parent), "", run.name
         if plan.run is not None and "purge_step" in logger:
             # TensorBoard drops what the stopped run logged after its checkpoint: every optimizer step logs one further.
@@ -121,11 +127,10 @@ def apply_plan(plan: RunPlan, config: Namespace) -> Path | None:
 
 
 class KeepConfigWhenResuming(SaveConfigCallback):
-    """Saves the run's ``config.yaml``, except into a resumed run's folder, where the original one is kept, and in a
-    ``fast_dev_run``, which has no run folder."""
+    """Saves the run's ``config.yaml``, except into a resumed run's folder, where the original one is kept."""
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         resuming = self.config.get("ckpt_path") is not None
-        if trainer.fast_dev_run or resuming and trainer.log_dir and (Path(trainer.log_dir) / self.config_filename).exists():
+        if resuming and trainer.log_dir and (Path(trainer.log_dir) / self.config_filename).exists():
             return
         super().setup(trainer, pl_module, stage)
