@@ -3,9 +3,9 @@
 from collections.abc import Sequence
 
 import lightning as L
-from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
 from lightning.pytorch.loggers import TensorBoardLogger
-from torch.utils.tensorboard.summary import hparams
+
+from lit_rnn.lightning_internals import write_hparams
 
 
 class HyperparametersWithMetrics(L.Callback):
@@ -29,7 +29,4 @@ class HyperparametersWithMetrics(L.Callback):
         settings = {key: value for key, value in pl_module.hparams.items() if not key.startswith("_")}
         if trainer.datamodule is not None:
             settings.update({f"data.{k}": v for k, v in trainer.datamodule.hparams.items() if not k.startswith("_")})
-        settings = logger._sanitize_params(_flatten_dict(_convert_params(settings)))
-        writer = logger.experiment._get_file_writer()
-        for summary in hparams(settings, {name: 0.0 for name in self.metrics}):
-            writer.add_summary(summary)
+        write_hparams(logger, settings, self.metrics)

@@ -130,11 +130,11 @@ class LitRNNCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """A progress bar at ``progress_bar_refresh_rate`` (unless it is off or another is configured); atomic checkpoints."""
-        config = self._get(self.config_init, "trainer", default={})
+        config = self.config_init.get("trainer", {})
         callbacks = config.get("callbacks") or []
         callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
-            refresh_rate = self._get(self.config_init, "progress_bar_refresh_rate")
+            refresh_rate = self.config_init.progress_bar_refresh_rate
             kwargs["callbacks"] = [*callbacks, TQDMProgressBar(refresh_rate=refresh_rate)]
         if not config.get("logger"):  # nothing to log the learning rate to
             defaults = [c for c in self.trainer_defaults["callbacks"] if not isinstance(c, LearningRateMonitor)]

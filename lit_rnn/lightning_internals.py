@@ -3,9 +3,15 @@
 Each has a test in ``tests/test_lightning_internals.py`` that fails loudly when Lightning changes it.
 """
 
+from collections.abc import Iterable
+from typing import Any
+
 import lightning as L
+from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.loops.fit_loop import _FitLoop
 from lightning.pytorch.loops.loop import _Loop
+from torch.utils.tensorboard.summary import hparams
 
 
 class _EpochExactFitLoop(_FitLoop):
@@ -29,3 +35,26 @@ def use_epoch_exact_fit_loop(trainer: L.Trainer) -> None:
     loop = _EpochExactFitLoop(trainer, min_epochs=trainer.fit_loop.min_epochs, max_epochs=trainer.fit_loop.max_epochs)
     loop.epoch_loop = trainer.fit_loop.epoch_loop
     trainer.fit_loop = loop
+
+
+def logged_step(trainer: L.Trainer) -> int:
+    """The step at which Lightning logs epoch-end metrics, so that pictures logged beside them line up with them."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
+
+
+def step_is_logged(trainer: L.Trainer) -> bool:
+    """Whether Lightning writes this training step's metrics (every ``log_every_n_steps``; each step of a
+    ``fast_dev_run``): Lightning's own condition, ``update_train_step_metrics``'s."""
+    return trainer._logger_connector.should_update_logs or bool(trainer.fast_dev_run)
+
+
+def write_hparams(logger: TensorBoardLogger, settings: dict[str, Any], metrics: Iterable[str]) -> None:
+    """Write TensorBoard's HPARAMS entry: ``settings`` flattened as Lightning flattens them, next to ``metrics``.
+
+    ``TensorBoardLogger.log_hyperparams`` would also log each metric at step 0 with a placeholder value, a point
+    that does not exist on every curve; so the summary is written the way it writes it, without that.
+    """
+    flat = logger._sanitize_params(_flatten_dict(_convert_params(settings)))
+    writer = logger.experiment._get_file_writer()
+    for summary in hparams(flat, {name: 0.0 for name in metrics}):
+        writer.add_summary(summary)

@@ -8,13 +8,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lit_rnn.figures import confusion_matrix_picture, digit_grid, text_picture
+from lit_rnn.lightning_internals import logged_step
 
 NUM_CLASSES = 10
-
-
-def _step(trainer: L.Trainer) -> int:
-    """The step Lightning logs epoch-end metrics at, so that the pictures line up with the scalars."""
-    return trainer.fit_loop.epoch_loop._batches_that_stepped
 
 
 class LogFigures(L.Callback):
@@ -47,7 +43,7 @@ class LogFigures(L.Callback):
             return
         images, labels = (tensor[: self.training_digits].cpu() for tensor in splits["train"])
         grid = digit_grid(images.float() / 255, [f"label {label}" for label in labels.tolist()])
-        trainer.logger.experiment.add_image("train/digits", grid, _step(trainer))
+        trainer.logger.experiment.add_image("train/digits", grid, logged_step(trainer))
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._enabled(trainer):
@@ -76,7 +72,7 @@ class LogFigures(L.Callback):
         accuracy = matrix.diag() / matrix.sum(dim=1).clamp(min=1)
         if not trainer.is_global_zero:
             return
-        stage, experiment, step = "test" if trainer.testing else "val", trainer.logger.experiment, _step(trainer)
+        stage, experiment, step = "test" if trainer.testing else "val", trainer.logger.experiment, logged_step(trainer)
         experiment.add_image(f"{stage}/confusion_matrix", confusion_matrix_picture(matrix.cpu()), step)
         experiment.add_image(f"{stage}/worst_mistakes", self._mistakes_picture(), step)
         for digit, value in enumerate(accuracy.tolist()):

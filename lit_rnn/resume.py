@@ -74,7 +74,7 @@ def plan_run(config: Namespace) -> RunPlan:
 
 
 def _check_resumable(config: Namespace, path: Path, checkpoint: dict[str, Any]) -> None:
-    epochs_done = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"]
+    epochs_done = checkpoint["epoch"]
     max_epochs = config.trainer.get("max_epochs")
     check_config(max_epochs in (None, -1) or max_epochs >= epochs_done, "trainer.max_epochs", max_epochs,
                  f"at least {epochs_done}, the epochs {path} has already trained (more, to train on)")

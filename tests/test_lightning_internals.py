@@ -4,9 +4,19 @@ Lightning changed under the project, and ``lit_rnn/lightning_internals.py`` says
 import inspect
 
 import lightning as L
+from lightning.pytorch.demos.boring_classes import BoringModel
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.loops.fit_loop import _FitLoop
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
-from lit_rnn.lightning_internals import _EpochExactFitLoop, use_epoch_exact_fit_loop
+from lit_rnn.lightning_internals import (
+    _EpochExactFitLoop,
+    logged_step,
+    step_is_logged,
+    use_epoch_exact_fit_loop,
+    write_hparams,
+)
 
 
 def test_the_fit_loop_still_forces_restarting_for_max_steps_and_takes_the_epoch_exact_one():
@@ -25,3 +35,30 @@ def test_the_fit_loop_still_forces_restarting_for_max_steps_and_takes_the_epoch_
     loop.epoch_progress.current.ready = loop.epoch_progress.current.started = 3
     loop.restarting = True  # restored in the middle of an epoch
     assert loop.restarting and loop.epoch_loop.restarting
+
+
+class Probe(L.Callback):
+    def __init__(self) -> None:
+        self.logged_steps, self.epoch_end_steps = [], []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.logged_steps.append(step_is_logged(trainer))
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.epoch_end_steps.append((logged_step(trainer), trainer.global_step))
+
+
+def test_the_logging_step_helpers_follow_lightnings_own_logging(tmp_path):
+    probe = Probe()
+    logger = TensorBoardLogger(tmp_path, name="", version="run", default_hp_metric=False)
+    trainer = L.Trainer(max_epochs=2, limit_train_batches=5, limit_val_batches=0, log_every_n_steps=2, logger=logger,
+                        callbacks=[probe], enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(BoringModel())
+    # Lightning writes step metrics when (steps done + 1) is a multiple of log_every_n_steps.
+    assert probe.logged_steps == [False, True, False, True, False, True, False, True, False, True]
+    assert probe.epoch_end_steps == [(5, 5), (10, 10)]  # the optimizer steps taken, as Lightning counts them for loggers
+    write_hparams(logger, {"model": {"hidden_size": 8}, "lr": 0.1}, ["val/acc"])
+    logger.experiment.flush()
+    content = EventAccumulator(str(tmp_path / "run")).Reload().PluginTagToContent("hparams")
+    session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    assert session.hparams["model/hidden_size"].number_value == 8 and session.hparams["lr"].number_value == 0.1
