@@ -59,8 +59,13 @@ def real_mnist() -> Path:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` and its bytes, to show that a command left them alone."""
-    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    """Every file under ``folder`` and its bytes, to show that a command left them alone.
+
+    A run folder's lock file is left out: it names the run's latest owner, and any command that takes the run
+    (before it finds a setting wrong) becomes that.
+    """
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*")
+            if path.is_file() and path.name != ".lock"}
 
 
 def tiny_fit_args(data_dir: Path, *extra: str) -> list[str]:

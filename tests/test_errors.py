@@ -83,6 +83,15 @@ CASES = [
          "different model"),
     Case("image file that is not an image", ["--ckpt_path=best", "notes.txt"], "notes.txt",
          lambda w: (w / "notes.txt").write_text("7"), module="lit_rnn.predict"),
+    # The run's settings that Lightning would take and fail on later, or that would break its resume.
+    Case("seed negative", ["--seed_everything=-5"], "--seed_everything"),
+    Case("seed past 32 bits", ["--seed_everything=4294967296"], "--seed_everything"),
+    Case("a GPU on a machine without one", ["--trainer.accelerator=gpu"], "gpu"),
+    Case("checkpointing off", ["--trainer.enable_checkpointing=false"], "--trainer.enable_checkpointing"),
+    Case("ranking checkpoints by a metric never logged", ["--checkpoint.monitor=val/accuracy"], "--checkpoint.monitor"),
+    Case("resume with another batch size", ["--ckpt_path=last", "--data.batch_size=25"], "--data.batch_size 25"),
+    Case("resume with another seed", ["--ckpt_path=last", "--seed_everything=2"], "--seed_everything 2"),
+    Case("resume with another validation split", ["--ckpt_path=last", "--data.split_seed=3"], "--data.split_seed 3"),
 ]
 
 
