@@ -30,9 +30,14 @@ def check_config(condition: bool, argument: str, value: Any, expected: str) -> N
 
 
 def summarize(error: BaseException) -> str:
-    """``Type: first line`` of an exception, to quote a library's multi-line report inside a one-line message."""
+    """``Type: first line ... last line`` of an exception, to quote a library's multi-line report in a one-line message.
+
+    The first line says what failed and the last, in reports that list attempts (a download), the final cause.
+    """
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return type(error).__name__ + (f": {lines[0]}" if lines else "")
+    if not lines:
+        return type(error).__name__
+    return f"{type(error).__name__}: {lines[0]}" + (f" ... {lines[-1]}" if len(lines) > 1 else "")
 
 
 # What a value must be, by the last part of its key, where the type alone says too little.

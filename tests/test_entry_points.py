@@ -29,7 +29,7 @@ def test_an_unforeseen_exception_is_one_line_pointing_at_its_traceback(capsys):
         main()
     assert exit.value.code == 1
     (line,) = capsys.readouterr().err.splitlines()
-    match = re.fullmatch(r"error: this is a bug in lit_rnn: RuntimeError: no such weight\. "
+    match = re.fullmatch(r"error: this is a bug in lit_rnn: RuntimeError: no such weight \.\.\. second line\. "
                          r"The full traceback is in (\S+lit_rnn-crash-\S+\.txt); please report it\.", line)
     assert match, line
     report = Path(match[1]).read_text()

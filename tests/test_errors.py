@@ -70,7 +70,7 @@ CASES = [
     Case("mnist missing, no network", ["--data.data_dir=empty"], "could not be downloaded",
          lambda w: (w / "empty").mkdir(), env=OFFLINE),
     Case("idx truncated", [], IDX_NAMES[True][0][:5], lambda w: truncate(raw(w, IDX_NAMES[True][0]))),
-    Case("idx wrong magic", [], "could not be read", lambda w: set_magic(raw(w, IDX_NAMES[False][0]), 0x0A0B0C0D)),
+    Case("idx wrong magic", [], "is not an IDX file", lambda w: set_magic(raw(w, IDX_NAMES[False][0]), 0x0A0B0C0D)),
     Case("idx counts disagree", [], "do not match", drop_one_label),
     Case("logs not writable", ["--trainer.logger.init_args.save_dir=notes.txt"], "notes.txt",
          lambda w: (w / "notes.txt").write_text("")),
