@@ -18,15 +18,23 @@ class UserError(Exception):
 
 
 class ConfigError(UserError):
-    """A configuration value is out of range."""
+    """A configuration value is out of range.
+
+    Args:
+        message: The whole message, what is wrong and what to do.
+        problem: What is wrong alone, to quote where the value came from elsewhere (a checkpoint).
+    """
+
+    def __init__(self, message: str, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem or message
 
 
 def check_config(condition: bool, argument: str, value: Any, expected: str) -> None:
     """Refuse a configuration value, naming the argument, unless ``condition`` holds."""
     if not condition:
-        raise ConfigError(
-            f"--{argument} is {value!r}, but it must be {expected}. Change it on the command line or in the YAML config."
-        )
+        problem = f"--{argument} is {value!r}, but it must be {expected}."
+        raise ConfigError(f"{problem} Change it on the command line or in the YAML config.", problem)
 
 
 def summarize(error: BaseException) -> str:
