@@ -16,6 +16,7 @@ from lit_rnn.batches import TensorBatches
 from lit_rnn.errors import UserError, check_config, summarize
 
 MNIST_TRAIN_SIZE = 60_000
+MNIST_TEST_SIZE = 10_000
 IDX_UINT8 = 0x08  # the third byte of an IDX file's magic number: the element type
 IMAGE_SHAPE = (28, 28)
 
