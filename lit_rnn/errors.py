@@ -78,7 +78,7 @@ def _report_bug(error: Exception) -> None:
     handle, path = tempfile.mkstemp(prefix="lit_rnn-crash-", suffix=".txt")
     with open(handle, "w") as crash:
         crash.write("".join(traceback.format_exception(error)))
-    print(f"error: this is a bug in lit_rnn: {summarize(error)}. The full traceback is in {path}; please report it.",
+    print(f"error: this is a bug in lit_rnn: {summarize(error).rstrip('.')}. The full traceback is in {path}; please report it.",
           file=sys.stderr)
     sys.exit(1)
 
