@@ -73,7 +73,7 @@ def load_network(path: Path) -> tuple[RecurrentClassifier, str | None]:
                                  if isinstance(name, str) and name.startswith("network.")})
     except ConfigError as error:
         raise CheckpointError(path, f"holds model settings that cannot be built ({error.problem})", advice) from None
-    except RuntimeError as error:  # missing, foreign or misshapen weights
+    except Exception as error:  # missing, foreign, misshapen or non-tensor weights
         raise CheckpointError(path, f"is not a checkpoint of this project's model ({summarize(error)})", advice) from None
     if not all(torch.isfinite(weight).all() for weight in network.state_dict().values()):
         raise CheckpointError(
