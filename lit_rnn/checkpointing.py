@@ -21,7 +21,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from lit_rnn.errors import UserError
+from lit_rnn.errors import UserError, summarize
 
 PARTIAL_SUFFIX = ".partial"
 """Suffix of a checkpoint still being written; such a file is left behind only by a process killed mid-write."""
@@ -90,8 +90,12 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         CheckpointError: naming the file and what is wrong with it.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(path, "is a folder, not a checkpoint file",
+                              "Give --ckpt_path a .ckpt file, such as one in a run's checkpoints/ folder.")
     if not path.is_file():
-        raise CheckpointError(path, "does not exist", "Check the path given to --ckpt_path.")
+        problem = "is not a regular file" if os.path.lexists(path) else "does not exist"
+        raise CheckpointError(path, problem, "Check the path given to --ckpt_path: it must be a .ckpt file.")
     if path.stat().st_size == 0:
         raise CheckpointError(path, "is empty (0 bytes): its write was cut off")
     try:
@@ -109,8 +113,14 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
 def _why_unreadable(path: Path, error: Exception) -> str:
     refused = "was refused: it holds Python objects ({}) that could run code when loaded, and only tensors and plain data are loaded"
     if zipfile.is_zipfile(path):
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        return refused.format(", ".join(unsafe)) if unsafe else f"is corrupt ({type(error).__name__}: {str(error).splitlines()[0]})"
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception as unreadable:  # a damaged pickle, or a zip archive of another kind
+            with zipfile.ZipFile(path) as archive:
+                if any(name.endswith("/data.pkl") for name in archive.namelist()):
+                    return f"is corrupt ({summarize(unreadable)})"
+            return "is not a PyTorch checkpoint: it is a zip archive of another kind"
+        return refused.format(", ".join(unsafe)) if unsafe else f"is corrupt ({summarize(error)})"
     with path.open("rb") as handle:
         if handle.read(4) == ZIP_MAGIC:
             return "is truncated: its write was cut off"

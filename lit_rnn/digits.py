@@ -6,13 +6,15 @@ mass falls on pixel (14, 14); the digit is light on a black background. The mode
 made so, which is why a user's picture must be made so too.
 """
 
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from lit_rnn.errors import UserError
+from lit_rnn.errors import UserError, summarize
 
 MNIST_SIZE = 28
 DIGIT_BOX = 20
@@ -22,33 +24,53 @@ NOISE_FLOOR = 0.25
 _NUMERIC_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
+BLANK = "is blank: no digit stands out from its background. Crop the picture to one clear digit."
+
+
 class ImageError(UserError):
     """An image file could not be read, or holds no digit."""
 
 
 def read_digit(path: str | Path) -> torch.Tensor:
-    """Read an image file of one digit as a uint8 MNIST image ``(28, 28)``."""
+    """Read an image file of one digit as a uint8 MNIST image ``(28, 28)``.
+
+    Raises:
+        ImageError: naming the file, for whatever made it unreadable, so that the other files are still read.
+    """
+    if os.path.lexists(path) and not Path(path).is_file():  # a folder, a device, a pipe that would block
+        kind = "a folder" if Path(path).is_dir() else "not a regular file"
+        raise ImageError(f"{path} could not be read (it is {kind}): give a PNG or JPEG file of one digit.")
     try:
-        with Image.open(path) as image:
-            return to_mnist(image)
-    except UnidentifiedImageError:
-        raise ImageError(f"{path} is not an image Pillow can read: give a PNG or JPEG file of one digit.") from None
-    except OSError as error:  # missing, unreadable, a folder, a truncated file
-        reason = error.strerror or str(error)
-        raise ImageError(f"{path} could not be read ({reason}): give a readable PNG or JPEG file of one digit.") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # decoders' remarks on metadata change nothing in the digit
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return to_mnist(image)
     except ImageError as error:
         raise ImageError(f"{path} {error}") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path} is not an image Pillow can read: give a PNG or JPEG file of one digit.") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise ImageError(f"{path} is too large to read safely ({error}): scale it down; a few hundred pixels a side "
+                         "are plenty for one digit.") from None
+    except OSError as error:  # missing, unreadable, a truncated file
+        reason = error.strerror or str(error)
+        raise ImageError(f"{path} could not be read ({reason}): give a readable PNG or JPEG file of one digit.") from None
+    except Exception as error:  # Pillow's many decoders fail in many ways: ValueError, SyntaxError, struct.error...
+        raise ImageError(f"{path} could not be read ({summarize(error)}): give a readable PNG or JPEG file of one digit.") from None
 
 
 def to_mnist(image: Image.Image) -> torch.Tensor:
     """Make a picture of one digit into a uint8 MNIST image ``(28, 28)``: light digit, dark background."""
     box = _bounding_box(_ink(image))
     if box is None:
-        raise ImageError("is blank: no digit stands out from its background. Crop the picture to one clear digit.")
+        raise ImageError(BLANK)
     height, width = box.shape
     scale = DIGIT_BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     digit = np.asarray(Image.fromarray(box).resize(size, Image.Resampling.LANCZOS)).clip(0, None)
+    if digit.max() == 0:  # specks far apart, lost in the scaling
+        raise ImageError(BLANK)
     digit *= 255 / digit.max()  # MNIST's strokes all peak at full brightness
     return torch.from_numpy(_centre_by_mass(digit).round().astype(np.uint8))
 
@@ -58,14 +80,17 @@ def _ink(image: Image.Image) -> np.ndarray:
     image = ImageOps.exif_transpose(image)
     ink = _opacity(image)
     if ink is None:
-        gray = np.asarray(image if image.mode in _NUMERIC_MODES else image.convert("L"), dtype=np.float32)
+        # In float64, so that no difference of two float32 pixels overflows.
+        gray = np.asarray(image if image.mode in _NUMERIC_MODES else image.convert("L"), dtype=np.float64)
+        if not np.isfinite(gray).all():
+            raise ImageError("holds pixels that are not numbers (NaN or infinite): give a picture of ordinary pixels.")
         border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
         # The background is what the border mostly shows; ink is what differs from it, darker or lighter.
         ink = np.abs(gray - np.median(border))
     if ink.max() > 0:
         ink /= ink.max()
         ink[ink < NOISE_FLOOR] = 0
-    return ink
+    return ink.astype(np.float32)
 
 
 def _opacity(image: Image.Image) -> np.ndarray | None:

@@ -3,6 +3,8 @@
 import errno
 import re
 import sys
+import tempfile
+import traceback
 from argparse import ArgumentError
 from collections.abc import Callable
 from functools import wraps
@@ -16,30 +18,76 @@ class UserError(Exception):
 
 
 class ConfigError(UserError):
-    """A configuration value is out of range."""
+    """A configuration value is out of range.
+
+    Args:
+        message: The whole message, what is wrong and what to do.
+        problem: What is wrong alone, to quote where the value came from elsewhere (a checkpoint).
+    """
+
+    def __init__(self, message: str, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem or message
 
 
 def check_config(condition: bool, argument: str, value: Any, expected: str) -> None:
     """Refuse a configuration value, naming the argument, unless ``condition`` holds."""
     if not condition:
-        raise ConfigError(
-            f"--{argument} is {value!r}, but it must be {expected}. Change it on the command line or in the YAML config."
-        )
+        problem = f"--{argument} is {value!r}, but it must be {expected}."
+        raise ConfigError(f"{problem} Change it on the command line or in the YAML config.", problem)
+
+
+def summarize(error: BaseException) -> str:
+    """``Type: first line ... last line`` of an exception, to quote a library's multi-line report in a one-line message.
+
+    The first line says what failed and the last, in reports that list attempts (a download), the final cause.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return f"{type(error).__name__}: {lines[0]}" + (f" ... {lines[-1]}" if len(lines) > 1 else "")
+
+
+# What a value must be, by the last part of its key, where the type alone says too little.
+_MEANINGS = {"lr": "a finite positive number"}
 
 
 def summarize_parse_error(message: str) -> str:
     """Turn jsonargparse's nested report (one branch per accepted type) into one sentence naming the argument."""
     keys = re.findall(r'Parser key "([^"]+)"', message)
     expected = sorted(set(re.findall(r"Expected an? <class '(\w+)'>", message)) - {"NoneType"})
-    given = re.search(r"Given value: (.*?)(?:\. Got value:|$)", message, re.MULTILINE)
+    expected += [f"one of {choices}" for choices in re.findall(r"Expected an? typing\.Literal\[(.*?)\]", message)]
+    # The innermost value given; the outer reports repeat it wrapped in a Namespace or NestedArg.
+    given = [value for value in re.findall(r"(?:Given|Got) value: (.*?)(?:\. Got value:|$)", message, re.MULTILINE)
+             if not value.startswith(("Namespace(", "NestedArg("))]
     if keys and expected and given:
-        return f"--{'.'.join(keys)} is {given.group(1)!r}, but it must be of type {' or '.join(expected)}."
+        value = given[0]
+        if "float" in expected and keys[-1] in _MEANINGS:
+            meaning = _MEANINGS[keys[-1]]
+        elif "float" in expected and value.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            meaning = "a finite number"  # jsonargparse refuses them as floats, which they are
+        else:
+            meaning = " or ".join(kind if kind.startswith("one of") else f"of type {kind}" for kind in expected)
+        return f"--{'.'.join(keys)} is {value!r}, but it must be {meaning}."
     sentence = " ".join(line.strip() for line in message.strip().splitlines())
     return sentence if sentence.endswith(".") else sentence + "."
 
 
+def _report_bug(error: Exception) -> None:
+    """The last resort for what no check foresaw: one line for the user, the traceback in a file for the report."""
+    handle, path = tempfile.mkstemp(prefix="lit_rnn-crash-", suffix=".txt")
+    with open(handle, "w") as crash:
+        crash.write("".join(traceback.format_exception(error)))
+    print(f"error: this is a bug in lit_rnn: {summarize(error).rstrip('.')}. The full traceback is in {path}; please report it.",
+          file=sys.stderr)
+    sys.exit(1)
+
+
 def exits_cleanly_on_user_error(main: Callable[..., Any]) -> Callable[..., Any]:
-    """Let an entry point end with the error's message and a non-zero exit code, never a traceback."""
+    """Let an entry point end with the error's message and a non-zero exit code, never a traceback.
+
+    KeyboardInterrupt and SystemExit are not exceptions of this kind and pass through untouched.
+    """
 
     @wraps(main)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -53,10 +101,12 @@ def exits_cleanly_on_user_error(main: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(2)
         except OSError as error:
             if error.errno not in (errno.ENOSPC, errno.EDQUOT):
-                raise
+                _report_bug(error)
             print(f"error: The disk is full: writing {error.filename or 'a file'} failed ({error.strerror}). "
                   "Checkpoints are written whole or not at all, so the previous one is intact: free some space, "
                   "then continue with --ckpt_path last.", file=sys.stderr)
             sys.exit(1)
+        except Exception as error:
+            _report_bug(error)
 
     return wrapper

@@ -1,5 +1,6 @@
 """The LightningModule: wires the recurrent network to its loss, accuracy metrics and optimizer."""
 
+import math
 from typing import Any
 
 import lightning as L
@@ -9,8 +10,19 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from lit_rnn.errors import ConfigError, check_config
+from lit_rnn.errors import ConfigError, UserError, check_config
 from lit_rnn.network import CellType, RecurrentClassifier
+
+
+class TrainingDiverged(UserError):
+    """The weights stopped being finite numbers: the run stops before any checkpoint holds them."""
+
+    exit_code = 1
+
+
+def _check_learning_rate(learning_rate: Any) -> None:
+    check_config(math.isfinite(learning_rate) and learning_rate > 0, "model.optimizer.lr", learning_rate,
+                 "a finite positive number")
 
 
 def _tutorial_adam(parameters: Any) -> torch.optim.Optimizer:
@@ -49,10 +61,6 @@ class MNISTClassifier(L.LightningModule):
         scheduler_interval: str = "step",
     ) -> None:
         super().__init__()
-        check_config(hidden_size > 0, "model.hidden_size", hidden_size, "a positive whole number")
-        check_config(num_layers > 0, "model.num_layers", num_layers, "a positive whole number")
-        check_config(0 <= dropout < 1, "model.dropout", dropout, "in [0, 1)")
-        check_config(dropout == 0 or num_layers > 1, "model.dropout", dropout, "0 with one layer (dropout acts between layers): raise --model.num_layers")
         check_config(scheduler_interval in ("step", "epoch"), "model.scheduler_interval", scheduler_interval, "'step' or 'epoch'")
         self.save_hyperparameters(logger=False)
         self.network = RecurrentClassifier(cell, hidden_size, num_layers, dropout, bidirectional, normalize_input)
@@ -65,12 +73,18 @@ class MNISTClassifier(L.LightningModule):
         self.val_acc_best.persistent(True)  # in checkpoints: a resumed run must remember the best so far
 
     def _check_optimizer_arguments(self) -> None:
-        """Build the optimizer once on a dummy parameter so that a bad learning rate fails now, not after set-up."""
+        """Build the optimizer once on a dummy parameter so that a bad learning rate fails now, not after set-up.
+
+        The learning rate given is checked first: optimizers refuse a NaN one in words of their own.
+        """
+        given = getattr(self.optimizer, "keywords", {})
+        if "lr" in given:
+            _check_learning_rate(given["lr"])
         try:
             learning_rate = self.optimizer([nn.Parameter(torch.zeros(1))]).defaults.get("lr", 1.0)
         except (ValueError, TypeError) as error:
             raise ConfigError(f"--model.optimizer is refused: {error}. Fix its init_args (for example --model.optimizer.lr 0.01).") from None
-        check_config(float(learning_rate) > 0, "model.optimizer.lr", learning_rate, "a positive number")
+        _check_learning_rate(learning_rate)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
@@ -92,6 +106,23 @@ class MNISTClassifier(L.LightningModule):
             self.log("train/loss", loss, prog_bar=True)
             self.log("train/acc", self.train_acc)
         return loss
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
+        """Lightning's step, then a check that the weights are still finite numbers (one reduction, cheap).
+
+        Too large a learning rate (or weight decay) makes them overflow to inf or NaN within a step or two;
+        the loss is NaN from then on, and the run would train on for nothing and save the ruined weights as
+        its best checkpoint. Stopped here, before the step's callbacks run, no checkpoint ever holds them.
+        """
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        if not torch.nn.utils.get_total_norm(list(self.parameters()), norm_type=math.inf).isfinite():
+            learning_rate = optimizer.param_groups[0].get("lr")
+            raise TrainingDiverged(
+                f"Training diverged at step {self.trainer.global_step + 1}: the weights, and so the training loss, "
+                f"are no longer finite numbers (NaN or infinite), with the learning rate at {learning_rate!r}. The run "
+                "stopped before saving them; its earlier checkpoints are kept. Train again with a lower learning "
+                "rate (--model.optimizer.lr), or resume an earlier checkpoint with one (--ckpt_path)."
+            )
 
     def _step_is_logged(self) -> bool:
         """Whether Lightning writes this step's metrics: every ``trainer.log_every_n_steps``, or each step of a ``fast_dev_run``.

@@ -6,19 +6,21 @@ the true label. An input that cannot be read gets one error line and the others 
 
 import argparse
 import json
+import math
 import re
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 
 from lit_rnn import runs
 from lit_rnn.checkpointing import CheckpointError, read_checkpoint
-from lit_rnn.data import load_mnist
+from lit_rnn.data import MNIST_TEST_SIZE, load_mnist
 from lit_rnn.digits import read_digit
-from lit_rnn.errors import UserError, exits_cleanly_on_user_error
-from lit_rnn.model import MNISTClassifier
+from lit_rnn.errors import ConfigError, UserError, exits_cleanly_on_user_error, summarize
+from lit_rnn.network import ARCHITECTURE_KEYS, RecurrentClassifier
 
 
 @dataclass
@@ -27,8 +29,8 @@ class Prediction:
 
     source: str
     digit: int
-    probability: float
-    probabilities: list[float]
+    probability: float | None
+    probabilities: list[float | None]
     label: int | None = None
 
 
@@ -45,54 +47,91 @@ def find_checkpoint(which: str, log_root: Path = runs.LOG_ROOT) -> Path:
     return Path(which)
 
 
-def load_classifier(path: Path) -> MNISTClassifier:
-    """The model saved in a checkpoint that ``python -m lit_rnn.fit`` wrote, rebuilt from its hyperparameters."""
-    read_checkpoint(path)  # refuses damaged, foreign and code-carrying files with a message naming the problem
+def load_network(path: Path) -> tuple[RecurrentClassifier, str | None]:
+    """The network saved in a checkpoint that ``python -m lit_rnn.fit`` wrote, and the data folder its run trained on.
+
+    The network is rebuilt from its own settings alone, each checked, and nothing else the checkpoint names is
+    used: Lightning's ``load_from_checkpoint`` would import whatever class a crafted checkpoint names.
+    """
+    checkpoint = read_checkpoint(path)  # refuses damaged, foreign and code-carrying files with a message naming the problem
+    settings = checkpoint.get("hyper_parameters")
+    weights = checkpoint["state_dict"]
+    advice = "Give a .ckpt file that python -m lit_rnn.fit wrote, such as lightning_logs/version_0/checkpoints/last.ckpt."
+    if not isinstance(settings, dict) or not isinstance(weights, dict):
+        raise CheckpointError(path, "is not a checkpoint of this project's model: it holds no model settings", advice)
     try:
-        model = MNISTClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # unpickling, missing keys, foreign hyperparameters: all mean "not ours"
-        message = str(error).strip().splitlines()
-        reason = type(error).__name__ + (f": {message[0][:200]}" if message else "")
+        network = RecurrentClassifier(**{key: settings[key] for key in ARCHITECTURE_KEYS if key in settings})
+        network.load_state_dict({name.removeprefix("network."): weight for name, weight in weights.items()
+                                 if isinstance(name, str) and name.startswith("network.")})
+    except ConfigError as error:
+        raise CheckpointError(path, f"holds model settings that cannot be built ({error.problem})", advice) from None
+    except Exception as error:  # missing, foreign, misshapen or non-tensor weights
+        raise CheckpointError(path, f"is not a checkpoint of this project's model ({summarize(error)})", advice) from None
+    if not all(torch.isfinite(weight).all() for weight in network.state_dict().values()):
         raise CheckpointError(
-            path, f"is not a checkpoint of this project's model ({reason})",
-            "Give a .ckpt file that python -m lit_rnn.fit wrote, such as lightning_logs/version_0/checkpoints/last.ckpt.",
-        ) from None
-    return model.eval()
-
-
-def trained_data_dir(path: Path) -> str | None:
-    """The data folder the checkpoint's run trained on: where its test images are."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    return checkpoint.get("datamodule_hyper_parameters", {}).get("data_dir")
+            path, "holds weights that are not finite numbers (NaN or infinite): the training that wrote it diverged",
+            "Give an earlier checkpoint of that run, or train again with a lower --model.optimizer.lr.",
+        )
+    data_settings = checkpoint.get("datamodule_hyper_parameters")
+    data_dir = data_settings.get("data_dir") if isinstance(data_settings, dict) else None
+    return network.eval(), data_dir if isinstance(data_dir, str) else None
 
 
 def parse_indices(text: str) -> list[int]:
-    """``0-9,15`` -> ``[0, ..., 9, 15]``: ranges include both ends."""
-    indices = []
+    """``0-9,15`` -> ``[0, ..., 9, 15]``: ranges include both ends.
+
+    Every range is checked against the test set's size before it is expanded, so that a typo such as
+    ``0-30000000`` is refused at once instead of building a list of millions.
+    """
+    indices: list[int] = []
     for part in text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not match or (match[2] and int(match[2]) < int(match[1])):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a list of test indices such as 0-9 or 3,7,100-120")
-        first = int(match[1])
-        indices.extend(range(first, int(match[2] or first) + 1))
+        match = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
+        first, last = (_index(match[1]), _index(match[2] or match[1])) if match else (None, None)
+        if first is None or last < first:
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not a list of test indices such as 0-9 or 3,7,100-120")
+        if last >= MNIST_TEST_SIZE:
+            raise argparse.ArgumentTypeError(
+                f"{_shown(part.strip())} goes past the MNIST test set, whose {MNIST_TEST_SIZE:,} images are indices "
+                f"0-{MNIST_TEST_SIZE - 1}"
+            )
+        if len(indices) + last - first + 1 > MNIST_TEST_SIZE:
+            raise argparse.ArgumentTypeError(
+                f"{_shown(text)} names more than {MNIST_TEST_SIZE:,} test images, the whole test set: name each at most once"
+            )
+        indices.extend(range(first, last + 1))
     return indices
 
 
-def classify(model: MNISTClassifier, images: torch.Tensor) -> torch.Tensor:
+def _index(digits: str) -> int:
+    """The number ``digits`` writes, or MNIST_TEST_SIZE for one too long to be an index (int() refuses 4,300 digits)."""
+    return int(digits) if len(digits.lstrip("0")) <= len(str(MNIST_TEST_SIZE)) else MNIST_TEST_SIZE
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, its middle cut out if it is long."""
+    return repr(text if len(text) <= 40 else f"{text[:20]}...{text[-15:]}")
+
+
+def classify(network: RecurrentClassifier, images: torch.Tensor) -> torch.Tensor:
     """The probabilities ``(N, 10)`` of each digit for uint8 MNIST images ``(N, 28, 28)``."""
     with torch.inference_mode():
-        return model.predict_step(images.float() / 255, 0)
+        return network(images.float() / 255).softmax(dim=1)
+
+
+def _probability(value: float) -> float | None:
+    """Rounded for reading; None where the network's output overflowed, which JSON has no number for."""
+    return round(value, 4) if math.isfinite(value) else None
 
 
 def to_predictions(sources: list[str], probabilities: torch.Tensor, labels: list[int | None]) -> list[Prediction]:
     best, digits = probabilities.max(dim=1)
     return [
-        Prediction(source, digit, round(probability, 4), [round(p, 4) for p in row], label)
+        Prediction(source, digit, _probability(probability), [_probability(p) for p in row], label)
         for source, digit, probability, row, label in zip(sources, digits.tolist(), best.tolist(), probabilities.tolist(), labels)
     ]
 
 
-def predict_test_images(model: MNISTClassifier, indices: list[int], data_dir: str) -> tuple[list[Prediction], list[str]]:
+def predict_test_images(network: RecurrentClassifier, indices: list[int], data_dir: str) -> tuple[list[Prediction], list[str]]:
     images, labels = load_mnist(data_dir, train=False)
     found = [index for index in indices if index < len(labels)]
     past = [index for index in indices if index >= len(labels)]
@@ -103,10 +142,10 @@ def predict_test_images(model: MNISTClassifier, indices: list[int], data_dir: st
     if not found:
         return [], errors
     chosen = torch.tensor(found, dtype=torch.long)
-    return to_predictions([f"test image {index}" for index in found], classify(model, images[chosen]), labels[chosen].tolist()), errors
+    return to_predictions([f"test image {index}" for index in found], classify(network, images[chosen]), labels[chosen].tolist()), errors
 
 
-def predict_files(model: MNISTClassifier, files: list[str]) -> tuple[list[Prediction], list[str]]:
+def predict_files(network: RecurrentClassifier, files: list[str]) -> tuple[list[Prediction], list[str]]:
     images, readable, errors = [], [], []
     for file in files:
         try:
@@ -116,23 +155,44 @@ def predict_files(model: MNISTClassifier, files: list[str]) -> tuple[list[Predic
             errors.append(str(error))
     if not images:
         return [], errors
-    return to_predictions(readable, classify(model, torch.stack(images)), [None] * len(readable)), errors
+    return to_predictions(readable, classify(network, torch.stack(images)), [None] * len(readable)), errors
 
 
 def print_text(checkpoint: Path, tested: list[Prediction], found: list[Prediction]) -> None:
     print(f"Checkpoint: {checkpoint}")
     for result in tested:
         mark = "" if result.digit == result.label else ", wrong"
-        print(f"{result.source}: {result.digit} (probability {result.probability:.3f}), true label {result.label}{mark}")
+        print(f"{result.source}: {result.digit} (probability {_shown_probability(result)}), true label {result.label}{mark}")
     if tested:
         right = sum(result.digit == result.label for result in tested)
         print(f"{right} of {len(tested)} test images right ({right / len(tested):.3f})")
     for result in found:
-        print(f"{result.source}: {result.digit} (probability {result.probability:.3f})")
+        print(f"{result.source}: {result.digit} (probability {_shown_probability(result)})")
+
+
+def _shown_probability(result: Prediction) -> str:
+    return "not a number" if result.probability is None else f"{result.probability:.3f}"
+
+
+def to_json(checkpoint: Path, predictions: list[Prediction], errors: list[str]) -> str:
+    """One JSON object; strict JSON, which has no NaN or Infinity (``_probability`` makes them null)."""
+    records = [asdict(result) for result in predictions]
+    return json.dumps({"checkpoint": str(checkpoint), "predictions": records, "errors": errors}, allow_nan=False)
+
+
+class UsageError(UserError):
+    """The command line does not parse."""
+
+
+class CommandLine(argparse.ArgumentParser):
+    """argparse, except that a usage error is one ``error:`` line like every other error, not the usage and a second line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}. Run {self.prog} --help to see the options.")
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandLine(
         prog="python -m lit_rnn.predict",
         description="Predict the digit in MNIST test images (--indices) or in image files of your own (PNG, JPEG, "
         "any size, dark digit on light paper or light on dark), with a model that python -m lit_rnn.fit trained.",
@@ -157,18 +217,17 @@ def main(args: list[str] | None = None) -> list[Prediction]:
     if not options.indices and not options.files:
         command_line.error("give image files, --indices, or both")
     checkpoint = find_checkpoint(options.ckpt_path)
-    model = load_classifier(checkpoint)
+    network, trained_data_dir = load_network(checkpoint)
     tested, errors = [], []
     if options.indices:
         try:
-            tested, errors = predict_test_images(model, options.indices, options.data_dir or trained_data_dir(checkpoint) or "data")
+            tested, errors = predict_test_images(network, options.indices, options.data_dir or trained_data_dir or "data")
         except UserError as error:  # the test set is missing or unreadable
             errors.append(str(error))
-    found, unreadable = predict_files(model, options.files)
+    found, unreadable = predict_files(network, options.files)
     errors += unreadable
     if options.format == "json":
-        records = [asdict(result) for result in tested + found]
-        print(json.dumps({"checkpoint": str(checkpoint), "predictions": records, "errors": errors}))
+        print(to_json(checkpoint, tested + found, errors))
     else:
         print_text(checkpoint, tested, found)
     for error in errors:

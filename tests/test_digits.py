@@ -1,5 +1,6 @@
 """A user's picture of a digit becomes an image like MNIST's, whatever its size, format and polarity."""
 
+import os
 import re
 
 import numpy as np
@@ -83,3 +84,32 @@ def test_a_blank_picture_says_so(tmp_path):
     Image.new("L", (50, 50), 200).save(tmp_path / "blank.png")
     with pytest.raises(ImageError, match=r"blank\.png is blank"):
         read_digit(tmp_path / "blank.png")
+
+
+def write_bytes(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def write_nan_tiff(path):
+    pixels = np.zeros((40, 40), dtype=np.float32)
+    pixels[10:30, 18:22] = np.nan
+    Image.fromarray(pixels, mode="F").save(path)
+    return path
+
+
+@pytest.mark.parametrize("name, write, problem", [
+    # Pillow refuses to open a picture declaring over twice its pixel limit, and warns above the limit
+    ("bomb.pgm", lambda path: write_bytes(path, b"P5\n100000 100000\n255\n"), "is too large to read safely (Image size (10000000000 pixels)"),
+    ("big.pgm", lambda path: write_bytes(path, b"P5\n10000 10000\n255\n"), "is too large to read safely (Image size (100000000 pixels)"),
+    ("zero.pgm", lambda path: write_bytes(path, b"P5\n2 2\n0\n" + bytes(4)), "could not be read (ValueError: maxval must be"),
+    ("nan.tif", write_nan_tiff, "holds pixels that are not numbers"),
+    ("pipe.png", lambda path: os.mkfifo(path), "could not be read (it is not a regular file)"),
+])
+def test_whatever_pillow_raises_is_one_error_naming_the_file(tmp_path, recwarn, name, write, problem):
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(ImageError) as error:
+        read_digit(path)
+    assert str(error.value).startswith(f"{path} {problem}") and "\n" not in str(error.value)
+    assert len(recwarn) == 0

@@ -4,6 +4,7 @@ no traceback, and nothing that was there before changed."""
 import shutil
 import struct
 import subprocess
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,17 @@ def drop_one_label(workspace: Path) -> None:
 
 def set_magic(path: Path, magic: int) -> None:
     path.write_bytes(struct.pack(">I", magic) + path.read_bytes()[4:])
+
+
+def set_first_label(workspace: Path, label: int) -> None:
+    labels = raw(workspace, IDX_NAMES[True][1])
+    body = labels.read_bytes()
+    labels.write_bytes(body[:8] + bytes([label]) + body[9:])
+
+
+def zip_of_another_kind(workspace: Path) -> None:
+    with zipfile.ZipFile(workspace / "notes.zip", "w") as archive:
+        archive.writestr("notes/readme.txt", "a zip archive, not a checkpoint")
 
 
 @dataclass
@@ -70,7 +82,7 @@ CASES = [
     Case("mnist missing, no network", ["--data.data_dir=empty"], "could not be downloaded",
          lambda w: (w / "empty").mkdir(), env=OFFLINE),
     Case("idx truncated", [], IDX_NAMES[True][0][:5], lambda w: truncate(raw(w, IDX_NAMES[True][0]))),
-    Case("idx wrong magic", [], "could not be read", lambda w: set_magic(raw(w, IDX_NAMES[False][0]), 0x0A0B0C0D)),
+    Case("idx wrong magic", [], "is not an IDX file", lambda w: set_magic(raw(w, IDX_NAMES[False][0]), 0x0A0B0C0D)),
     Case("idx counts disagree", [], "do not match", drop_one_label),
     Case("logs not writable", ["--trainer.logger.init_args.save_dir=notes.txt"], "notes.txt",
          lambda w: (w / "notes.txt").write_text("")),
@@ -92,6 +104,35 @@ CASES = [
     Case("resume with another batch size", ["--ckpt_path=last", "--data.batch_size=25"], "--data.batch_size 25"),
     Case("resume with another seed", ["--ckpt_path=last", "--seed_everything=2"], "--seed_everything 2"),
     Case("resume with another validation split", ["--ckpt_path=last", "--data.split_seed=3"], "--data.split_seed 3"),
+    # data
+    Case("label outside 0-9", [], "holds the label 10 at position 0", lambda w: set_first_label(w, 10)),
+    Case("images of another element type", [], "element type 0x0d",
+         lambda w: set_magic(raw(w, IDX_NAMES[True][0]), 0x00000D03)),
+    Case("data folder a symlink loop", ["--data.data_dir=loop"], "loop is a symbolic link that loops back on itself",
+         lambda w: (w / "loop").symlink_to("loop")),
+    Case("data folder empty name", ["--data.data_dir="], "--data.data_dir is ''"),
+    Case("validation split as large as the training files", ["--data.val_size=600"], "--data.val_size is 600"),
+    # checkpoints
+    Case("checkpoint a folder", ["--ckpt_path=lightning_logs"], "is a folder, not a checkpoint file"),
+    Case("checkpoint a zip of another kind", ["--ckpt_path=notes.zip"], "is not a PyTorch checkpoint", zip_of_another_kind),
+    Case("predict checkpoint a zip of another kind", ["--ckpt_path=notes.zip", "--indices=0"], "is not a PyTorch checkpoint",
+         zip_of_another_kind, module="lit_rnn.predict"),
+    Case("predict checkpoint a folder", ["--ckpt_path=lightning_logs", "--indices=0"], "is a folder, not a checkpoint file",
+         module="lit_rnn.predict"),
+    # pictures, and the predict command line
+    Case("picture a decompression bomb", ["bomb.pgm"], "bomb.pgm is too large to read safely",
+         lambda w: (w / "bomb.pgm").write_bytes(b"P5\n100000 100000\n255\n"), module="lit_rnn.predict"),
+    Case("predict unknown format", ["--format=xml", "--indices=0"], "invalid choice: 'xml'", module="lit_rnn.predict"),
+    Case("predict unknown option", ["--bogus", "--indices=0"], "unrecognized arguments: --bogus", module="lit_rnn.predict"),
+    Case("predict indices past the test set", ["--indices=0-30000000"], "goes past the MNIST test set", module="lit_rnn.predict"),
+    # the model
+    Case("learning rate nan", ["--model.optimizer.lr=nan"], "must be a finite positive number"),
+    Case("learning rate infinite in yaml", ["--config=lr.yaml"], "must be a finite positive number",
+         lambda w: (w / "lr.yaml").write_text("model:\n  optimizer:\n    class_path: torch.optim.Adam\n    init_args: {lr: .inf}\n")),
+    Case("learning rate that overflows the weights", ["--model.optimizer.lr=1e300"], "Training diverged at step 1",
+         exit_code=1, keeps_new_run=True),
+    Case("hidden size huge", ["--model.hidden_size=1000000000000"], "--model.hidden_size is 1000000000000"),
+    Case("layers huge", ["--model.num_layers=1000000000000"], "--model.num_layers is 1000000000000"),
 ]
 
 

@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning
@@ -104,3 +106,105 @@ def test_a_missing_checkpoint_or_one_of_another_kind_is_one_line_naming_it(kind,
     (line,) = captured.err.splitlines()
     expected = "does not exist" if kind == "missing" else "is not a"
     assert line.startswith(f"error: The checkpoint {checkpoint} {expected}")
+
+
+def one_error_line(capsys, args: list[str]) -> str:
+    """Run predict in-process; it must exit 2 with exactly one line, an ``error:`` line, on stderr."""
+    with pytest.raises(SystemExit) as exit:
+        main(args)
+    assert exit.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ")
+    return line
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--format", "xml", "seven.png"], "argument --format: invalid choice: 'xml'"),
+    (["--indices", "abc"], "argument --indices: 'abc' is not a list of test indices"),
+    (["--indices", "5-2"], "argument --indices: '5-2' is not a list of test indices"),
+    (["--indices", "0-30000000"], "argument --indices: '0-30000000' goes past the MNIST test set, whose 10,000 images are indices 0-9999"),
+    (["--indices", "9" * 5000], "argument --indices: '99999999999999999999...999999999999999' goes past the MNIST test set"),
+    (["--indices", ",".join(["0-9999"] * 2)], "argument --indices: '0-9999,0-9999' names more than 10,000 test images"),
+    (["--no-such-option", "seven.png"], "unrecognized arguments: --no-such-option"),
+    ([], "give image files, --indices, or both"),
+])
+def test_every_usage_error_is_one_error_line(capsys, args, expected):
+    line = one_error_line(capsys, args)
+    assert line.startswith(f"error: {expected}") and line.endswith("Run python -m lit_rnn.predict --help to see the options.")
+
+
+def overflowing(source: Path, path: Path) -> Path:
+    """A copy of a checkpoint whose finite weights make every logit overflow to inf, and so every probability NaN."""
+    checkpoint = torch.load(source, weights_only=True)
+    weights = checkpoint["state_dict"]
+    weights["network.rnn.weight_ih_l0"].zero_()
+    weights["network.rnn.weight_hh_l0"].zero_()
+    weights["network.rnn.bias_ih_l0"].fill_(50)  # every gate open: the last hidden state is close to 1 everywhere
+    weights["network.out.weight"].fill_(3e38)
+    torch.save(checkpoint, path)
+    return path
+
+
+def test_json_stays_strict_json_when_the_network_overflows(tiny_run, tmp_path, capsys):
+    (best,) = (tiny_run / CHECKPOINTS).glob("best-*.ckpt")
+    checkpoint = overflowing(best, tmp_path / "overflowing.ckpt")
+    main(["--ckpt_path", str(checkpoint), "--format", "json", str(draw_seven(tmp_path / "seven.png"))])
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    (record,) = json.loads(capsys.readouterr().out, parse_constant=refuse)["predictions"]
+    assert record["probability"] is None and record["probabilities"] == [None] * 10
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused(tiny_run, tmp_path, capsys):
+    (best,) = (tiny_run / CHECKPOINTS).glob("best-*.ckpt")
+    checkpoint = torch.load(best, weights_only=True)
+    checkpoint["state_dict"]["network.out.bias"][3] = float("nan")
+    torch.save(checkpoint, tmp_path / "diverged.ckpt")
+    line = one_error_line(capsys, ["--ckpt_path", str(tmp_path / "diverged.ckpt"), "--indices", "0"])
+    assert "holds weights that are not finite numbers" in line and "lower --model.optimizer.lr" in line
+
+
+def test_a_picture_pillow_refuses_is_its_own_error_and_the_others_are_predicted(tiny_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tiny_run)
+    bomb = tmp_path / "bomb.pgm"
+    bomb.write_bytes(b"P5\n100000 100000\n255\n")  # declares ten billion pixels
+    seven = draw_seven(tmp_path / "seven.png")
+    with pytest.raises(SystemExit) as exit:
+        main([str(bomb), str(seven)])
+    assert exit.value.code == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"error: {bomb} is too large to read safely")
+    assert re.search(rf"^{re.escape(str(seven))}: \d \(probability [0-9.]+\)$", captured.out, re.M)
+
+
+SIDE_EFFECT = "from pathlib import Path\nPath(__file__).with_name('IMPORTED').touch()\nNothing = print\n"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "sideeffect"])
+def test_nothing_a_checkpoint_names_is_ever_imported(tiny_run, tmp_path, cell):
+    """A crafted checkpoint names a module that leaves a file when imported, where Lightning would import it."""
+    (tmp_path / "sideeffect.py").write_text(SIDE_EFFECT)
+    (best,) = (tiny_run / CHECKPOINTS).glob("best-*.ckpt")
+    checkpoint = torch.load(best, weights_only=True)
+    # Lightning's loader hands the hyperparameters to jsonargparse, which imports the class_path they name.
+    checkpoint["hyper_parameters"].update(cell=cell, optimizer={"class_path": "sideeffect.Nothing"})
+    torch.save(checkpoint, tmp_path / "crafted.ckpt")
+    pythonpath = {"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), str(tmp_path)])}
+    result = run_module("lit_rnn.predict", ["--ckpt_path", str(tmp_path / "crafted.ckpt"), "--indices", "0"],
+                        cwd=tiny_run, env=pythonpath)
+    assert not (tmp_path / "IMPORTED").exists()
+    if cell != "lstm":
+        assert result.returncode == 2
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"error: The checkpoint {tmp_path / 'crafted.ckpt'} holds model settings that cannot be built "
+                               "(--model.cell is 'sideeffect', but it must be one of 'lstm', 'gru', 'rnn'.)")
+        return
+    assert result.returncode == 0 and result.stderr == "" and "test image 0:" in result.stdout  # the network's own settings are sound
+    # The same checkpoint through Lightning's loader imports the module: the test above would see it.
+    loaded = subprocess.run([sys.executable, "-c", "from lit_rnn.model import MNISTClassifier as M; import sys; "
+                             "M.load_from_checkpoint(sys.argv[1])", str(tmp_path / "crafted.ckpt")],
+                            cwd=tmp_path, env={**os.environ, **pythonpath}, capture_output=True)
+    assert (tmp_path / "IMPORTED").exists(), loaded.stderr[-2000:]

@@ -1,0 +1,71 @@
+"""The entry points' decorator: user errors and parse errors become one line, and so does an unforeseen bug."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error, summarize_parse_error
+from lit_rnn.fit import main as fit
+
+
+def failing(error: BaseException):
+    @exits_cleanly_on_user_error
+    def main() -> None:
+        raise error
+
+    return main
+
+
+def test_an_unforeseen_exception_is_one_line_pointing_at_its_traceback(capsys):
+    def deep_inside() -> None:
+        raise RuntimeError("no such weight\nsecond line")
+
+    @exits_cleanly_on_user_error
+    def main() -> None:
+        deep_inside()
+
+    with pytest.raises(SystemExit) as exit:
+        main()
+    assert exit.value.code == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    match = re.fullmatch(r"error: this is a bug in lit_rnn: RuntimeError: no such weight \.\.\. second line\. "
+                         r"The full traceback is in (\S+lit_rnn-crash-\S+\.txt); please report it\.", line)
+    assert match, line
+    report = Path(match[1]).read_text()
+    Path(match[1]).unlink()
+    assert report.startswith("Traceback") and "deep_inside" in report and "second line" in report
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), SystemExit(3)])
+def test_interrupts_and_exits_pass_through_untouched(error, capsys):
+    with pytest.raises(type(error)):
+        failing(error)()
+    assert capsys.readouterr().err == ""
+
+
+def test_a_user_error_keeps_its_message_and_exit_code(capsys):
+    with pytest.raises(SystemExit) as exit:
+        failing(ConfigError("--x is 3, but it must be 2."))()
+    assert exit.value.code == 2 and capsys.readouterr().err == "error: --x is 3, but it must be 2.\n"
+
+
+@pytest.mark.parametrize("argument, expected", [
+    ("--model.optimizer.lr=nan", "--model.optimizer.lr is 'nan', but it must be a finite positive number."),
+    ("--model.optimizer.lr=inf", "--model.optimizer.lr is 'inf', but it must be a finite positive number."),
+    ("--model.dropout=-inf", "--model.dropout is '-inf', but it must be a finite number."),
+    ("--model.hidden_size=abc", "--model.hidden_size is 'abc', but it must be of type int."),
+    ("--model.cell=", "--model.cell is '', but it must be one of 'lstm', 'gru', 'rnn'."),
+    ("--model.optimizer.betas=abc", "--model.optimizer.betas is 'abc', but it must be of type tuple."),
+    ("--trainer.max_epochs=abc", "--trainer.max_epochs is 'abc', but it must be of type int."),
+])
+def test_a_value_of_the_wrong_kind_is_one_sentence_naming_the_option(argument, expected, capsys):
+    with pytest.raises(SystemExit) as exit:
+        fit(["--print_config", argument])
+    assert exit.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == f"error: {expected} Run with --help to see the options."
+
+
+def test_an_unknown_report_is_still_one_sentence():
+    assert summarize_parse_error("Something\n  went wrong") == "Something went wrong."
