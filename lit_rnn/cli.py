@@ -5,6 +5,9 @@ The classes' typed ``__init__`` arguments are the configuration, so ``--model.hi
 """
 
 import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from lit_rnn.callbacks import HyperparametersWithMetrics
 from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint, check_fits
 from lit_rnn.data import MNISTDataModule
 from lit_rnn.lightning_internals import use_epoch_exact_fit_loop
-from lit_rnn.errors import ConfigError, check_config
+from lit_rnn.errors import ConfigError, check_config, summarize
 from lit_rnn.log_figures import LogFigures
 from lit_rnn.model import MNISTClassifier
 from lit_rnn.profiling import NoProfiler
@@ -34,6 +37,12 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 DEFAULT_LOGGER = {"class_path": f"{TensorBoardLogger.__module__}.{TensorBoardLogger.__name__}",
                   "init_args": {"save_dir": ".", "name": str(runs.LOG_ROOT), "default_hp_metric": False}}
 MAX_SEED = 2**32 - 1  # NumPy's seeds, which seed_everything sets too, are 32-bit
+MAX_PROCESSES_OR_STEPS = 2**20  # far beyond any real run, and below what makes Lightning allocate per process
+TENSORBOARD_WRITER_OPTIONS = (  # (name, lowest, highest, what it must be)
+    ("purge_step", 0, 2**62, "a whole number of steps, 0 or more (a resume sets it by itself)"),
+    ("max_queue", 1, 2**20, "a whole number of events from 1 to 1,048,576"),
+    ("flush_secs", 0, 86_400, "a number of seconds from 0 to 86,400 (a day)"),
+)
 
 
 def check_yaml_files(args: list[str]) -> None:
@@ -106,6 +115,7 @@ class LitRNNCLI(LightningCLI):
         check_run_settings(self.config)
 
     def before_instantiate_classes(self) -> None:
+        self.config_as_given = self.config.clone()
         self.plan = plan_run(self.config)
         if self.config.trainer.logger is True:  # "a logger": the project's own, not Lightning's plain one
             self.config.trainer.logger = Namespace(class_path=DEFAULT_LOGGER["class_path"],
@@ -115,7 +125,8 @@ class LitRNNCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         """Build the model, the data and the Trainer; a failure gives back the run folder claimed for them."""
         try:
-            super().instantiate_classes()
+            with settings_refused_by_lightning():
+                super().instantiate_classes()
             if self.plan.checkpoint is not None:
                 check_fits(self.plan.checkpoint, self.config.ckpt_path, self.model)
         except BaseException:
@@ -139,14 +150,30 @@ class LitRNNCLI(LightningCLI):
         if not config.get("logger"):  # nothing to log the learning rate to
             defaults = [c for c in self.trainer_defaults["callbacks"] if not isinstance(c, LearningRateMonitor)]
             self.trainer_defaults = {**self.trainer_defaults, "callbacks": defaults}
-        try:
-            trainer = super().instantiate_trainer(**kwargs)
-        except MisconfigurationException as error:  # Lightning's own checks of the Trainer's arguments
-            raise ConfigError(f"The trainer settings are refused: {error} Change them on the command line or in the "
-                              "YAML config.") from None
+        trainer = super().instantiate_trainer(**kwargs)
+        for callback in trainer.callbacks:  # config.yaml holds the settings as given, not the run's own paths
+            if isinstance(callback, KeepConfigWhenResuming):
+                callback.config = self.config_as_given
         trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         use_epoch_exact_fit_loop(trainer)
         return trainer
+
+
+@contextmanager
+def settings_refused_by_lightning() -> Iterator[None]:
+    """Lightning's own checks of the Trainer's and the callbacks' arguments, as one line naming what it refused.
+
+    Only errors raised inside Lightning itself, of the kinds it checks arguments with, count as refused settings;
+    anything else is not the user's to fix and goes on to the last-resort handler.
+    """
+    try:
+        yield
+    except (MisconfigurationException, ValueError, TypeError) as error:
+        frames = traceback.extract_tb(error.__traceback__)
+        if not frames or "/lightning/" not in frames[-1].filename:
+            raise
+        raise ConfigError(f"Lightning refused the settings: {summarize(error)} Change them on the command line or "
+                          "in the YAML config (--help lists them).") from None
 
 
 def check_run_settings(config: Namespace) -> None:
@@ -159,3 +186,38 @@ def check_run_settings(config: Namespace) -> None:
     monitor = config.checkpoint.monitor
     check_config(monitor is None or monitor in MNISTClassifier.MONITORABLE, "checkpoint.monitor", monitor,
                  f"one of the metrics the model logs ({', '.join(MNISTClassifier.MONITORABLE)}), or null")
+    check_config(config.checkpoint.dirpath is None, "checkpoint.dirpath", config.checkpoint.dirpath,
+                 "null: checkpoints live in their run's folder (version_N/checkpoints); to keep the runs elsewhere, "
+                 "set --trainer.logger.init_args.save_dir")
+    trainer = config.trainer
+    for key, lowest in (("accumulate_grad_batches", 1), ("check_val_every_n_epoch", 1), ("num_nodes", 1)):
+        value = trainer.get(key)
+        check_config(value is None or lowest <= value <= MAX_PROCESSES_OR_STEPS, f"trainer.{key}", value,
+                     f"a whole number from {lowest} to {MAX_PROCESSES_OR_STEPS:,}")
+    devices = trainer.get("devices")
+    count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices  # "4" means 4 too
+    check_config(not isinstance(count, int) or count <= MAX_PROCESSES_OR_STEPS, "trainer.devices", devices,
+                 f"'auto', a list of device numbers, or a number of devices up to {MAX_PROCESSES_OR_STEPS:,}")
+    interval = trainer.get("val_check_interval")
+    check_config(not isinstance(interval, (int, float)) or interval > 0, "trainer.val_check_interval", interval,
+                 "a positive share of an epoch (such as 0.5) or number of steps; to validate less often, raise "
+                 "--trainer.check_val_every_n_epoch")
+    test_batches = trainer.get("limit_test_batches")
+    check_config(test_batches is None or test_batches > 0, "trainer.limit_test_batches", test_batches,
+                 "above 0: fit ends by testing the model on the test set (1.0, the default, tests all of it)")
+    endless = trainer.get("max_epochs") == -1 and trainer.get("max_steps") in (None, -1) and not trainer.get("max_time")
+    check_config(not endless, "trainer.max_epochs", -1, "a number of epochs, unless --trainer.max_steps or "
+                 "--trainer.max_time ends the run: -1 alone trains without end")
+    check_logger_settings(config)
+
+
+def check_logger_settings(config: Namespace) -> None:
+    """TensorBoard's own writer options, which it takes untyped and fails on deep inside its writer thread."""
+    loggers = config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]
+    for number, logger in enumerate(loggers):
+        init_args = getattr(logger, "init_args", None) or {}
+        key = "trainer.logger.init_args" if len(loggers) == 1 else f"trainer.logger.{number}.init_args"
+        for name, lowest, highest, what in TENSORBOARD_WRITER_OPTIONS:
+            value = init_args.get(name)
+            number_given = isinstance(value, (int, float)) and not isinstance(value, bool)
+            check_config(value is None or number_given and lowest <= value <= highest, f"{key}.{name}", value, what)

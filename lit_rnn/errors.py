@@ -10,6 +10,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from lit_rnn import interrupts
+
 
 class UserError(Exception):
     """Something the user can fix (a value, a path, a file); the message says what and how."""
@@ -86,13 +88,14 @@ def _report_bug(error: Exception) -> None:
 def exits_cleanly_on_user_error(main: Callable[..., Any]) -> Callable[..., Any]:
     """Let an entry point end with the error's message and a non-zero exit code, never a traceback.
 
-    KeyboardInterrupt and SystemExit are not exceptions of this kind and pass through untouched.
+    SIGTERM and Ctrl-C end it with their own line and exit code (``interrupts``); SystemExit passes through.
     """
 
     @wraps(main)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return main(*args, **kwargs)
+            with interrupts.handled():
+                return main(*args, **kwargs)
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(error.exit_code)

@@ -13,7 +13,7 @@ from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
 
 from lit_rnn import interrupts  # noqa: E402
-from lit_rnn.cli import LitRNNCLI  # noqa: E402
+from lit_rnn.cli import LitRNNCLI, settings_refused_by_lightning  # noqa: E402
 from lit_rnn.errors import exits_cleanly_on_user_error  # noqa: E402
 from lit_rnn.recovery import after_training, run_checkpoint  # noqa: E402
 
@@ -21,31 +21,30 @@ from lit_rnn.recovery import after_training, run_checkpoint  # noqa: E402
 @exits_cleanly_on_user_error
 def main(args: list[str] | None = None) -> dict[str, float]:
     """Run fit then test; returns the test metrics."""
-    with interrupts.handled():
-        cli = LitRNNCLI(args=args)
-        trainer, model, data = cli.trainer, cli.model, cli.datamodule
-        interrupts.set_phase(
-            "before training began: nothing was trained yet. Run the same command again.", trainer.is_global_zero
-        )
-        start = time.perf_counter()
-        try:
+    cli = LitRNNCLI(args=args)
+    trainer, model, data = cli.trainer, cli.model, cli.datamodule
+    interrupts.set_phase("before training began: nothing was trained yet. Run the same command again.",
+                         trainer.is_global_zero)
+    start = time.perf_counter()
+    try:
+        with settings_refused_by_lightning():
             trainer.fit(model, data, ckpt_path=cli.config.ckpt_path)
-        except BaseException:
-            cli.give_back_run()  # a new run that saved nothing leaves no folder behind
-            raise
-        train_seconds = time.perf_counter() - start
-        interrupts.set_phase(after_training(trainer), trainer.is_global_zero)
-        checkpoints = run_checkpoint(trainer)
-        best = checkpoints.best_checkpoint() if checkpoints is not None else None
-        (metrics,) = trainer.test(model, data, ckpt_path=best)
-        images, labels = next(iter(data.test_dataloader()))
-        predictions = model(images[:10].to(model.device)).argmax(dim=1)
-        log_dir = trainer.log_dir  # every process must ask: under DDP this is a collective call
-        interrupts.set_phase(f"after the test: the run is complete in {log_dir}.", trainer.is_global_zero)
-        tested = f"best checkpoint, {best}" if best else "the final weights: the run saved no best checkpoint"
-        tensorboard_root = cli.plan.root if isinstance(trainer.logger, TensorBoardLogger) else None
-        _report(metrics, len(data.splits["test"][1]), train_seconds, predictions.tolist(), labels[:10].tolist(),
-                tested, None if trainer.fast_dev_run else log_dir, tensorboard_root)
+    except BaseException:
+        cli.give_back_run()  # a new run that saved nothing leaves no folder behind
+        raise
+    train_seconds = time.perf_counter() - start
+    interrupts.set_phase(after_training(trainer), trainer.is_global_zero)
+    checkpoints = run_checkpoint(trainer)
+    best = checkpoints.best_checkpoint() if checkpoints is not None else None
+    (metrics,) = trainer.test(model, data, ckpt_path=best)
+    images, labels = next(iter(data.test_dataloader()))
+    predictions = model(images[:10].to(model.device)).argmax(dim=1)
+    log_dir = trainer.log_dir  # every process must ask: under DDP this is a collective call
+    interrupts.set_phase(f"after the test: the run is complete in {log_dir}.", trainer.is_global_zero)
+    tested = f"best checkpoint, {best}" if best else "the final weights: the run saved no best checkpoint"
+    tensorboard_root = cli.plan.root if isinstance(trainer.logger, TensorBoardLogger) else None
+    _report(metrics, len(data.splits["test"][1]), train_seconds, predictions.tolist(), labels[:10].tolist(),
+            tested, None if trainer.fast_dev_run else log_dir, tensorboard_root)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # else gloo's threads can abort the processes as they exit
     return metrics

@@ -11,6 +11,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lit_rnn.errors import ConfigError, UserError, check_config
+from lit_rnn.lightning_internals import step_is_logged
 from lit_rnn.network import CellType, RecurrentClassifier
 
 
@@ -100,7 +101,7 @@ class MNISTClassifier(L.LightningModule):
         return loss, logits
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        logged = self._step_is_logged()
+        logged = step_is_logged(self.trainer)
         loss, _ = self._common_step(batch, "train", measure=logged)
         if logged:
             self.log("train/loss", loss, prog_bar=True)
@@ -123,16 +124,6 @@ class MNISTClassifier(L.LightningModule):
                 "stopped before saving them; its earlier checkpoints are kept. Train again with a lower learning "
                 "rate (--model.optimizer.lr), or resume an earlier checkpoint with one (--ckpt_path)."
             )
-
-    def _step_is_logged(self) -> bool:
-        """Whether Lightning writes this step's metrics: every ``trainer.log_every_n_steps``, or each step of a ``fast_dev_run``.
-
-        The step metrics of the other steps would be dropped, and computing and logging them costs about a
-        quarter of a step of the default network on a CPU. This is Lightning's own condition
-        (``update_train_step_metrics``), so every value that reaches the logs is the step's own.
-        """
-        trainer = self.trainer
-        return trainer._logger_connector.should_update_logs or bool(trainer.fast_dev_run)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """The logits, for callbacks that look at the predictions (``LogFigures``)."""

@@ -24,6 +24,7 @@ BEST_PREFIX = "best-"
 LOCK_NAME = ".lock"  # held with flock by the run's live process; the lock dies with the process, however it ends
 
 _held: dict[Path, IO[str]] = {}  # the locks this process holds, open until it exits
+_created_roots: set[Path] = set()  # run roots that this process made, to remove again if they stay empty
 
 
 class RunInUse(UserError):
@@ -56,7 +57,9 @@ def claim_new_run(root: Path) -> Path:
     """Create and own the next free ``root/version_N``. ``mkdir`` claims it: of two runs started together only one
     can create a given folder, so each gets its own."""
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        if not root.exists():
+            root.mkdir(parents=True)
+            _created_roots.add(root)
         runs = runs_newest_first(root)
         number = int(runs[0].name[len(RUN_PREFIX):]) + 1 if runs else 0
         while True:
@@ -112,6 +115,8 @@ def remove_if_unused(run: Path) -> None:
     if run in _held and not any(checkpoint_folder(run).glob("*.ckpt")):
         _held.pop(run).close()
         shutil.rmtree(run, ignore_errors=True)
+        if run.parent in _created_roots and not any(run.parent.iterdir()):
+            run.parent.rmdir()
 
 
 def checkpoints_newest_first(run: Path) -> list[Path]:

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import sys
+
 import pytest
 
 from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error, summarize_parse_error
@@ -59,12 +61,13 @@ def test_a_user_error_keeps_its_message_and_exit_code(capsys):
     ("--model.optimizer.betas=abc", "--model.optimizer.betas is 'abc', but it must be of type tuple."),
     ("--trainer.max_epochs=abc", "--trainer.max_epochs is 'abc', but it must be of type int."),
 ])
-def test_a_value_of_the_wrong_kind_is_one_sentence_naming_the_option(argument, expected, capsys):
+def test_a_value_of_the_wrong_kind_is_one_sentence_naming_the_option(argument, expected, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["lit_rnn.fit"])  # as from the command line, whatever pytest was given
     with pytest.raises(SystemExit) as exit:
         fit(["--print_config", argument])
     assert exit.value.code == 2
-    (line,) = capsys.readouterr().err.splitlines()
-    assert line == f"error: {expected} Run with --help to see the options."
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"error: {expected} Run with --help to see the options."], err
 
 
 def test_an_unknown_report_is_still_one_sentence():

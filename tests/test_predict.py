@@ -1,6 +1,7 @@
 """``python -m lit_rnn.predict`` with a model trained on the tiny data: test images by index, image files, bad inputs."""
 
 import json
+import os
 import re
 import subprocess
 import sys

@@ -49,9 +49,9 @@ def test_a_run_without_a_best_checkpoint_has_none(tmp_path):
 
 def test_a_run_has_one_owner_at_a_time_and_only_dead_owners_leftovers_are_cleared(tmp_path):
     run = runs.claim_new_run(tmp_path / "lightning_logs")
-    runs.remove_if_unused(run)  # hands it back, so that another process can own it
-    assert not run.exists()
-    run.mkdir()
+    runs.remove_if_unused(run)  # hands it back, and the root it made, so that another process can own it
+    assert not run.parent.exists()
+    run.mkdir(parents=True)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from pathlib import Path; from lit_rnn import runs; "
          "runs.take_ownership(Path(sys.argv[1])); print('owned', flush=True); time.sleep(60)", str(run)],
