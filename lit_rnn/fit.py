@@ -41,13 +41,18 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     predictions = model(images[:10].to(model.device)).argmax(dim=1)
     log_dir = trainer.log_dir  # every process must ask: under DDP this is a collective call
     interrupts.set_phase(f"after the test: the run is complete in {log_dir}.", trainer.is_global_zero)
-    tested = f"best checkpoint, {best}" if best else "the final weights: the run saved no best checkpoint"
+    tested = f"best checkpoint, {_as_given(best)}" if best else "the final weights: the run saved no best checkpoint"
     tensorboard_root = cli.plan.root if isinstance(trainer.logger, TensorBoardLogger) else None
     _report(metrics, len(data.splits["test"][1]), train_seconds, predictions.tolist(), labels[:10].tolist(),
             tested, None if trainer.fast_dev_run else log_dir, tensorboard_root)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # else gloo's threads can abort the processes as they exit
     return metrics
+
+
+def _as_given(path: Path) -> Path:
+    """``path`` relative to the working folder when it is inside it (Lightning makes checkpoint paths absolute)."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
 
 
 @rank_zero_only

@@ -58,7 +58,7 @@ def test_a_distributed_run_resumes_from_its_checkpoint(ddp_run, tiny_mnist):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Restoring states from the checkpoint path" in result.stdout + result.stderr
     resumed = Path(result.stdout.split("Logs and checkpoints: ")[1].split()[0])
-    assert resumed == Path("lightning_logs/version_0")  # a resumed run goes on in its own folder
+    assert workdir / resumed == workdir / "lightning_logs" / "version_0"  # a resumed run goes on in its own folder
     checkpoint = torch.load(workdir / resumed / "checkpoints" / "recovery.ckpt", map_location="cpu", weights_only=False)
     # 250 images per rank and epoch at 25 a batch: 10 steps an epoch, and 2 epochs more after the first 10
     assert (checkpoint["epoch"], checkpoint["global_step"]) == (12, 120)
