@@ -71,6 +71,11 @@ def summarize_parse_error(message: str) -> str:
         else:
             meaning = " or ".join(kind if kind.startswith("one of") else f"of type {kind}" for kind in expected)
         return f"--{'.'.join(keys)} is {value!r}, but it must be {meaning}."
+    required = re.search(r"the following arguments are required: ([\w, ]+)", message)
+    class_path = re.search(r"class_path='([\w.]+)'", message)
+    if keys and required and class_path:
+        names = ", ".join(f"--{keys[0]}.{name.strip()}" for name in required.group(1).split(","))
+        return f"--{keys[0]} is {class_path.group(1)}, which needs {names}: give it a value."
     sentence = " ".join(line.strip() for line in message.strip().splitlines())
     return sentence if sentence.endswith(".") else sentence + "."
 

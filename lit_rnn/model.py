@@ -1,6 +1,7 @@
 """The LightningModule: wires the recurrent network to its loss, accuracy metrics and optimizer."""
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -74,7 +75,8 @@ class MNISTClassifier(L.LightningModule):
         self.val_acc_best.persistent(True)  # in checkpoints: a resumed run must remember the best so far
 
     def _check_optimizer_arguments(self) -> None:
-        """Build the optimizer once on a dummy parameter so that a bad learning rate fails now, not after set-up.
+        """Build the optimizer and the schedule once on a dummy parameter, so that a bad argument fails now, not after
+        set-up.
 
         The learning rate given is checked first: optimizers refuse a NaN one in words of their own.
         """
@@ -82,10 +84,23 @@ class MNISTClassifier(L.LightningModule):
         if "lr" in given:
             _check_learning_rate(given["lr"])
         try:
-            learning_rate = self.optimizer([nn.Parameter(torch.zeros(1))]).defaults.get("lr", 1.0)
+            optimizer = self.optimizer([nn.Parameter(torch.zeros(1))])
         except (ValueError, TypeError) as error:
             raise ConfigError(f"--model.optimizer is refused: {error}. Fix its init_args (for example --model.optimizer.lr 0.01).") from None
-        _check_learning_rate(learning_rate)
+        _check_learning_rate(optimizer.defaults.get("lr", 1.0))
+        if self.scheduler is None:
+            return
+        try:
+            self.scheduler(optimizer, **self._run_length(lambda: 1))
+        except (ValueError, TypeError, ZeroDivisionError) as error:
+            raise ConfigError(f"--model.scheduler is refused: {error}. Fix its init_args (--help lists them).") from None
+
+    def _run_length(self, steps: Callable[[], int]) -> dict[str, int]:
+        """A schedule over the whole run (OneCycleLR) left without a length gets the run's number of ``steps()``."""
+        arguments = getattr(self.scheduler, "keywords", {})
+        if "total_steps" in arguments and arguments["total_steps"] is None and arguments.get("epochs") is None:
+            return {"total_steps": steps()}
+        return {}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
@@ -155,10 +170,5 @@ class MNISTClassifier(L.LightningModule):
         optimizer = self.optimizer(self.parameters())
         if self.scheduler is None:
             return optimizer
-        # A schedule over the whole run (OneCycleLR) left without a length gets this run's number of steps.
-        arguments = getattr(self.scheduler, "keywords", {})
-        run_length = {}
-        if "total_steps" in arguments and arguments["total_steps"] is None and arguments.get("epochs") is None:
-            run_length["total_steps"] = int(self.trainer.estimated_stepping_batches)
-        scheduler = self.scheduler(optimizer, **run_length)
+        scheduler = self.scheduler(optimizer, **self._run_length(lambda: int(self.trainer.estimated_stepping_batches)))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}}

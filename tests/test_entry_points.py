@@ -72,3 +72,13 @@ def test_a_value_of_the_wrong_kind_is_one_sentence_naming_the_option(argument, e
 
 def test_an_unknown_report_is_still_one_sentence():
     assert summarize_parse_error("Something\n  went wrong") == "Something went wrong."
+
+
+def test_a_class_missing_a_required_argument_names_it(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["lit_rnn.fit"])
+    with pytest.raises(SystemExit):
+        fit(["--model.scheduler=torch.optim.lr_scheduler.StepLR"])
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --model.scheduler is torch.optim.lr_scheduler.StepLR, which needs --model.scheduler.step_size: give it a "
+        "value. Run with --help to see the options."
+    ]
