@@ -109,6 +109,20 @@ def take_ownership(run: Path) -> None:
         partial.unlink(missing_ok=True)  # a dead owner's write, cut off
 
 
+def in_use(run: Path) -> bool:
+    """Whether a live process owns ``run`` (this one included)."""
+    if run in _held:
+        return True
+    try:
+        with open(run / LOCK_NAME) as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except FileNotFoundError:
+        return False
+    except BlockingIOError:
+        return True
+    return False
+
+
 def remove_if_unused(run: Path) -> None:
     """Remove a run folder that this process owns and that holds no checkpoint: a run that stopped before it saved
     anything. Left there, it would only hide the runs before it."""

@@ -1,0 +1,41 @@
+"""The link from a sweep's trial, an ordinary ``fit`` run, back to its Optuna study: a callback that the sweep adds."""
+
+import lightning as L
+import optuna
+
+from lit_rnn.errors import UserError
+
+PRUNED_EXIT_CODE = 3
+
+
+class TrialPruned(UserError):
+    """The study's pruner gave up on the trial: it is clearly behind the others at the same step."""
+
+    exit_code = PRUNED_EXIT_CODE
+
+
+class ReportToStudy(L.Callback):
+    """Reports the objective to the trial after each validation, and stops a trial that the study's pruner gives up on.
+
+    Args:
+        storage: The study's storage URL.
+        study_name: The study's name.
+        trial_id: The trial's id in the storage.
+        objective: The logged metric the study optimizes.
+    """
+
+    def __init__(self, storage: str, study_name: str, trial_id: int, objective: str = "val/acc_best") -> None:
+        self.storage, self.study_name, self.trial_id, self.objective = storage, study_name, trial_id, objective
+        self._trial: optuna.trial.Trial | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.objective)
+        if trainer.sanity_checking or value is None or not trainer.is_global_zero:
+            return
+        if self._trial is None:
+            study = optuna.load_study(study_name=self.study_name, storage=self.storage)
+            self._trial = optuna.trial.Trial(study, self.trial_id)
+        self._trial.report(float(value), step=trainer.global_step)
+        if self._trial.should_prune():
+            raise TrialPruned(f"The study's pruner stopped this trial after step {trainer.global_step}: its "
+                              f"{self.objective}, {float(value):.4f}, is behind the other trials' at that step.")

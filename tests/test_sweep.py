@@ -1,0 +1,178 @@
+"""``python -m lit_rnn.sweep`` on tiny data: a grid of ordinary fit runs in one Optuna study, that survives a killed
+worker, shares its work between workers, and refuses a bad sweep file before any trial runs."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import REPO, run_module, tiny_fit_args
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_resume import assert_identical
+
+from lit_rnn.checkpointing import read_checkpoint
+
+pytestmark = pytest.mark.slow
+
+GRID = """
+sweep:
+  study_name: cells
+  sampler: grid
+  pruner: null
+  space:
+    model.cell: [gru, lstm]
+    seed_everything: [1, 2]
+"""
+
+
+def sweep_args(data: Path, *extra: str) -> list[str]:
+    return ["--config=grid.yaml", *tiny_fit_args(data, "--trainer.max_epochs=1"), *extra]
+
+
+def start(workdir: Path, data: Path) -> subprocess.Popen:
+    """A sweep worker in a process group of its own, so that it can be killed with its trial's fit."""
+    return subprocess.Popen([sys.executable, "-m", "lit_rnn.sweep", *sweep_args(data)], cwd=workdir, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])})
+
+
+def table(stdout: str) -> list[str]:
+    """The end-of-sweep table: one line per trial, then one per setting over the seeds (timings left out)."""
+    lines = stdout[stdout.index("trials in sweeps"):].splitlines()
+    return [re.sub(r"[0-9.]+ s\b", "_ s", line) for line in lines if not line.startswith("Best")]
+
+
+def study_of(workdir: Path) -> optuna.Study:
+    return optuna.load_study(study_name="cells", storage=f"sqlite:///{workdir / 'sweeps' / 'cells' / 'study.db'}")
+
+
+def final_weights(workdir: Path) -> dict[tuple, dict]:
+    """Each completed trial's final checkpoint, by its settings."""
+    return {tuple(trial.params.values()): read_checkpoint(workdir / trial.user_attrs["run"] / "checkpoints" / "recovery.ckpt")
+            for trial in study_of(workdir).get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tiny_mnist, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    workdir = tmp_path_factory.mktemp("sweep")
+    (workdir / "grid.yaml").write_text(GRID)
+    result = run_module("lit_rnn.sweep", sweep_args(tiny_mnist), cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, result
+
+
+def test_a_grid_sweep_runs_every_combination_once_and_prints_its_table(finished_sweep):
+    workdir, result = finished_sweep
+    study = study_of(workdir)
+    trials = study.get_trials()
+    assert sorted((trial.params["model.cell"], trial.params["seed_everything"]) for trial in trials) == [
+        ("gru", 1), ("gru", 2), ("lstm", 1), ("lstm", 2)]
+    assert {trial.state for trial in trials} == {optuna.trial.TrialState.COMPLETE}
+    assert len(re.findall(r"^trial \d: model\.cell=\w+ seed_everything=\d: val/acc_best [0-9.]+ \(complete", result.stdout,
+                          re.M)) == 4
+    cells = re.findall(r"^  model\.cell=(\w+): test/acc [0-9.]+ ± [0-9.]+ over 2 seeds, training [0-9.]+ s", result.stdout, re.M)
+    assert sorted(cells) == ["gru", "lstm"]
+    best = study.best_trial
+    assert f"Best: trial {best.number}, val/acc_best {best.value:.4f}" in result.stdout
+
+
+def test_each_trial_is_an_ordinary_run_with_its_settings_in_tensorboard(finished_sweep, tiny_mnist):
+    workdir, _ = finished_sweep
+    for trial in range(4):
+        run = workdir / "sweeps" / "cells" / f"trial_{trial}" / "version_0"
+        assert (run / "config.yaml").is_file() and (run / "checkpoints" / "recovery.ckpt").is_file()
+        events = EventAccumulator(str(run)).Reload()
+        assert {"val/acc_best", "test/acc"} <= set(events.Tags()["scalars"])
+        assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+    predicted = run_module("lit_rnn.predict", ["--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--indices", "0-4"],
+                           cwd=workdir)
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    assert not (workdir / "lightning_logs").exists()  # fit's own runs, and so its --ckpt_path last, are not touched
+
+
+def test_the_best_trials_config_file_runs_the_same_fit_again(finished_sweep):
+    workdir, _ = finished_sweep
+    result = run_module("lit_rnn.fit", ["--config=sweeps/cells/best.yaml"], cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_same_command_again_finds_the_sweep_done_and_gives_the_same_table(finished_sweep, tiny_mnist):
+    workdir, first = finished_sweep
+    again = run_module("lit_rnn.sweep", sweep_args(tiny_mnist), cwd=workdir)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert table(again.stdout) == table(first.stdout)
+    assert not (workdir / "sweeps" / "cells" / "trial_4").exists()
+
+
+def test_a_worker_killed_mid_trial_is_started_again_and_its_trial_ends_with_the_same_weights(finished_sweep, tiny_mnist,
+                                                                                            tmp_path):
+    uninterrupted, _ = finished_sweep
+    (tmp_path / "grid.yaml").write_text(GRID)
+    worker = start(tmp_path, tiny_mnist)
+    checkpoints = tmp_path / "sweeps" / "cells" / "trial_1" / "version_0" / "checkpoints"
+    while not (checkpoints / "recovery.ckpt").exists():  # trial 1 has begun training
+        assert worker.poll() is None, worker.communicate()[1][-3000:]
+        time.sleep(0.05)
+    os.killpg(worker.pid, signal.SIGKILL)  # the worker and its trial's fit, mid-trial
+    worker.wait()
+    result = run_module("lit_rnn.sweep", sweep_args(tiny_mnist), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = study_of(tmp_path).get_trials()
+    assert [trial.state.name for trial in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
+    assert trials[2].params == trials[1].params and trials[2].user_attrs["run"].endswith("trial_1/version_0")
+    expected, resumed = final_weights(uninterrupted), final_weights(tmp_path)
+    assert expected.keys() == resumed.keys() and len(expected) == 4
+    for settings, checkpoint in resumed.items():
+        for key in ("state_dict", "optimizer_states", "global_step"):
+            assert_identical(checkpoint[key], expected[settings][key], f"{settings} {key}")
+
+
+def test_two_workers_share_the_study_and_run_disjoint_trials(tiny_mnist, tmp_path):
+    (tmp_path / "grid.yaml").write_text(GRID)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run_module("lit_rnn.sweep", sweep_args(tiny_mnist), cwd=tmp_path), range(2)))
+    assert [result.returncode for result in results] == [0, 0], [result.stderr[-2000:] for result in results]
+    ran = [re.findall(r"^trial (\d):", result.stdout.split("trials in sweeps")[0], re.M) for result in results]
+    assert sorted(ran[0] + ran[1]) == ["0", "1", "2", "3"]  # each trial ran once, by one of the workers
+    assert sorted((t.params["model.cell"], t.params["seed_everything"]) for t in study_of(tmp_path).get_trials()) == [
+        ("gru", 1), ("gru", 2), ("lstm", 1), ("lstm", 2)]
+
+
+BAD = {
+    "a key fit does not have": ("  space:\n    model.hiden_size: [8, 16]\n", "model.hiden_size"),
+    "a range whose low is above its high": ("  sampler: tpe\n  trials: 2\n  space:\n    model.dropout: {low: 0.5, high: 0.1}\n",
+                                            "low 0.5 above high 0.1"),
+    "an empty list of choices": ("  space:\n    model.cell: []\n", "empty list of choices"),
+    "a grid over a range": ("  sampler: grid\n  space:\n    model.optimizer.init_args.lr: {low: 0.001, high: 0.1}\n",
+                            "is a range"),
+    "a value fit refuses": ("  space:\n    model.hidden_size: [0, 8]\n", "--model.hidden_size is 0"),
+    "a storage that cannot be reached": ("  storage: postgresql://nobody:wrong@127.0.0.1:9/none\n  space:\n"
+                                         "    model.cell: [gru]\n", "--sweep.storage postgresql://"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_a_bad_sweep_file_is_refused_before_any_trial_runs(case, tiny_mnist, tmp_path):
+    body, culprit = BAD[case]
+    (tmp_path / "bad.yaml").write_text("sweep:\n  study_name: bad\n  sampler: grid\n" + body)
+    result = run_module("lit_rnn.sweep", ["--config=bad.yaml", *tiny_fit_args(tiny_mnist)], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert culprit in line
+    assert not list(tmp_path.glob("sweeps/bad/trial_*"))
+
+
+def test_a_study_of_the_same_name_with_another_space_is_refused(finished_sweep, tiny_mnist):
+    workdir, _ = finished_sweep
+    (workdir / "other.yaml").write_text(GRID.replace("[gru, lstm]", "[rnn, lstm]"))
+    result = run_module("lit_rnn.sweep", ["--config=other.yaml", *tiny_fit_args(tiny_mnist)], cwd=workdir)
+    assert result.returncode == 2
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "was started with another search space" in line
