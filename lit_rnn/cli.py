@@ -16,13 +16,14 @@ from jsonargparse import Namespace
 from jsonargparse.typing import NonNegativeInt
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from lit_rnn import runs
 from lit_rnn.callbacks import HyperparametersWithMetrics
 from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint, check_fits
+from lit_rnn.console import QuietProgressBar, quiet
 from lit_rnn.data import MNISTDataModule
 from lit_rnn.lightning_internals import use_epoch_exact_fit_loop
 from lit_rnn.errors import ConfigError, check_config, summarize
@@ -69,6 +70,7 @@ class LitRNNCLI(LightningCLI):
     """LightningCLI that starts from ``configs/default.yaml`` (the tutorial), always checkpoints and logs, and resumes exactly."""
 
     def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
+        quiet()
         self.plan: RunPlan | None = None
         self.run: Path | None = None  # the run folder, once claimed
         check_yaml_files(sys.argv[1:] if args is None else args)
@@ -146,7 +148,7 @@ class LitRNNCLI(LightningCLI):
         callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             refresh_rate = self.config_init.progress_bar_refresh_rate
-            kwargs["callbacks"] = [*callbacks, TQDMProgressBar(refresh_rate=refresh_rate)]
+            kwargs["callbacks"] = [*callbacks, QuietProgressBar(refresh_rate=refresh_rate)]
         if not config.get("logger"):  # nothing to log the learning rate to
             defaults = [c for c in self.trainer_defaults["callbacks"] if not isinstance(c, LearningRateMonitor)]
             self.trainer_defaults = {**self.trainer_defaults, "callbacks": defaults}

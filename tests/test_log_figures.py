@@ -11,6 +11,10 @@ from lit_rnn.data import load_mnist
 from lit_rnn.figures import HIGH, confusion_matrix_picture, digit_grid
 
 PICTURES = {"train/digits", "val/confusion_matrix", "val/worst_mistakes", "test/confusion_matrix", "test/worst_mistakes"}
+# Shown at their natural size ("Show actual image size"), the pictures fit the 1,000 pixels that TensorBoard's
+# IMAGES tab leaves beside its controls on a 1400-pixel-wide window, and their text is a web page's small print.
+TENSORBOARD_WIDTH = 1000
+SMALL_PRINT = 12  # pixels from the top of a digit to its foot
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +33,7 @@ def test_event_files_hold_a_picture_of_each_kind_after_each_validation(events):
         event = events.Images(tag)[-1]
         picture = Image.open(io.BytesIO(event.encoded_image_string))
         assert picture.size == (event.width, event.height) and min(picture.size) > 100
+        assert picture.width <= TENSORBOARD_WIDTH, tag
 
 
 def test_accuracy_per_digit_adds_up_to_the_test_accuracy(events, tiny_mnist):
@@ -59,5 +64,31 @@ def test_digit_grid_has_a_tile_per_image_in_rows_of_the_given_length():
     grid = digit_grid(torch.ones(10, 28, 28), ["label 1"] * 10, columns=4)
     tile_height, tile_width = single.shape[1:]  # make_grid leaves a single image unpadded
     assert grid.shape == (3, 3 * (tile_height + 2) + 2, 4 * (tile_width + 2) + 2)
-    two_lines = digit_grid(torch.ones(1, 28, 28), ["true 1 pred 7\nconfidence 0.90"])
+    two_lines = digit_grid(torch.ones(1, 28, 28), ["true 1\npred 7"])
     assert two_lines.shape[1] > single.shape[1] and two_lines.shape[2] == single.shape[2]
+    wide = digit_grid(torch.ones(1, 28, 28), ["true 1 pred 7\nconfidence 0.90"])
+    assert wide.shape[2] > single.shape[2]  # widened for the caption, not cut
+
+
+def ink_lines(picture: torch.Tensor) -> list[int]:
+    """The height in pixels of each band of rows that holds dark ink: each line of text where only text is dark."""
+    inked = ((picture < 0.4).all(dim=0).any(dim=1)).tolist() + [False]
+    heights, height = [], 0
+    for row_has_ink in inked:
+        if row_has_ink:
+            height += 1
+        elif height:
+            heights, height = heights + [height], 0
+    return heights
+
+
+@pytest.mark.parametrize("picture, lines", [
+    (digit_grid(torch.ones(12, 28, 28), ["true 1 pred 7\nconfidence 0.90"] * 12, columns=6), 2 * 2),
+    (digit_grid(torch.ones(32, 28, 28), ["label 1"] * 32), 4),
+    (confusion_matrix_picture(torch.zeros(10, 10, dtype=torch.int64)), 1 + 1 + 10),  # title, columns, rows
+], ids=["worst mistakes", "training digits", "confusion matrix"])
+def test_text_is_small_print_at_the_size_tensorboard_shows(picture, lines):
+    """White digits and empty cells leave only the text dark; every line of it reads at the natural size."""
+    heights = ink_lines(picture)
+    assert len(heights) == lines and min(heights) >= SMALL_PRINT, heights
+    assert picture.shape[2] <= TENSORBOARD_WIDTH
