@@ -17,7 +17,6 @@ import fcntl  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import re  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
@@ -37,10 +36,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from lit_rnn import runs, search_space  # noqa: E402
 from lit_rnn.cli import LitRNNCLI, check_run_settings  # noqa: E402
 from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
+from lit_rnn.sweep_report import report, trial_line, with_settings  # noqa: E402
 from lit_rnn.trial_reporting import PRUNED_EXIT_CODE, ReportToStudy  # noqa: E402
-
-SEED_KEY = "seed_everything"
-
 
 class SweepSettings:
     """What a sweep searches, how, and where its study lives.
@@ -265,20 +262,6 @@ def fit_config(parser: LightningArgumentParser, config: Namespace) -> dict[str, 
     return data
 
 
-def with_settings(config: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the nested ``config`` with each dotted key of ``settings`` set."""
-    config = yaml.safe_load(yaml.safe_dump(config))
-    for key, value in settings.items():
-        *parents, last = key.split(".")
-        node = config
-        for part in parents:
-            child = node.get(part)
-            node[part] = child if isinstance(child, dict) else {}
-            node = node[part]
-        node[last] = value
-    return config
-
-
 def last_scalars(run: Path) -> dict[str, float]:
     """The last value of each scalar that a run logged."""
     events = EventAccumulator(str(run)).Reload()
@@ -288,54 +271,6 @@ def last_scalars(run: Path) -> dict[str, float]:
 def last_error(log: Path) -> str | None:
     lines = [line for line in log.read_text().splitlines() if line.startswith("error:")]
     return lines[-1].removeprefix("error: ") if lines else None
-
-
-def trial_line(study: optuna.Study, trial: FrozenTrial, objective: str) -> str:
-    settings = " ".join(f"{key}={value}" for key, value in trial.params.items())
-    result = f"{objective} {trial.value:.4f}" if trial.value is not None else trial.user_attrs.get("error", "")
-    took = trial.user_attrs.get("train_seconds")
-    try:
-        best = f"best so far: trial {study.best_trial.number} ({study.best_value:.4f})"
-    except ValueError:  # no trial has completed yet
-        best = "no trial complete yet"
-    return (f"trial {trial.number}: {settings}: {result} ({trial.state.name.lower()}"
-            f"{f', {took:.1f} s' if took else ''}); {best}")
-
-
-def report(study: optuna.Study, settings: SweepSettings, base: dict[str, Any]) -> None:
-    """The table of trials, the mean and spread over seeds of each setting, and the best trial's config file."""
-    trials = sorted(study.get_trials(deepcopy=False), key=lambda trial: trial.number)
-    print(f"\n{len(trials)} trials in {settings.folder}:")
-    for trial in trials:
-        print("  " + trial_line(study, trial, settings.objective).split("; best so far")[0])
-    complete = [trial for trial in trials if trial.state == TrialState.COMPLETE]
-    if SEED_KEY in settings.dimensions and complete:
-        print_cells(complete)
-    try:
-        best = study.best_trial
-    except ValueError:
-        print("No trial completed.")
-        return
-    best_file = settings.folder / "best.yaml"
-    best_file.write_text(yaml.safe_dump(with_settings(base, best.params), sort_keys=False))
-    print(f"Best: trial {best.number}, {settings.objective} {best.value:.4f} ({best.params}). Its config: {best_file}; "
-          f"run it again with python -m lit_rnn.fit --config {best_file}")
-
-
-def print_cells(trials: list[FrozenTrial]) -> None:
-    """One line per setting of everything but the seed: test accuracy's mean and standard deviation over the seeds."""
-    cells: dict[str, list[FrozenTrial]] = {}
-    for trial in trials:
-        key = " ".join(f"{name}={value}" for name, value in trial.params.items() if name != SEED_KEY)
-        cells.setdefault(key, []).append(trial)
-    print("\nPer setting, over the seeds:")
-    for key, members in cells.items():
-        accuracies = [trial.user_attrs["test/acc"] for trial in members if trial.user_attrs.get("test/acc") is not None]
-        seconds = [trial.user_attrs["train_seconds"] for trial in members if trial.user_attrs.get("train_seconds")]
-        spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
-        print(f"  {key}: test/acc {statistics.mean(accuracies):.4f} ± {spread:.4f} over {len(accuracies)} "
-              f"seed{'s' if len(accuracies) > 1 else ''}, "
-              f"training {statistics.mean(seconds):.1f} s on average")
 
 
 @exits_cleanly_on_user_error
@@ -350,7 +285,7 @@ def main(args: list[str] | None = None) -> optuna.Study:
     study = sweep.open_study()
     sweep.continue_interrupted(study)
     sweep.run_trials(study)
-    report(study, settings, sweep.base)
+    report(study, settings.folder, settings.objective, settings.dimensions, sweep.base)
     return study
 
 

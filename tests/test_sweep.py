@@ -80,6 +80,10 @@ def test_a_grid_sweep_runs_every_combination_once_and_prints_its_table(finished_
     assert sorted(cells) == ["gru", "lstm"]
     best = study.best_trial
     assert f"Best: trial {best.number}, val/acc_best {best.value:.4f}" in result.stdout
+    folder = workdir / "sweeps" / "cells"
+    assert (folder / "optimization_history.png").stat().st_size > 10_000
+    pictures = EventAccumulator(str(folder / "summary")).Reload().Tags()["images"]
+    assert "sweep/optimization_history" in pictures
 
 
 def test_each_trial_is_an_ordinary_run_with_its_settings_in_tensorboard(finished_sweep, tiny_mnist):
