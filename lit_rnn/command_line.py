@@ -19,9 +19,12 @@ class CommandLine(argparse.ArgumentParser):
         raise UsageError(f"{message}. Run {self.prog} --help to see the options.")
 
 
-def add_checkpoint_options(parser: argparse.ArgumentParser, data_use: str) -> None:
-    """``--ckpt_path`` (which trained model) and ``--data.data_dir`` (where its MNIST files are), for ``data_use``."""
+def trained_model_command(command: str, description: str, data_use: str) -> CommandLine:
+    """The command line of ``python -m lit_rnn.COMMAND``, with the options every command on a trained model has:
+    ``--ckpt_path`` (which model) and ``--data.data_dir`` (where its MNIST files are, for ``data_use``)."""
+    parser = CommandLine(prog=f"python -m lit_rnn.{command}", description=description)
     parser.add_argument("--ckpt_path", default="best",
                         help=f"A .ckpt file, or best / last: the newest run's in ./{runs.LOG_ROOT} (default: best).")
     parser.add_argument("--data.data_dir", dest="data_dir", default=None,
                         help=f"Folder holding MNIST/raw, {data_use} (default: the folder the checkpoint trained on).")
+    return parser

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from lit_rnn.command_line import CommandLine, add_checkpoint_options
+from lit_rnn.command_line import trained_model_command
 from lit_rnn.data import MNIST_TEST_SIZE, load_mnist
 from lit_rnn.digits import read_digit
 from lit_rnn.errors import UserError, exits_cleanly_on_user_error
@@ -137,15 +137,15 @@ def to_json(checkpoint: Path, predictions: list[Prediction], errors: list[str]) 
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = CommandLine(
-        prog="python -m lit_rnn.predict",
-        description="Predict the digit in MNIST test images (--indices) or in image files of your own (PNG, JPEG, "
+    parser = trained_model_command(
+        "predict",
+        "Predict the digit in MNIST test images (--indices) or in image files of your own (PNG, JPEG, "
         "any size, dark digit on light paper or light on dark), with a model that python -m lit_rnn.fit trained.",
+        "for --indices",
     )
     parser.add_argument("files", nargs="*", help="Image files, one digit each.")
     parser.add_argument("--indices", type=parse_indices, default=[],
                         help="MNIST test images by index, such as 0-9 (the tutorial's check) or 3,7,100-120.")
-    add_checkpoint_options(parser, "for --indices")
     parser.add_argument("--format", choices=["text", "json"], default="text",
                         help="text: a line per input; json: one JSON object for scripts.")
     return parser

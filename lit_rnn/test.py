@@ -21,7 +21,7 @@ from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 from lit_rnn import interrupts  # noqa: E402
 from lit_rnn.checkpointing import CheckpointError  # noqa: E402
 from lit_rnn.cli import settings_refused_by_lightning  # noqa: E402
-from lit_rnn.command_line import CommandLine, add_checkpoint_options  # noqa: E402
+from lit_rnn.command_line import trained_model_command  # noqa: E402
 from lit_rnn.data import MNISTDataModule  # noqa: E402
 from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error  # noqa: E402
 from lit_rnn.evaluation import ConfusionCounts, Evaluation, evaluation, to_json, to_text  # noqa: E402
@@ -33,12 +33,12 @@ from lit_rnn.trained import NOT_OURS, TrainedNetwork, find_checkpoint, load_netw
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = CommandLine(
-        prog="python -m lit_rnn.test",
-        description="Evaluate a model that python -m lit_rnn.fit trained, without training it: the accuracy, the loss, "
+    parser = trained_model_command(
+        "test",
+        "Evaluate a model that python -m lit_rnn.fit trained, without training it: the accuracy, the loss, "
         "the accuracy on each digit and the confusion matrix, also logged into its run's TensorBoard logs.",
+        "to evaluate on",
     )
-    add_checkpoint_options(parser, "to evaluate on")
     parser.add_argument("--split", choices=["test", "val"], default="test",
                         help="test: MNIST's 10,000 test images (default); val: the run's own validation split.")
     parser.add_argument("--format", choices=["text", "json"], default="text",
