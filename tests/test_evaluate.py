@@ -109,3 +109,12 @@ def test_a_bad_input_is_one_error_line(args, message, tmp_path, monkeypatch, cap
     (line,) = captured.err.splitlines()
     assert line.startswith(message) and captured.out == ""
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_on_the_real_mnist_the_test_accuracy_is_the_one_fit_reported(default_run):
+    workdir, fit_output = default_run
+    result = run_module("lit_rnn.test", ["--ckpt_path", "best"], cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    headline = r"^Test accuracy on the 10,000 MNIST test images: [0-9.]+"
+    assert re.search(headline, result.stdout, re.M)[0] == re.search(headline, fit_output, re.M)[0]
