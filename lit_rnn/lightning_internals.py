@@ -58,3 +58,12 @@ def write_hparams(logger: TensorBoardLogger, settings: dict[str, Any], metrics: 
     writer = logger.experiment._get_file_writer()
     for summary in hparams(flat, {name: 0.0 for name in metrics}):
         writer.add_summary(summary)
+
+
+def log_as_of(trainer: L.Trainer, checkpoint: dict[str, Any]) -> None:
+    """Make ``trainer`` log at the step and epoch where ``checkpoint`` was saved, not at a new run's step 0.
+
+    Lightning logs evaluation metrics at its count of optimizer steps and with its epoch; restoring its fit loop's
+    progress from the checkpoint, as a resume does, gives the counts of the moment the weights were saved.
+    """
+    trainer.fit_loop.load_state_dict(checkpoint["loops"]["fit_loop"])

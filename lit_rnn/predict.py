@@ -11,16 +11,15 @@ import re
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import torch
 
-from lit_rnn import runs
-from lit_rnn.checkpointing import CheckpointError, read_checkpoint
+from lit_rnn.command_line import trained_model_command
 from lit_rnn.data import MNIST_TEST_SIZE, load_mnist
 from lit_rnn.digits import read_digit
-from lit_rnn.errors import ConfigError, UserError, exits_cleanly_on_user_error, summarize
-from lit_rnn.network import ARCHITECTURE_KEYS, RecurrentClassifier
+from lit_rnn.errors import UserError, exits_cleanly_on_user_error
+from lit_rnn.network import RecurrentClassifier
+from lit_rnn.trained import find_checkpoint, load_network
 
 
 @dataclass
@@ -32,49 +31,6 @@ class Prediction:
     probability: float | None
     probabilities: list[float | None]
     label: int | None = None
-
-
-def find_checkpoint(which: str, log_root: Path = runs.LOG_ROOT) -> Path:
-    """The checkpoint ``which`` names: a path, or the ``best``/``last`` of the newest run under ``log_root`` that has one.
-
-    ``last`` is the run's newest checkpoint of any kind, as for ``fit --ckpt_path last``: the recovery checkpoint
-    written when training ended is newer than ``last.ckpt``, which Lightning rewrites only on a new best.
-    """
-    if which == "best":
-        return runs.best_checkpoint(log_root)
-    if which == "last":
-        return runs.last_checkpoint(log_root)[0]
-    return Path(which)
-
-
-def load_network(path: Path) -> tuple[RecurrentClassifier, str | None]:
-    """The network saved in a checkpoint that ``python -m lit_rnn.fit`` wrote, and the data folder its run trained on.
-
-    The network is rebuilt from its own settings alone, each checked, and nothing else the checkpoint names is
-    used: Lightning's ``load_from_checkpoint`` would import whatever class a crafted checkpoint names.
-    """
-    checkpoint = read_checkpoint(path)  # refuses damaged, foreign and code-carrying files with a message naming the problem
-    settings = checkpoint.get("hyper_parameters")
-    weights = checkpoint["state_dict"]
-    advice = "Give a .ckpt file that python -m lit_rnn.fit wrote, such as lightning_logs/version_0/checkpoints/last.ckpt."
-    if not isinstance(settings, dict) or not isinstance(weights, dict):
-        raise CheckpointError(path, "is not a checkpoint of this project's model: it holds no model settings", advice)
-    try:
-        network = RecurrentClassifier(**{key: settings[key] for key in ARCHITECTURE_KEYS if key in settings})
-        network.load_state_dict({name.removeprefix("network."): weight for name, weight in weights.items()
-                                 if isinstance(name, str) and name.startswith("network.")})
-    except ConfigError as error:
-        raise CheckpointError(path, f"holds model settings that cannot be built ({error.problem})", advice) from None
-    except Exception as error:  # missing, foreign, misshapen or non-tensor weights
-        raise CheckpointError(path, f"is not a checkpoint of this project's model ({summarize(error)})", advice) from None
-    if not all(torch.isfinite(weight).all() for weight in network.state_dict().values()):
-        raise CheckpointError(
-            path, "holds weights that are not finite numbers (NaN or infinite): the training that wrote it diverged",
-            "Give an earlier checkpoint of that run, or train again with a lower --model.optimizer.lr.",
-        )
-    data_settings = checkpoint.get("datamodule_hyper_parameters")
-    data_dir = data_settings.get("data_dir") if isinstance(data_settings, dict) else None
-    return network.eval(), data_dir if isinstance(data_dir, str) else None
 
 
 def parse_indices(text: str) -> list[int]:
@@ -180,30 +136,16 @@ def to_json(checkpoint: Path, predictions: list[Prediction], errors: list[str]) 
     return json.dumps({"checkpoint": str(checkpoint), "predictions": records, "errors": errors}, allow_nan=False)
 
 
-class UsageError(UserError):
-    """The command line does not parse."""
-
-
-class CommandLine(argparse.ArgumentParser):
-    """argparse, except that a usage error is one ``error:`` line like every other error, not the usage and a second line."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message}. Run {self.prog} --help to see the options.")
-
-
 def parser() -> argparse.ArgumentParser:
-    parser = CommandLine(
-        prog="python -m lit_rnn.predict",
-        description="Predict the digit in MNIST test images (--indices) or in image files of your own (PNG, JPEG, "
+    parser = trained_model_command(
+        "predict",
+        "Predict the digit in MNIST test images (--indices) or in image files of your own (PNG, JPEG, "
         "any size, dark digit on light paper or light on dark), with a model that python -m lit_rnn.fit trained.",
+        "for --indices",
     )
     parser.add_argument("files", nargs="*", help="Image files, one digit each.")
-    parser.add_argument("--ckpt_path", default="best",
-                        help=f"A .ckpt file, or best / last: the newest run's in ./{runs.LOG_ROOT} (default: best).")
     parser.add_argument("--indices", type=parse_indices, default=[],
                         help="MNIST test images by index, such as 0-9 (the tutorial's check) or 3,7,100-120.")
-    parser.add_argument("--data.data_dir", dest="data_dir", default=None,
-                        help="Folder holding MNIST/raw, for --indices (default: the folder the checkpoint trained on).")
     parser.add_argument("--format", choices=["text", "json"], default="text",
                         help="text: a line per input; json: one JSON object for scripts.")
     return parser
@@ -217,11 +159,12 @@ def main(args: list[str] | None = None) -> list[Prediction]:
     if not options.indices and not options.files:
         command_line.error("give image files, --indices, or both")
     checkpoint = find_checkpoint(options.ckpt_path)
-    network, trained_data_dir = load_network(checkpoint)
+    trained = load_network(checkpoint)
+    network = trained.network
     tested, errors = [], []
     if options.indices:
         try:
-            tested, errors = predict_test_images(network, options.indices, options.data_dir or trained_data_dir or "data")
+            tested, errors = predict_test_images(network, options.indices, options.data_dir or trained.data_dir or "data")
         except UserError as error:  # the test set is missing or unreadable
             errors.append(str(error))
     found, unreadable = predict_files(network, options.files)

@@ -112,3 +112,12 @@ def tiny_run(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     result = run_module("lit_rnn.fit", tiny_fit_args(tiny_mnist), cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir
+
+
+@pytest.fixture(scope="session")
+def default_run(real_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One default fit on the real MNIST (the folder it ran in, its output), shared by the tests of its results."""
+    workdir = tmp_path_factory.mktemp("default_run")
+    result = run_module("lit_rnn.fit", [f"--data.data_dir={real_mnist}", "--trainer.enable_progress_bar=false"], cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, result.stdout

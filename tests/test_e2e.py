@@ -2,20 +2,10 @@
 
 import re
 
-import pytest
 from conftest import reported_accuracy, run_module
 from drawings import draw_seven
 
 TUTORIAL_LABELS = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
-
-
-@pytest.fixture(scope="module")
-def default_run(real_mnist, tmp_path_factory):
-    """One default fit on the real MNIST (the folder it ran in, its output), shared by the tests of its results."""
-    workdir = tmp_path_factory.mktemp("default_run")
-    result = run_module("lit_rnn.fit", [f"--data.data_dir={real_mnist}", "--trainer.enable_progress_bar=false"], cwd=workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir, result.stdout
 
 
 def test_default_config_reaches_the_tutorials_accuracy(default_run):

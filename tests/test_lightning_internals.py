@@ -4,6 +4,7 @@ Lightning changed under the project, and ``lit_rnn/lightning_internals.py`` says
 import inspect
 
 import lightning as L
+import torch
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.loops.fit_loop import _FitLoop
@@ -12,6 +13,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from lit_rnn.lightning_internals import (
     _EpochExactFitLoop,
+    log_as_of,
     logged_step,
     step_is_logged,
     use_epoch_exact_fit_loop,
@@ -62,3 +64,26 @@ def test_the_logging_step_helpers_follow_lightnings_own_logging(tmp_path):
     content = EventAccumulator(str(tmp_path / "run")).Reload().PluginTagToContent("hparams")
     session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
     assert session.hparams["model/hidden_size"].number_value == 8 and session.hparams["lr"].number_value == 0.1
+
+
+class LoggingTest(BoringModel):
+    def test_step(self, batch, batch_idx):
+        self.log("test/loss", self.step(batch))
+
+
+def test_an_evaluation_logs_at_the_step_and_epoch_of_the_checkpoint_it_restores(tmp_path):
+    fit = L.Trainer(max_epochs=2, limit_train_batches=3, limit_val_batches=0, logger=False, default_root_dir=tmp_path,
+                    enable_progress_bar=False, enable_model_summary=False)
+    fit.fit(LoggingTest())
+    (path,) = (tmp_path / "checkpoints").glob("*.ckpt")
+    checkpoint = torch.load(path, weights_only=True)
+    assert (checkpoint["global_step"], checkpoint["epoch"]) == (6, 1)
+    logger = TensorBoardLogger(tmp_path, name="", version="run", default_hp_metric=False)
+    trainer = L.Trainer(logger=logger, enable_progress_bar=False, enable_model_summary=False)
+    log_as_of(trainer, checkpoint)
+    assert logged_step(trainer) == 6
+    trainer.test(LoggingTest(), verbose=False)
+    logger.experiment.flush()
+    scalars = EventAccumulator(str(tmp_path / "run")).Reload()
+    assert [(event.step, event.value) for event in scalars.Scalars("epoch")] == [(6, 1)]
+    assert [event.step for event in scalars.Scalars("test/loss")] == [6]

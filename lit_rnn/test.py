@@ -1,0 +1,118 @@
+"""``python -m lit_rnn.test``: evaluate a trained checkpoint without training, on MNIST's test images or on its run's
+validation split, and log the results into its run at the step it was saved.
+
+The numbers are the ones ``fit`` computes: the same ``MNISTClassifier`` and ``MNISTDataModule``, built with the
+settings the checkpoint saved (the batches of the run's ``eval_batch_size``, its validation split), evaluated by
+Lightning's ``Trainer.test`` at the precision the run's config trained at.
+"""
+
+if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
+    from lit_rnn import interrupts
+
+    interrupts.install()
+
+import argparse  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import lightning as L  # noqa: E402
+import yaml  # noqa: E402
+from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
+
+from lit_rnn import interrupts  # noqa: E402
+from lit_rnn.checkpointing import CheckpointError  # noqa: E402
+from lit_rnn.cli import settings_refused_by_lightning  # noqa: E402
+from lit_rnn.command_line import trained_model_command  # noqa: E402
+from lit_rnn.data import MNISTDataModule  # noqa: E402
+from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error  # noqa: E402
+from lit_rnn.evaluation import ConfusionCounts, Evaluation, evaluation, to_json, to_text  # noqa: E402
+from lit_rnn.lightning_internals import log_as_of  # noqa: E402
+from lit_rnn.log_figures import LogFigures  # noqa: E402
+from lit_rnn.model import MNISTClassifier  # noqa: E402
+from lit_rnn.profiling import NoProfiler  # noqa: E402
+from lit_rnn.trained import NOT_OURS, TrainedNetwork, find_checkpoint, load_network  # noqa: E402
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = trained_model_command(
+        "test",
+        "Evaluate a model that python -m lit_rnn.fit trained, without training it: the accuracy, the loss, "
+        "the accuracy on each digit and the confusion matrix, also logged into its run's TensorBoard logs.",
+        "to evaluate on",
+    )
+    parser.add_argument("--split", choices=["test", "val"], default="test",
+                        help="test: MNIST's 10,000 test images (default); val: the run's own validation split.")
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="text: the results and a table; json: one JSON object for scripts.")
+    return parser
+
+
+def classifier(trained: TrainedNetwork) -> MNISTClassifier:
+    """The LightningModule that fit evaluated, as the checkpoint saved it."""
+    model = MNISTClassifier(**trained.architecture)
+    # The weights load_network checked, and the run's best validation accuracy so far (which a validation logs again).
+    model.load_state_dict(trained.checkpoint["state_dict"], strict=False)
+    return model
+
+
+def data_module(trained: TrainedNetwork, data_dir: str | None) -> MNISTDataModule:
+    """The data as the run had it: its validation split and evaluation batches; its data folder unless ``data_dir``."""
+    settings = {**trained.data_settings, **({"data_dir": data_dir} if data_dir else {})}
+    try:
+        return MNISTDataModule(**settings)
+    except ConfigError as error:
+        if data_dir is not None and error.problem.startswith("--data.data_dir"):
+            raise
+        raise CheckpointError(trained.path, f"holds data settings that cannot be used ({error.problem})", NOT_OURS) from None
+    except TypeError as error:  # a setting this project's data module does not have
+        raise CheckpointError(trained.path, f"holds data settings of another kind ({error})", NOT_OURS) from None
+
+
+def run_precision(run: Path | None) -> str | int | None:
+    """The precision the run trained and tested at, from its ``config.yaml``; None (Lightning's default, 32-bit
+    floats) where there is none to read. The same precision gives the same numbers as fit's own test."""
+    config = run / "config.yaml" if run is not None else None
+    if config is None or not config.is_file():
+        return None
+    settings = yaml.safe_load(config.read_text())
+    trainer = settings.get("trainer") if isinstance(settings, dict) else None
+    return trainer.get("precision") if isinstance(trainer, dict) else None
+
+
+def run_logger(run: Path | None) -> TensorBoardLogger | bool:
+    """TensorBoard logs in the run's own folder, so that the results are a new point of the run, not a new run."""
+    if run is None:
+        return False
+    return TensorBoardLogger(save_dir=run.parent, name="", version=run.name, default_hp_metric=False)
+
+
+@exits_cleanly_on_user_error
+def main(args: list[str] | None = None) -> Evaluation:
+    """Evaluate the checkpoint, log the results into its run, print them; returns them."""
+    options = parser().parse_args(args)
+    trained = load_network(find_checkpoint(options.ckpt_path))
+    model, data, counts = classifier(trained), data_module(trained, options.data_dir), ConfusionCounts()
+    with settings_refused_by_lightning():
+        trainer = L.Trainer(
+            devices=1, precision=run_precision(trained.run), logger=run_logger(trained.run),
+            callbacks=[LogFigures(), counts], profiler=NoProfiler(), enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False,
+        )
+    log_as_of(trainer, trained.checkpoint)
+    interrupts.set_phase(f"during the evaluation of {trained.path}, which is unchanged. Run the command again.")
+    evaluate = trainer.test if options.split == "test" else trainer.validate
+    (metrics,) = evaluate(model, data, verbose=False)
+    result = evaluation(
+        metrics, counts.matrix(), checkpoint=str(trained.path), split=options.split, epoch=trained.checkpoint["epoch"],
+        step=trained.checkpoint["global_step"], logged_to=str(trained.run) if trained.run is not None else None,
+    )
+    if options.format == "json":
+        print(to_json(result))
+    else:
+        print(to_text(result))
+        print(f"Logged at step {result.step} into {trained.run}: tensorboard --logdir {trained.run.parent}"
+              if trained.run is not None else f"Not logged: {trained.path} is not in a run's checkpoints folder.")
+    return result
+
+
+if __name__ == "__main__":
+    main()
