@@ -3,9 +3,12 @@ worker, shares its work between workers, and refuses a bad sweep file before any
 
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -180,3 +183,47 @@ def test_a_study_of_the_same_name_with_another_space_is_refused(finished_sweep, 
     assert result.returncode == 2
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "was started with another search space" in line
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A throwaway PostgreSQL server on a free 127.0.0.1 port, from Debian's postgresql package; its URL."""
+    servers = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not servers:
+        pytest.skip("no PostgreSQL server here: Debian's postgresql package is not installed (.ci/run installs it)")
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver psycopg is not installed (pip install -e '.[postgres]')")
+    bin_dir = servers[-1].parent
+    # The server refuses to run as root: as root, it runs as the package's postgres user, in a folder of its own.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    folder = Path(tempfile.mkdtemp(prefix="lit_rnn_pg_"))
+    folder.chmod(0o755)
+    if as_user:
+        shutil.chown(folder, "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = folder / "data"
+    subprocess.run([*as_user, bin_dir / "initdb", "-D", data, "-U", "lit", "--auth=trust"], check=True, capture_output=True)
+    subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", data, "-l", folder / "server.log", "-w", "start", "-o",
+                    f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"], check=True, capture_output=True)
+    try:
+        subprocess.run([bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "lit", "sweeps"], check=True,
+                       capture_output=True)
+        yield f"postgresql+psycopg://lit@127.0.0.1:{port}/sweeps"
+    finally:
+        subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_two_workers_share_a_study_on_a_real_postgresql_server(tiny_mnist, tmp_path, postgres_url):
+    (tmp_path / "grid.yaml").write_text(GRID)
+    args = sweep_args(tiny_mnist, f"--sweep.storage={postgres_url}")
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run_module("lit_rnn.sweep", args, cwd=tmp_path), range(2)))
+    assert [result.returncode for result in results] == [0, 0], [result.stderr[-2000:] for result in results]
+    ran = [re.findall(r"^trial (\d):", result.stdout.split("trials in sweeps")[0], re.M) for result in results]
+    assert sorted(ran[0] + ran[1]) == ["0", "1", "2", "3"] and all(ran)  # both worked, no trial twice
+    study = optuna.load_study(study_name="cells", storage=postgres_url)
+    assert sorted((t.params["model.cell"], t.params["seed_everything"]) for t in study.get_trials()) == [
+        ("gru", 1), ("gru", 2), ("lstm", 1), ("lstm", 2)]
+    assert {t.state for t in study.get_trials()} == {optuna.trial.TrialState.COMPLETE}
