@@ -33,7 +33,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from lit_rnn import runs, search_space  # noqa: E402
+from lit_rnn import interrupts, runs, search_space  # noqa: E402
 from lit_rnn.cli import LitRNNCLI, check_run_settings  # noqa: E402
 from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
 from lit_rnn.sweep_report import report, trial_line, with_settings  # noqa: E402
@@ -203,9 +203,7 @@ class Sweep:
             *resume,
         ]
         run.parent.mkdir(parents=True, exist_ok=True)
-        with open(run.parent / "fit.log", "a") as log:
-            finished = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True)
-            log.write(finished.stdout)
+        finished = run_fit(command, run)
         if finished.returncode == PRUNED_EXIT_CODE:
             raise optuna.TrialPruned()
         if finished.returncode != 0:
@@ -221,6 +219,34 @@ class Sweep:
             trial.set_user_attr("error", f"the run logged no {self.settings.objective}")
             raise TrialFailed(trial.user_attrs["error"])
         return metrics[self.settings.objective]
+
+
+def run_fit(command: list[str], run: Path) -> subprocess.CompletedProcess:
+    """Run a trial's fit, its messages going to ``fit.log`` beside its run; a SIGTERM or Ctrl-C that the worker gets
+    meanwhile is passed on to the fit, which saves its step and stops, and then stops the worker too.
+
+    The trial stays running in the study: the worker that next finds its run without a live owner continues it.
+    """
+    interrupts.defer()
+    with open(run.parent / "fit.log", "a") as log, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log,
+                                                                     text=True) as fit:
+        passed_on = None
+        while True:
+            try:
+                stdout, _ = fit.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if interrupts.requested() and passed_on is None:
+                    passed_on = interrupts.requested()
+                    fit.send_signal(passed_on)
+        log.write(stdout)
+    signum = interrupts.requested()
+    interrupts.set_phase("between trials: every finished trial is in the study. Start the same command again to "
+                         "go on with the sweep.")
+    if signum is not None:
+        interrupts.stop(signum, f"during a trial; its run, {run}, is saved as far as its fit got. Start the same "
+                                "command again: the trial goes on from there.")
+    return subprocess.CompletedProcess(command, fit.returncode, stdout)
 
 
 class TrialFailed(Exception):

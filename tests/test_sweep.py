@@ -117,8 +117,9 @@ def test_the_same_command_again_finds_the_sweep_done_and_gives_the_same_table(fi
     assert not (workdir / "sweeps" / "cells" / "trial_4").exists()
 
 
-def test_a_worker_killed_mid_trial_is_started_again_and_its_trial_ends_with_the_same_weights(finished_sweep, tiny_mnist,
-                                                                                            tmp_path):
+@pytest.mark.parametrize("stop", ["SIGKILL to the worker and its fit", "SIGTERM to the worker alone"])
+def test_a_worker_stopped_mid_trial_is_started_again_and_its_trial_ends_with_the_same_weights(stop, finished_sweep,
+                                                                                             tiny_mnist, tmp_path):
     uninterrupted, _ = finished_sweep
     (tmp_path / "grid.yaml").write_text(GRID)
     worker = start(tmp_path, tiny_mnist)
@@ -126,8 +127,16 @@ def test_a_worker_killed_mid_trial_is_started_again_and_its_trial_ends_with_the_
     while not (checkpoints / "recovery.ckpt").exists():  # trial 1 has begun training
         assert worker.poll() is None, worker.communicate()[1][-3000:]
         time.sleep(0.05)
-    os.killpg(worker.pid, signal.SIGKILL)  # the worker and its trial's fit, mid-trial
-    worker.wait()
+    if stop.startswith("SIGKILL"):
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    else:
+        worker.send_signal(signal.SIGTERM)  # passed on to the fit, which saves its step
+        _, stderr = worker.communicate(timeout=120)
+        assert worker.returncode == 128 + signal.SIGTERM and "Traceback" not in stderr
+        (line,) = [line for line in stderr.splitlines() if line.startswith("error:")]
+        assert line.startswith("error: Stopped by SIGTERM during a trial; its run, ")
+        assert "error: Stopped by SIGTERM after step" in (checkpoints.parent.parent / "fit.log").read_text()
     result = run_module("lit_rnn.sweep", sweep_args(tiny_mnist), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     trials = study_of(tmp_path).get_trials()
