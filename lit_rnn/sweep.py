@@ -37,7 +37,7 @@ from lit_rnn import interrupts, runs, search_space  # noqa: E402
 from lit_rnn.cli import LitRNNCLI, check_run_settings  # noqa: E402
 from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
 from lit_rnn.sweep_report import report, trial_line, with_settings  # noqa: E402
-from lit_rnn.trial_reporting import PRUNED_EXIT_CODE, ReportToStudy  # noqa: E402
+from lit_rnn.trial_reporting import PRUNED_EXIT_CODE, PrunerName, ReportToStudy, make_pruner  # noqa: E402
 
 class SweepSettings:
     """What a sweep searches, how, and where its study lives.
@@ -67,7 +67,7 @@ class SweepSettings:
         trials: int | None = None,
         sampler: Literal["grid", "random", "tpe"] = "tpe",
         seed: int = 0,
-        pruner: Literal["median", "hyperband"] | None = "median",
+        pruner: PrunerName = "median",
         study_name: str = "sweep",
         storage: str | None = None,
         folder: str = "sweeps",
@@ -99,8 +99,7 @@ class SweepSettings:
         return optuna.samplers.TPESampler(seed=self.seed)
 
     def pruner(self) -> optuna.pruners.BasePruner:
-        return {None: optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
-                "hyperband": optuna.pruners.HyperbandPruner}[self.pruner_name]()
+        return make_pruner(self.pruner_name)
 
 
 class SweepCLI(LitRNNCLI):
@@ -194,12 +193,13 @@ class Sweep:
         resume = ["--ckpt_path=last"] if run.exists() and runs.newest_valid_checkpoint(run) else []
         command = [
             sys.executable, "-m", "lit_rnn.fit", f"--config={self.settings.folder / 'base.yaml'}",
-            *[f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in values.items()],
+            *[f"--{key}={as_argument(value)}" for key, value in values.items()],
             f"--trainer.logger.init_args.save_dir={self.settings.folder}", f"--trainer.logger.init_args.name={run.parent.name}",
             "--trainer.enable_progress_bar=false",
             f"--trainer.callbacks+={ReportToStudy.__module__}.{ReportToStudy.__name__}",
             f"--trainer.callbacks.storage={self.settings.storage}", f"--trainer.callbacks.study_name={trial.study.study_name}",
-            f"--trainer.callbacks.trial_id={trial._trial_id}", f"--trainer.callbacks.objective={self.settings.objective}",
+            f"--trainer.callbacks.trial_id={trial._trial_id}",  # how Optuna's storages name a trial; no public accessor f"--trainer.callbacks.objective={self.settings.objective}",
+            f"--trainer.callbacks.pruner={as_argument(self.settings.pruner_name)}",
             *resume,
         ]
         run.parent.mkdir(parents=True, exist_ok=True)
@@ -219,6 +219,11 @@ class Sweep:
             trial.set_user_attr("error", f"the run logged no {self.settings.objective}")
             raise TrialFailed(trial.user_attrs["error"])
         return metrics[self.settings.objective]
+
+
+def as_argument(value: Any) -> str:
+    """A value as fit's command line takes it: strings as they are, anything else as JSON (null, true, 0.01)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def run_fit(command: list[str], run: Path) -> subprocess.CompletedProcess:

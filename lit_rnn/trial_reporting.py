@@ -1,11 +1,20 @@
 """The link from a sweep's trial, an ordinary ``fit`` run, back to its Optuna study: a callback that the sweep adds."""
 
+from typing import Literal
+
 import lightning as L
 import optuna
 
 from lit_rnn.errors import UserError
 
 PRUNED_EXIT_CODE = 3
+PrunerName = Literal["median", "hyperband"] | None
+
+
+def make_pruner(name: PrunerName) -> optuna.pruners.BasePruner:
+    """Optuna's pruner of that name; None prunes nothing. A study keeps no pruner: each process that asks makes it."""
+    return {None: optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
+            "hyperband": optuna.pruners.HyperbandPruner}[name]()
 
 
 class TrialPruned(UserError):
@@ -22,10 +31,13 @@ class ReportToStudy(L.Callback):
         study_name: The study's name.
         trial_id: The trial's id in the storage.
         objective: The logged metric the study optimizes.
+        pruner: The study's pruner.
     """
 
-    def __init__(self, storage: str, study_name: str, trial_id: int, objective: str = "val/acc_best") -> None:
+    def __init__(self, storage: str, study_name: str, trial_id: int, objective: str = "val/acc_best",
+                 pruner: PrunerName = "median") -> None:
         self.storage, self.study_name, self.trial_id, self.objective = storage, study_name, trial_id, objective
+        self.pruner = pruner
         self._trial: optuna.trial.Trial | None = None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -33,7 +45,7 @@ class ReportToStudy(L.Callback):
         if trainer.sanity_checking or value is None or not trainer.is_global_zero:
             return
         if self._trial is None:
-            study = optuna.load_study(study_name=self.study_name, storage=self.storage)
+            study = optuna.load_study(study_name=self.study_name, storage=self.storage, pruner=make_pruner(self.pruner))
             self._trial = optuna.trial.Trial(study, self.trial_id)
         self._trial.report(float(value), step=trainer.global_step)
         if self._trial.should_prune():
