@@ -236,3 +236,21 @@ def test_two_workers_share_a_study_on_a_real_postgresql_server(tiny_mnist, tmp_p
     assert sorted((t.params["model.cell"], t.params["seed_everything"]) for t in study.get_trials()) == [
         ("gru", 1), ("gru", 2), ("lstm", 1), ("lstm", 2)]
     assert {t.state for t in study.get_trials()} == {optuna.trial.TrialState.COMPLETE}
+
+
+def test_a_hopeless_trial_is_pruned_at_its_first_validation(tiny_mnist, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="pruning", storage=storage, direction="maximize")
+    for _ in range(5):  # the median pruner's start-up trials, each good at every step a tiny run validates at
+        trial = study.ask()
+        for step in (10, 20):
+            trial.report(0.9, step)
+        study.tell(trial, 0.9)
+    hopeless = study.ask()
+    report = ["--trainer.callbacks+=lit_rnn.trial_reporting.ReportToStudy", f"--trainer.callbacks.storage={storage}",
+              "--trainer.callbacks.study_name=pruning", f"--trainer.callbacks.trial_id={hopeless._trial_id}"]
+    result = run_module("lit_rnn.fit", tiny_fit_args(tiny_mnist, "--model.optimizer.lr=1e-7", *report), cwd=tmp_path)
+    assert result.returncode == 3, result.stderr[-3000:]
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line.startswith("error: The study's pruner stopped this trial after step 10")
+    assert (tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "recovery.ckpt").is_file()  # its run is kept
