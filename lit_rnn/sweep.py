@@ -19,6 +19,7 @@ import math  # noqa: E402
 import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 import warnings  # noqa: E402
 from argparse import ArgumentError  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
@@ -258,23 +259,29 @@ class TrialFailed(Exception):
     """A trial's fit ended with an error; the sweep goes on."""
 
 
-def open_storage(url: str, heartbeat_seconds: int) -> optuna.storages.BaseStorage:
+def open_storage(url: str, heartbeat_seconds: int, attempts: int = 5) -> optuna.storages.BaseStorage:
     """Optuna's storage at ``url``, with heartbeats so that a trial whose worker died is failed and tried again.
 
-    SQLite lets one process write at a time: workers that start together take turns to create its tables, and
-    wait for each other's writes rather than fail.
+    Workers that start together race to create the database's tables, and all but one can fail on the way: a
+    failure is tried again after a second, and only the last one is an error. SQLite, which lets one process write
+    at a time, takes the workers in turn and has them wait for each other's writes.
     """
-    sqlite = url.startswith("sqlite:///")
-    try:
-        with open_lock(Path(url.removeprefix("sqlite:///") + ".lock")) if sqlite else contextlib.nullcontext():
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else None,
-                heartbeat_interval=heartbeat_seconds, grace_period=4 * heartbeat_seconds,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-            )
-    except Exception as error:  # a malformed URL, a missing driver, a server that cannot be reached
-        raise ConfigError(f"--sweep.storage {url} cannot be opened: {summarize(error)}. Give an Optuna storage URL "
-                          "such as sqlite:///study.db or postgresql://user:password@host/database.") from None
+    sqlite, attempt = url.startswith("sqlite:///"), 1
+    while True:
+        try:
+            with open_lock(Path(url.removeprefix("sqlite:///") + ".lock")) if sqlite else contextlib.nullcontext():
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else None,
+                    heartbeat_interval=heartbeat_seconds, grace_period=4 * heartbeat_seconds,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+                )
+        except Exception as error:  # a malformed URL, a missing driver, a server that cannot be reached, a race
+            if attempt == attempts or isinstance(error, (ImportError, ValueError)):
+                raise ConfigError(f"--sweep.storage {url} cannot be opened: {summarize(error)}. Give an Optuna storage "
+                                  "URL such as sqlite:///study.db or postgresql+psycopg://user:password@host/database, "
+                                  "of a server that runs.") from None
+            attempt += 1
+            time.sleep(1)
 
 
 @contextlib.contextmanager

@@ -254,3 +254,16 @@ def test_a_hopeless_trial_is_pruned_at_its_first_validation(tiny_mnist, tmp_path
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert line.startswith("error: The study's pruner stopped this trial after step 10")
     assert (tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "recovery.ckpt").is_file()  # its run is kept
+
+
+def test_a_trial_whose_fit_fails_is_marked_failed_with_its_reason_and_the_sweep_goes_on(tiny_mnist, tmp_path):
+    (tmp_path / "grid.yaml").write_text(GRID.replace("model.cell: [gru, lstm]", "model.optimizer.init_args.lr: [0.01, 1.0e+300]")
+                                        .replace("seed_everything: [1, 2]", "seed_everything: [1]"))
+    result = run_module("lit_rnn.sweep", sweep_args(tiny_mnist), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = {trial.params["model.optimizer.init_args.lr"]: trial for trial in study_of(tmp_path).get_trials()}
+    assert trials[0.01].state == optuna.trial.TrialState.COMPLETE
+    assert trials[1e300].state == optuna.trial.TrialState.FAIL
+    assert trials[1e300].user_attrs["error"].startswith("Training diverged at step 1")
+    assert re.search(r"^trial \d: model\.optimizer\.init_args\.lr=1e\+300 seed_everything=1: Training diverged at step 1.* "
+                     r"\(fail\)", result.stdout, re.M)
