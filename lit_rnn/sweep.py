@@ -37,8 +37,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from lit_rnn import interrupts, runs, search_space  # noqa: E402
 from lit_rnn.cli import LitRNNCLI, check_run_settings  # noqa: E402
 from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
+from lit_rnn.model import MNISTClassifier  # noqa: E402
 from lit_rnn.sweep_report import report, trial_line, with_settings  # noqa: E402
 from lit_rnn.trial_reporting import PRUNED_EXIT_CODE, PrunerName, ReportToStudy, make_pruner  # noqa: E402
+
+OBJECTIVES = (*MNISTClassifier.MONITORABLE, "test/acc", "test/loss")
+
 
 class SweepSettings:
     """What a sweep searches, how, and where its study lives.
@@ -82,6 +86,9 @@ class SweepSettings:
             raise ConfigError(f"--sweep.trials is {trials!r}, but it must be 1 or more.")
         if not re.fullmatch(r"[\w.-]+", study_name):
             raise ConfigError(f"--sweep.study_name is {study_name!r}: use letters, digits, '.', '-' and '_' (it names a folder).")
+        if objective not in OBJECTIVES:
+            raise ConfigError(f"--sweep.objective is {objective!r}, but it must be a metric every run logs: "
+                              f"{', '.join(OBJECTIVES)}.")
         if heartbeat_seconds < 1:
             raise ConfigError(f"--sweep.heartbeat_seconds is {heartbeat_seconds!r}, but it must be 1 or more.")
         self.space, self.objective, self.direction, self.sampler_name = space, objective, direction, sampler

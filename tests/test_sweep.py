@@ -168,6 +168,7 @@ BAD = {
     "a grid over a range": ("  sampler: grid\n  space:\n    model.optimizer.init_args.lr: {low: 0.001, high: 0.1}\n",
                             "is a range"),
     "a value fit refuses": ("  space:\n    model.hidden_size: [0, 8]\n", "--model.hidden_size is 0"),
+    "an objective no run logs": ("  objective: val/accuracy\n  space:\n    model.cell: [gru]\n", "--sweep.objective"),
     "a storage that cannot be reached": ("  storage: postgresql://nobody:wrong@127.0.0.1:9/none\n  space:\n"
                                          "    model.cell: [gru]\n", "--sweep.storage postgresql://"),
 }
