@@ -6,6 +6,7 @@ The classes' typed ``__init__`` arguments are the configuration, so ``--model.hi
 
 import sys
 import traceback
+from dataclasses import replace
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +26,8 @@ from lit_rnn.callbacks import HyperparametersWithMetrics
 from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint, check_fits
 from lit_rnn.console import QuietProgressBar, quiet
 from lit_rnn.data import MNISTDataModule
-from lit_rnn.lightning_internals import use_epoch_exact_fit_loop
 from lit_rnn.errors import ConfigError, check_config, summarize
+from lit_rnn.lightning_internals import use_epoch_exact_fit_loop
 from lit_rnn.log_figures import LogFigures
 from lit_rnn.model import MNISTClassifier
 from lit_rnn.profiling import NoProfiler
@@ -134,7 +135,7 @@ class LitRNNCLI(LightningCLI):
         except BaseException:
             self.give_back_run()
             raise
-        self.plan = RunPlan(self.plan.root, self.plan.run, self.plan.checkpoint_path)  # the checkpoint's memory back
+        self.plan = replace(self.plan, checkpoint=None)  # the checkpoint's memory back
 
     def give_back_run(self) -> None:
         """Remove the run folder if this command claimed it and nothing was saved in it."""
