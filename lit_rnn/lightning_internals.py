@@ -30,6 +30,22 @@ class _EpochExactFitLoop(_FitLoop):
         _Loop.restarting.fset(self, restarting and epoch_unfinished)
 
 
+class QuickHookNames:
+    """A LightningModule mix-in: Lightning's record of the hook it is running, kept without ``nn.Module``'s checks.
+
+    Lightning sets ``_current_fx_name`` on the module before and after each hook it calls, about 45 times a training
+    step. ``nn.Module.__setattr__`` first checks whether the value is a parameter, a buffer or a submodule, which a
+    hook's name never is, and that costs more per step than the tutorial's optimizer update. Here the name goes
+    straight into the instance's ``__dict__``, where ``nn.Module`` would have put it.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+
 def use_epoch_exact_fit_loop(trainer: L.Trainer) -> None:
     """Give ``trainer`` the fit loop above, with the limits and the epoch loop that it was built with."""
     loop = _EpochExactFitLoop(trainer, min_epochs=trainer.fit_loop.min_epochs, max_epochs=trainer.fit_loop.max_epochs)

@@ -87,3 +87,24 @@ def test_an_evaluation_logs_at_the_step_and_epoch_of_the_checkpoint_it_restores(
     scalars = EventAccumulator(str(tmp_path / "run")).Reload()
     assert [(event.step, event.value) for event in scalars.Scalars("epoch")] == [(6, 1)]
     assert [event.step for event in scalars.Scalars("test/loss")] == [6]
+
+
+def test_lightning_still_names_the_running_hook_on_the_module_and_the_quick_setter_stores_it_as_nn_module_would():
+    from lightning.pytorch.trainer import call
+
+    from lit_rnn.lightning_internals import QuickHookNames
+
+    # What the mix-in speeds up: Lightning's hook callers set the attribute on the module around each call.
+    for caller in (call._call_lightning_module_hook, call._call_callback_hooks):
+        assert "pl_module._current_fx_name = hook_name" in inspect.getsource(caller)
+
+    class Quick(QuickHookNames, BoringModel):
+        pass
+
+    quick, plain = Quick(), BoringModel()
+    for module in (quick, plain):
+        module._current_fx_name = "training_step"
+        module.extra = torch.nn.Parameter(torch.zeros(1))  # anything else still goes through nn.Module
+    assert quick.__dict__["_current_fx_name"] == plain.__dict__["_current_fx_name"] == "training_step"
+    assert "_current_fx_name" not in quick._parameters and "_current_fx_name" not in quick._modules
+    assert "extra" in quick._parameters and [name for name, _ in quick.named_parameters()] == [name for name, _ in plain.named_parameters()]

@@ -54,3 +54,14 @@ def test_a_run_whose_weights_overflow_stops_at_that_step_and_saves_none_of_them(
 def test_a_sane_learning_rate_trains_and_its_loss_stays_finite(workspace, capsys):
     metrics = main(tiny_fit_args(Path("data"), *SHORT_RUN))
     assert math.isfinite(metrics["test/loss"])
+
+
+def test_the_divergence_check_finds_one_non_finite_weight_and_no_overflow_in_finite_ones():
+    from lit_rnn.model import _all_finite
+
+    huge = torch.full((1000,), 3.0e38)  # finite float32 weights whose float32 sum would overflow to inf
+    assert _all_finite([huge, torch.zeros(3)])
+    for bad in (math.nan, math.inf, -math.inf):
+        weights = torch.zeros(10)
+        weights[7] = bad
+        assert not _all_finite([huge, weights])
