@@ -1,12 +1,13 @@
 """One training epoch three ways, one after another: the tutorial's loop, a plain loop on lit_rnn's network
-and data, and ``python -m lit_rnn.fit``; prints their times, throughput, memory, accuracy and ratios.
+and data, and ``python -m lit_rnn.fit``; prints their times, throughput, memory, accuracy and ratios, and the
+whole fit command's time phase by phase against the whole tutorial script's.
 
 Usage: python benchmarks/epoch_time.py [--data-dir ../shared/data] [--repeats 3] [--accelerator auto]
 
 Each run is a fresh process, so that its peak memory is its own. The timed span is the training steps of
 one epoch: the tutorial's own ``train_seconds``; the plain loop's batches; for fit, from the start of the
-epoch to the end of its last training step (its validation, sanity check and checkpoints are reported
-apart as "fit() total"). The tutorial always runs on the CPU, as written; ``--accelerator gpu`` moves the
+epoch to the end of its last training step. The processes of the tutorial and of fit are timed whole too, from
+their start to their exit (fit's split into ``FIT_PHASES``). The tutorial always runs on the CPU, as written; ``--accelerator gpu`` moves the
 other two to the first GPU. Ratios are taken within each repeat, then their median is printed.
 """
 
@@ -31,6 +32,7 @@ sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the script is
 
 from lit_rnn.batches import TensorBatches  # noqa: E402
 from lit_rnn.data import MNIST_TRAIN_SIZE, MNISTDataModule  # noqa: E402
+from lit_rnn.lightning_internals import skip_nvml_check_without_nvml  # noqa: E402
 from lit_rnn.network import RecurrentClassifier  # noqa: E402
 
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
@@ -48,23 +50,49 @@ def _cuda_peak_mib(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
 
-class EpochClock(L.Callback):
-    """Times fit's first epoch of training steps and prints the result; passed to fit with ``--trainer.callbacks+=``."""
+PROCESS_START = "LIT_RNN_BENCHMARK_START"  # the parent's clock as it starts a child, so that the child can time its start-up
+FIT_PHASES = ("start-up", "set-up", "training", "validation", "test", "report")
+"""fit's whole process in consecutive spans: start-up (the interpreter, imports and argument parsing), set-up (the
+Trainer, the data, the sanity check), training (the epoch's training steps), validation (with the checkpoints saved
+after it, until fit ends), test (loading the best checkpoint and testing it) and report (the printed results, until
+the process has exited)."""
+
+
+class PhaseClock(L.Callback):
+    """Timestamps fit's phases and prints them; passed to fit with ``--trainer.callbacks+=``.
+
+    It is built while the command line is parsed, after fit's imports: that moment ends the start-up.
+    """
+
+    def __init__(self) -> None:
+        self.times = {"process": float(os.environ[PROCESS_START]), "built": time.time()}
+
+    def _mark(self, name: str, pl_module: L.LightningModule) -> None:
+        _sync(pl_module.device)
+        self.times[name] = time.time()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch == 0:
-            _sync(pl_module.device)
-            self.start = time.perf_counter()
+            self._mark("training", pl_module)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         if trainer.current_epoch == 0 and batch_idx + 1 == trainer.num_training_batches:
-            _sync(pl_module.device)
-            self.seconds = time.perf_counter() - self.start
+            self._mark("trained", pl_module)
             self.images = len(trainer.datamodule.splits["train"][1])
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        result = {"train_seconds": self.seconds, "images": self.images, "cuda_peak_mib": _cuda_peak_mib(pl_module.device)}
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._mark("fitted", pl_module)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._mark("tested", pl_module)
+        result = {"times": self.times, "images": self.images, "cuda_peak_mib": _cuda_peak_mib(pl_module.device)}
         print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def _phases(times: dict[str, float], exited: float) -> dict[str, float]:
+    """The seconds of each of ``FIT_PHASES``, from the child's timestamps and the moment it exited."""
+    marks = [times[name] for name in ("process", "built", "training", "trained", "fitted", "tested")] + [exited]
+    return {phase: end - start for phase, start, end in zip(FIT_PHASES, marks, marks[1:])}
 
 
 def _optimizer_of_default_config(parameters: Any) -> torch.optim.Optimizer:
@@ -76,6 +104,7 @@ def _optimizer_of_default_config(parameters: Any) -> torch.optim.Optimizer:
 
 def plain_loop(data_dir: str, device: torch.device) -> dict[str, Any]:
     """The tutorial's loop, written without Lightning, on lit_rnn's network and in-memory batches."""
+    skip_nvml_check_without_nvml()  # this process imported Lightning for its helpers; a plain loop would not have
     L.seed_everything(1, verbose=False)  # as fit's seed_everything: the same initial weights and batch order
     network = RecurrentClassifier().to(device)
     optimizer = _optimizer_of_default_config(network.parameters())
@@ -110,17 +139,20 @@ def _child_env(args: argparse.Namespace, **extra: str) -> dict[str, str]:
     return {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}), **extra}
 
 
-def _run_child(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, float]:
-    """Run a command; return its output and its own peak resident memory in MiB (``wait4``'s rusage)."""
+def _run_child(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, float, float, float]:
+    """Run a command; return its output, its own peak resident memory in MiB (``wait4``'s rusage), and the clock's
+    time as it started and as it exited."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        started = time.time()
+        process = subprocess.Popen(command, cwd=cwd, env={**env, PROCESS_START: repr(started)}, stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(process.pid, 0)
+        exited = time.time()
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         stdout, stderr = out.read(), err.read()
     if process.returncode != 0:
         sys.exit(f"error: {' '.join(command)} failed with exit code {process.returncode}:\n{stderr[-3000:]}")
-    return stdout, usage.ru_maxrss / 1024
+    return stdout, usage.ru_maxrss / 1024, started, exited
 
 
 def _result_line(stdout: str) -> dict[str, Any]:
@@ -129,30 +161,32 @@ def _result_line(stdout: str) -> dict[str, Any]:
 
 
 def run_tutorial(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    stdout, rss = _run_child([sys.executable, str(args.tutorial), str(args.data_dir), "--eval-every", "0"], workdir, _child_env(args))
+    command = [sys.executable, str(args.tutorial), str(args.data_dir), "--eval-every", "0"]
+    stdout, rss, started, exited = _run_child(command, workdir, _child_env(args))
     result = json.loads(stdout.strip().splitlines()[-1])
     return {"train_seconds": result["train_seconds"], "images": MNIST_TRAIN_SIZE, "test_acc": result["test_acc_10k"],
-            "rss_mib": rss, "cuda_peak_mib": None}
+            "rss_mib": rss, "cuda_peak_mib": None, "process_seconds": exited - started}
 
 
 def run_plain(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", "plain", "--data-dir", str(args.data_dir), "--accelerator", args.accelerator]
-    stdout, rss = _run_child(command, workdir, _child_env(args))
+    stdout, rss, _, _ = _run_child(command, workdir, _child_env(args))
     return {**_result_line(stdout), "rss_mib": rss}
 
 
 def run_fit(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     command = [
         sys.executable, "-m", "lit_rnn.fit", f"--data.data_dir={args.data_dir}", f"--trainer.accelerator={args.accelerator}",
-        "--trainer.devices=1", f"--trainer.callbacks+={Path(__file__).stem}.{EpochClock.__name__}",
+        "--trainer.devices=1", f"--trainer.callbacks+={Path(__file__).stem}.{PhaseClock.__name__}",
     ]
-    # The repository first (this checkout's lit_rnn), then this folder (for EpochClock).
+    # The repository first (this checkout's lit_rnn), then this folder (for PhaseClock).
     path = os.pathsep.join([str(REPO), str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
-    stdout, rss = _run_child(command, workdir, _child_env(args, PYTHONPATH=path))
+    stdout, rss, _, exited = _run_child(command, workdir, _child_env(args, PYTHONPATH=path))
     accuracy = next(line for line in stdout.splitlines() if line.startswith("Test accuracy"))
-    total = next(line for line in stdout.splitlines() if line.startswith("Training took"))
-    return {**_result_line(stdout), "test_acc": float(accuracy.split(": ")[1].split()[0]),
-            "fit_seconds": float(total.split()[2]), "rss_mib": rss}
+    result = _result_line(stdout)
+    phases = _phases(result.pop("times"), exited)
+    return {**result, **phases, "train_seconds": phases["training"], "test_acc": float(accuracy.split(": ")[1].split()[0]),
+            "process_seconds": sum(phases.values()), "rss_mib": rss}
 
 
 def _device(accelerator: str) -> torch.device:
@@ -163,12 +197,12 @@ def _device(accelerator: str) -> torch.device:
 
 def _row(name: str, result: dict[str, Any]) -> str:
     cuda = f"{result['cuda_peak_mib']:9.0f}" if result["cuda_peak_mib"] is not None else f"{'-':>9}"
-    total = f"{result['fit_seconds']:10.1f}" if "fit_seconds" in result else f"{'':>10}"
+    total = f"{result['process_seconds']:10.2f}" if "process_seconds" in result else f"{'-':>10}"
     return (f"{name:<10}{result['train_seconds']:9.2f}{result['images']:9,}{result['images'] / result['train_seconds']:10,.0f}"
             f"{result['rss_mib']:9.0f}{cuda}{result['test_acc']:9.4f}{total}")
 
 
-HEADER = f"{'run':<10}{'train s':>9}{'images':>9}{'images/s':>10}{'RSS MiB':>9}{'CUDA MiB':>9}{'test acc':>9}{'fit() s':>10}"
+HEADER = f"{'run':<10}{'train s':>9}{'images':>9}{'images/s':>10}{'RSS MiB':>9}{'CUDA MiB':>9}{'test acc':>9}{'process s':>10}"
 
 
 def main() -> None:
@@ -211,12 +245,18 @@ def main() -> None:
         median = {key: statistics.median(r[key] for r in results[name]) if results[name][0][key] is not None else None
                   for key in results[name][0]}
         print(_row(name, median))
+    print("\nfit's process, phase by phase (median seconds; the tutorial's process: "
+          f"{statistics.median(t['process_seconds'] for t in results['tutorial']):.2f} s, of which training "
+          f"{statistics.median(t['train_seconds'] for t in results['tutorial']):.2f} s):")
+    for phase in FIT_PHASES:
+        print(f"  {phase:<12}{statistics.median(f[phase] for f in results['fit']):6.2f}")
     ratios = {
         "fit epoch / tutorial (time)": [f["train_seconds"] / t["train_seconds"] for f, t in zip(results["fit"], results["tutorial"])],
         "fit epoch / tutorial (time per image)": [
             (f["train_seconds"] / f["images"]) / (t["train_seconds"] / t["images"]) for f, t in zip(results["fit"], results["tutorial"])],
         "fit epoch / plain loop (time)": [f["train_seconds"] / p["train_seconds"] for f, p in zip(results["fit"], results["plain"])],
-        "fit() total / tutorial (time)": [f["fit_seconds"] / t["train_seconds"] for f, t in zip(results["fit"], results["tutorial"])],
+        "fit command / tutorial script (processes)": [
+            f["process_seconds"] / t["process_seconds"] for f, t in zip(results["fit"], results["tutorial"])],
     }
     print("\nratios, median over the repeats (each repeat's runs compared with each other):")
     for name, values in ratios.items():

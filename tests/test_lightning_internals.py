@@ -4,6 +4,7 @@ Lightning changed under the project, and ``lit_rnn/lightning_internals.py`` says
 import inspect
 
 import lightning as L
+import pytest
 import torch
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -108,3 +109,27 @@ def test_lightning_still_names_the_running_hook_on_the_module_and_the_quick_sett
     assert quick.__dict__["_current_fx_name"] == plain.__dict__["_current_fx_name"] == "training_step"
     assert "_current_fx_name" not in quick._parameters and "_current_fx_name" not in quick._modules
     assert "extra" in quick._parameters and [name for name, _ in quick.named_parameters()] == [name for name, _ in plain.named_parameters()]
+
+
+@pytest.mark.parametrize("nvml_loads", [True, False])
+def test_lightnings_nvml_check_is_dropped_only_where_nvml_cannot_be_loaded(monkeypatch, nvml_loads):
+    import ctypes
+    import os
+
+    import lightning.fabric
+
+    from lit_rnn.lightning_internals import NVML_CHECK, skip_nvml_check_without_nvml
+
+    assert f'os.environ["{NVML_CHECK}"] = "1"' in inspect.getsource(lightning.fabric)  # what Lightning does at import
+    monkeypatch.setenv(NVML_CHECK, "1")
+    loaded = []
+
+    def load(name):
+        loaded.append(name)
+        if not nvml_loads:
+            raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", load)
+    skip_nvml_check_without_nvml()
+    assert loaded == ["libnvidia-ml.so.1"]
+    assert (os.environ.get(NVML_CHECK) == "1") is nvml_loads
