@@ -26,6 +26,7 @@ from lit_rnn.command_line import trained_model_command  # noqa: E402
 from lit_rnn.data import load_mnist  # noqa: E402
 from lit_rnn.errors import UserError, exits_cleanly_on_user_error  # noqa: E402
 from lit_rnn.network import RecurrentClassifier  # noqa: E402
+from lit_rnn.quick_exit import run_then_exit  # noqa: E402
 from lit_rnn.trained import find_checkpoint, load_network  # noqa: E402
 
 INPUT, OUTPUT = "images", "logits"
@@ -152,4 +153,4 @@ def main(args: list[str] | None = None) -> Agreement:
 
 
 if __name__ == "__main__":
-    main()
+    run_then_exit(main)

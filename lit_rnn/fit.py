@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
 from lit_rnn import interrupts  # noqa: E402
 from lit_rnn.cli import LitRNNCLI, settings_refused_by_lightning  # noqa: E402
 from lit_rnn.errors import exits_cleanly_on_user_error  # noqa: E402
+from lit_rnn.quick_exit import run_then_exit  # noqa: E402
 from lit_rnn.recovery import after_training, run_checkpoint  # noqa: E402
 
 
@@ -68,4 +69,4 @@ def _report(metrics: dict[str, float], test_size: int, train_seconds: float, pre
 
 
 if __name__ == "__main__":
-    main()
+    run_then_exit(main)

@@ -19,6 +19,7 @@ from lit_rnn.data import MNIST_TEST_SIZE, load_mnist
 from lit_rnn.digits import read_digit
 from lit_rnn.errors import UserError, exits_cleanly_on_user_error
 from lit_rnn.network import RecurrentClassifier
+from lit_rnn.quick_exit import run_then_exit
 from lit_rnn.trained import find_checkpoint, load_network
 
 
@@ -181,4 +182,4 @@ def main(args: list[str] | None = None) -> list[Prediction]:
 
 
 if __name__ == "__main__":
-    main()
+    run_then_exit(main)

@@ -38,6 +38,7 @@ from lit_rnn import interrupts, runs, search_space  # noqa: E402
 from lit_rnn.cli import LitRNNCLI, check_run_settings  # noqa: E402
 from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
 from lit_rnn.model import MNISTClassifier  # noqa: E402
+from lit_rnn.quick_exit import run_then_exit  # noqa: E402
 from lit_rnn.sweep_report import report, trial_line, with_settings  # noqa: E402
 from lit_rnn.trial_reporting import PRUNED_EXIT_CODE, PrunerName, ReportToStudy, make_pruner  # noqa: E402
 
@@ -335,4 +336,4 @@ def main(args: list[str] | None = None) -> optuna.Study:
 
 
 if __name__ == "__main__":
-    main()
+    run_then_exit(main)

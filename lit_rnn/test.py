@@ -29,6 +29,7 @@ from lit_rnn.lightning_internals import log_as_of  # noqa: E402
 from lit_rnn.log_figures import LogFigures  # noqa: E402
 from lit_rnn.model import MNISTClassifier  # noqa: E402
 from lit_rnn.profiling import NoProfiler  # noqa: E402
+from lit_rnn.quick_exit import run_then_exit  # noqa: E402
 from lit_rnn.trained import NOT_OURS, TrainedNetwork, find_checkpoint, load_network  # noqa: E402
 
 
@@ -115,4 +116,4 @@ def main(args: list[str] | None = None) -> Evaluation:
 
 
 if __name__ == "__main__":
-    main()
+    run_then_exit(main)

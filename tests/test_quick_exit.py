@@ -1,0 +1,40 @@
+"""An entry point ends as a normal exit would, only sooner: same exit code, output, threads and exit handlers."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+SCRIPT = """
+import atexit, sys, threading, time
+from pathlib import Path
+from lit_rnn.quick_exit import run_then_exit
+
+folder = Path(sys.argv[1])
+atexit.register(lambda: (folder / "atexit").write_text("ran"))
+
+def main():
+    def late_writer():
+        time.sleep(0.3)
+        (folder / "thread").write_text("finished")
+    threading.Thread(target=late_writer).start()  # not a daemon: a normal exit waits for it
+    sys.stdout.write("no newline, still buffered")
+    {ending}
+
+run_then_exit(main)
+"""
+
+
+@pytest.mark.parametrize(("ending", "code", "stderr"), [
+    ("return 7", 0, ""),
+    ("sys.exit(3)", 3, ""),
+    ("sys.exit(None)", 0, ""),
+    ("sys.exit('error: a message')", 1, "error: a message\n"),
+])
+def test_the_process_ends_with_the_code_the_output_the_threads_and_the_exit_handlers_of_a_normal_exit(tmp_path, ending, code, stderr):
+    script = tmp_path / "entry.py"
+    script.write_text(SCRIPT.format(ending=ending))
+    result = subprocess.run([sys.executable, str(script), str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (code, "no newline, still buffered", stderr)
+    assert (tmp_path / "thread").read_text() == "finished" and (tmp_path / "atexit").read_text() == "ran"
