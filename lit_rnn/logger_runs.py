@@ -113,8 +113,8 @@ def start_mlflow_run(logger: MLFlowLogger, run: Path) -> None:
     except Exception as error:  # noqa: BLE001 - MLflow raises its own, requests' and SQLAlchemy's errors
         raise ConfigError(
             f"The MLflow tracking store cannot be used: {summarize(error)} Start the tracking server, correct "
-            "--trainer.logger.init_args.tracking_uri (or MLFLOW_TRACKING_URI), or leave it out for the local store "
-            "in --trainer.logger.init_args.save_dir."
+            "--trainer.logger.init_args.tracking_uri (or MLFLOW_TRACKING_URI), or leave both out for the local store "
+            "beside the runs (lightning_logs/mlflow.db)."
         ) from None
     (run / MLFLOW_RUN_FILE).write_text(json.dumps({"tracking_uri": tracking_uri, "run_id": run_id}) + "\n")
 

@@ -150,6 +150,28 @@ def test_the_resume_went_on_in_the_same_folder_and_mlflow_run_and_says_where_to_
     assert not (workdir / RUN / ".metrics.csv.resuming").exists()
 
 
+@pytest.mark.slow
+def test_the_resumed_run_logged_what_an_uninterrupted_run_logs(resumed, tiny_mnist, tmp_path):
+    straight = start(tmp_path)
+    result = run_module("lit_rnn.fit", fit_args(tiny_mnist), cwd=straight)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for read in (csv_points, mlflow_points):
+        assert read(resumed["workdir"]) == read(straight), read.__name__
+
+
+@pytest.mark.slow
+def test_a_setting_changed_on_resume_is_a_tag_of_the_mlflow_run_whose_parameters_cannot_change(tiny_mnist, tmp_path):
+    workdir = start(tmp_path)
+    assert run_module("lit_rnn.fit", fit_args(tiny_mnist, *KILLED_AFTER_VALIDATION), cwd=workdir).returncode == -9
+    result = run_module("lit_rnn.fit", fit_args(tiny_mnist, "--ckpt_path=last", "--model.optimizer.lr=0.005"), cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client, run_id = mlflow_run(workdir)
+    run = client.get_run(run_id)
+    assert run.data.params["optimizer/init_args/lr"] == "0.01"
+    assert run.data.tags["lit_rnn.changed_on_resume.optimizer/init_args/lr"] == "0.005 from step 8"
+    assert [step for step, _ in mlflow_points(workdir)["val/acc"]] == VALIDATION_STEPS
+
+
 def test_mlflow_asked_for_but_not_installed_is_one_clear_error(monkeypatch):
     settings = Namespace(trainer=Namespace(logger=[Namespace(class_path="lightning.pytorch.loggers.MLFlowLogger")]))
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
