@@ -2,8 +2,8 @@
 
 Lightning's loggers share ``log_metrics`` and ``log_hyperparams`` but not pictures, so each kind gets them through its
 own public API: TensorBoard as images of its IMAGES tab, MLflow as PNG artifacts of its run, and any other logger
-that writes into a folder (CSV) as PNG files there; both as ``images/TAG/step_N.png``. The callbacks iterate ``trainer.loggers`` and call these,
-with no logger-specific code of their own.
+that writes into a folder (CSV) as PNG files there; both as ``images/TAG/step_N.png``. The callbacks iterate
+``trainer.loggers`` and call these, with no logger-specific code of their own.
 """
 
 from collections.abc import Iterable

@@ -12,6 +12,7 @@ checkpoint's step; an MLflow run, whose points cannot be deleted, keeps the poin
 
 import csv
 import importlib
+import importlib.util
 import json
 import math
 import os

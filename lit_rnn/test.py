@@ -78,6 +78,14 @@ def run_precision(run: Path | None) -> str | int | None:
     return trainer.get("precision") if isinstance(trainer, dict) else None
 
 
+def _where_logged(trainer: L.Trainer, trained: TrainedNetwork, step: int) -> str:
+    if trained.run is None:
+        return f"Not logged: {trained.path} is not in a run's checkpoints folder."
+    if not trainer.loggers:
+        return f"Not logged: the run {trained.run} was fitted without a logger."
+    return f"Logged at step {step} into {trained.run}: {'; '.join(viewers(trainer.loggers, trained.run, trained.run.parent))}"
+
+
 @exits_cleanly_on_user_error
 def main(args: list[str] | None = None) -> Evaluation:
     """Evaluate the checkpoint, log the results into its run, print them; returns them."""
@@ -102,8 +110,7 @@ def main(args: list[str] | None = None) -> Evaluation:
         print(to_json(result))
     else:
         print(to_text(result))
-        print(f"Logged at step {result.step} into {trained.run}: {'; '.join(viewers(trainer.loggers, trained.run, trained.run.parent))}"
-              if trained.run is not None else f"Not logged: {trained.path} is not in a run's checkpoints folder.")
+        print(_where_logged(trainer, trained, result.step))
     return result
 
 

@@ -13,6 +13,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from lit_rnn.lightning_internals import (
     _EpochExactFitLoop,
+    flat_settings,
     log_as_of,
     logged_step,
     step_is_logged,
@@ -87,3 +88,15 @@ def test_an_evaluation_logs_at_the_step_and_epoch_of_the_checkpoint_it_restores(
     scalars = EventAccumulator(str(tmp_path / "run")).Reload()
     assert [(event.step, event.value) for event in scalars.Scalars("epoch")] == [(6, 1)]
     assert [event.step for event in scalars.Scalars("test/loss")] == [6]
+
+
+def test_settings_are_flattened_to_the_keys_mlflow_gets_from_lightning(tmp_path):
+    from lightning.pytorch.loggers import MLFlowLogger
+    from mlflow.tracking import MlflowClient
+
+    settings = {"model": {"hidden_size": 8, "optimizer": {"lr": 0.1}}, "cell": "lstm"}
+    assert flat_settings(settings) == {"model/hidden_size": 8, "model/optimizer/lr": 0.1, "cell": "lstm"}
+    logger = MLFlowLogger(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_location=str(tmp_path))
+    logger.log_hyperparams(settings)
+    params = MlflowClient(logger.experiment.tracking_uri).get_run(logger.run_id).data.params
+    assert params == {key: str(value) for key, value in flat_settings(settings).items()}

@@ -1,7 +1,8 @@
 """CSV and MLflow log a run as TensorBoard does: every metric, the settings, the pictures; and a run killed and resumed
 with ``--ckpt_path last`` goes on in the same CSV folder and the same MLflow run, with no step logged twice.
 
-The run logs to both at once, a list of loggers with MLflow first, through the real ``python -m lit_rnn.fit``.
+The run logs to both at once, a list of loggers with MLflow first, through the real ``python -m lit_rnn.fit``. A run
+never stopped is checked by default; the killed and resumed one, a few processes more, with ``-m slow``.
 """
 
 import csv
@@ -71,6 +72,15 @@ def mlflow_points(workdir: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 @pytest.fixture(scope="module")
+def straight(tiny_mnist, tmp_path_factory) -> tuple[Path, str]:
+    """A run never stopped: its folder and what it printed."""
+    workdir = start(tmp_path_factory.mktemp("straight"))
+    result = run_module("lit_rnn.fit", fit_args(tiny_mnist), cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, result.stdout
+
+
+@pytest.fixture(scope="module")
 def resumed(tiny_mnist, tmp_path_factory) -> dict:
     """A run killed at the end of its first validation, before that validation's checkpoints (its newest is the
     recovery checkpoint of step 8), then resumed to the end: its folder and what each process left."""
@@ -82,14 +92,15 @@ def resumed(tiny_mnist, tmp_path_factory) -> dict:
     return {"workdir": workdir, "killed": killed, "after_kill": after_kill, "result": result}
 
 
+@pytest.mark.slow
 def test_the_killed_process_had_logged_past_its_checkpoint(resumed):
     assert resumed["killed"].returncode == -9, resumed["killed"].stderr[-3000:]
     assert {row["step"] for row in resumed["after_kill"]["rows"]} >= {"7", "9"}
     assert [step for step, _ in resumed["after_kill"]["mlflow"]["val/acc"]] == [9]
 
 
-def test_the_csv_run_holds_every_metric_the_settings_and_the_pictures(resumed):
-    workdir = resumed["workdir"]
+def test_the_csv_run_holds_every_metric_the_settings_and_the_pictures(straight):
+    workdir, _ = straight
     assert METRICS <= set(csv_points(workdir))
     settings = yaml.safe_load((workdir / RUN / "hparams.yaml").read_text())
     assert settings["hidden_size"] == 64 and settings["data.batch_size"] == 50
@@ -100,11 +111,12 @@ def test_the_csv_run_holds_every_metric_the_settings_and_the_pictures(resumed):
             assert min(picture.size) > 100
 
 
-def test_the_mlflow_run_holds_every_metric_the_settings_and_the_pictures(resumed):
-    client, run_id = mlflow_run(resumed["workdir"])
+def test_the_mlflow_run_holds_every_metric_the_settings_and_the_pictures(straight):
+    workdir, _ = straight
+    client, run_id = mlflow_run(workdir)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.info.run_name == "version_0"
-    assert run.data.tags["lit_rnn.run_folder"] == str((resumed["workdir"] / RUN).resolve())
+    assert run.data.tags["lit_rnn.run_folder"] == str((workdir / RUN).resolve())
     assert METRICS <= set(run.data.metrics)
     assert run.data.params["hidden_size"] == "64" and run.data.params["data.batch_size"] == "50"
     pictures = {Path(artifact.path).relative_to("images").as_posix()
@@ -114,13 +126,22 @@ def test_the_mlflow_run_holds_every_metric_the_settings_and_the_pictures(resumed
     expected = {f"{tag}/step_{step}.png" for tag in PICTURES
                 for step in {"train": [0], "val": VALIDATION_STEPS, "test": [20]}[tag.split("/")[0]]}
     assert pictures == expected
-    (experiment,) = [client.get_experiment(run.info.experiment_id)]
-    assert len(client.search_runs([experiment.experiment_id])) == 1  # the resume made no second MLflow run
+
+
+def test_fit_says_where_to_look(straight):
+    workdir, stdout = straight
+    _, run_id = mlflow_run(workdir)
+    database = (workdir / "lightning_logs" / "mlflow.db").resolve()
+    assert (f"View them: mlflow ui --backend-store-uri sqlite:///{database} (MLflow run {run_id}); "
+            f"{RUN / 'metrics.csv'} (pictures in {RUN / 'images'})\n") in stdout
 
 
 @pytest.mark.parametrize("read", [csv_points, mlflow_points], ids=["csv", "mlflow"])
-def test_the_resumed_run_continues_its_logs_with_no_step_twice(resumed, read):
-    points = read(resumed["workdir"])
+def test_no_metric_has_a_step_twice(straight, read):
+    assert_each_step_once(read(straight[0]))
+
+
+def assert_each_step_once(points: dict[str, list[tuple[int, float]]]) -> None:
     for key, logged in points.items():
         steps = [step for step, _ in logged]
         if key == "epoch":  # Lightning itself logs it twice at a validation's step, with the training metrics and its own
@@ -130,6 +151,13 @@ def test_the_resumed_run_continues_its_logs_with_no_step_twice(resumed, read):
     assert [step for step, _ in points["train/loss"]] == list(range(1, 20, 2))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("read", [csv_points, mlflow_points], ids=["csv", "mlflow"])
+def test_the_resumed_run_continues_its_logs_with_no_step_twice(resumed, read):
+    assert_each_step_once(read(resumed["workdir"]))
+
+
+@pytest.mark.slow
 def test_the_resume_kept_the_csv_rows_before_the_checkpoint_as_they_were(resumed):
     def values(rows: list[dict[str, str]]) -> list[dict[str, str]]:  # columns added later leave the old rows empty
         return [{key: value for key, value in row.items() if value != ""} for row in rows]
@@ -138,25 +166,21 @@ def test_the_resume_kept_the_csv_rows_before_the_checkpoint_as_they_were(resumed
     assert kept and values(csv_rows(resumed["workdir"]))[: len(kept)] == kept
 
 
-def test_the_resume_went_on_in_the_same_folder_and_mlflow_run_and_says_where_to_look(resumed):
+@pytest.mark.slow
+def test_the_resume_went_on_in_the_same_folder_and_mlflow_run(resumed):
     workdir = resumed["workdir"]
     assert sorted(path.name for path in (workdir / "lightning_logs").iterdir()) == ["mlflow-artifacts", "mlflow.db",
                                                                                      "version_0"]
     client, run_id = mlflow_run(workdir)
     assert run_id == resumed["after_kill"]["record"]
-    database = (workdir / "lightning_logs" / "mlflow.db").resolve()
-    assert (f"View them: mlflow ui --backend-store-uri sqlite:///{database} (MLflow run {run_id}); "
-            f"{RUN / 'metrics.csv'} (pictures in {RUN / 'images'})") in resumed["result"].stdout
+    assert len(client.search_runs([client.get_run(run_id).info.experiment_id])) == 1
     assert not (workdir / RUN / ".metrics.csv.resuming").exists()
 
 
 @pytest.mark.slow
-def test_the_resumed_run_logged_what_an_uninterrupted_run_logs(resumed, tiny_mnist, tmp_path):
-    straight = start(tmp_path)
-    result = run_module("lit_rnn.fit", fit_args(tiny_mnist), cwd=straight)
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_the_resumed_run_logged_what_an_uninterrupted_run_logs(resumed, straight):
     for read in (csv_points, mlflow_points):
-        assert read(resumed["workdir"]) == read(straight), read.__name__
+        assert read(resumed["workdir"]) == read(straight[0]), read.__name__
 
 
 @pytest.mark.slow
@@ -179,6 +203,7 @@ def test_mlflow_asked_for_but_not_installed_is_one_clear_error(monkeypatch):
         check_mlflow_installed(settings)
 
 
+@pytest.mark.slow
 def test_the_test_command_logs_into_the_runs_own_loggers(resumed):
     """Last: it adds to the run that the tests above read."""
     workdir = resumed["workdir"]
