@@ -90,13 +90,15 @@ def test_an_evaluation_logs_at_the_step_and_epoch_of_the_checkpoint_it_restores(
     assert [event.step for event in scalars.Scalars("test/loss")] == [6]
 
 
-def test_settings_are_flattened_to_the_keys_mlflow_gets_from_lightning(tmp_path):
+def test_settings_are_flattened_to_the_keys_mlflow_gets_from_lightning(tmp_path, monkeypatch):
     from lightning.pytorch.loggers import MLFlowLogger
     from mlflow.tracking import MlflowClient
 
     settings = {"model": {"hidden_size": 8, "optimizer": {"lr": 0.1}}, "cell": "lstm"}
     assert flat_settings(settings) == {"model/hidden_size": 8, "model/optimizer/lr": 0.1, "cell": "lstm"}
-    logger = MLFlowLogger(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_location=str(tmp_path))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # MLflow sets it for its store: undone after, as for the tests' fits
+    logger = MLFlowLogger(tracking_uri=uri, artifact_location=str(tmp_path))
     logger.log_hyperparams(settings)
     params = MlflowClient(logger.experiment.tracking_uri).get_run(logger.run_id).data.params
     assert params == {key: str(value) for key, value in flat_settings(settings).items()}
