@@ -3,16 +3,16 @@
 from collections.abc import Sequence
 
 import lightning as L
-from lightning.pytorch.loggers import TensorBoardLogger
 
-from lit_rnn.lightning_internals import write_hparams
+from lit_rnn.logger_outputs import log_settings
 
 
 class HyperparametersWithMetrics(L.Callback):
-    """Fills TensorBoard's HPARAMS tab with the run's settings next to real metrics.
+    """Logs the run's settings, with the data's, where each logger shows them next to the run's metrics.
 
-    Lightning writes the tab either without metrics or with a placeholder ``hp_metric = -1``. Here the
-    tab's columns are the given metric tags, whose values are the scalars the run logs under them.
+    For TensorBoard, Lightning writes the HPARAMS tab either without metrics or with a placeholder
+    ``hp_metric = -1``. Here the tab's columns are the given metric tags, whose values are the scalars the
+    run logs under them. MLflow and CSV show every metric beside the settings (``logger_outputs``).
 
     Args:
         metrics: Scalar tags shown as the HPARAMS tab's metric columns.
@@ -22,11 +22,11 @@ class HyperparametersWithMetrics(L.Callback):
         self.metrics = list(metrics)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        logger = trainer.logger
-        if not isinstance(logger, TensorBoardLogger) or trainer.global_rank != 0:
+        if trainer.global_rank != 0:
             return
         # LightningCLI stores how to rebuild the classes under "_instantiator": not a setting.
         settings = {key: value for key, value in pl_module.hparams.items() if not key.startswith("_")}
         if trainer.datamodule is not None:
             settings.update({f"data.{k}": v for k, v in trainer.datamodule.hparams.items() if not k.startswith("_")})
-        write_hparams(logger, settings, self.metrics)
+        for logger in trainer.loggers:
+            log_settings(logger, settings, self.metrics)

@@ -20,6 +20,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from lit_rnn import runs
 from lit_rnn.callbacks import HyperparametersWithMetrics
@@ -29,6 +30,7 @@ from lit_rnn.data import MNISTDataModule
 from lit_rnn.errors import ConfigError, check_config, summarize
 from lit_rnn.lightning_internals import skip_nvml_check_without_nvml, use_epoch_exact_fit_loop
 from lit_rnn.log_figures import LogFigures
+from lit_rnn.logger_runs import check_mlflow_installed, continue_logs
 from lit_rnn.model import MNISTClassifier
 from lit_rnn.profiling import NoProfiler
 from lit_rnn.recovery import RecoveryCheckpoint
@@ -133,6 +135,9 @@ class LitRNNCLI(LightningCLI):
                 super().instantiate_classes()
             if self.plan.checkpoint is not None:
                 check_fits(self.plan.checkpoint, self.config.ckpt_path, self.model)
+            if self.run is not None and rank_zero_only.rank == 0:
+                resumed_at = self.plan.checkpoint["global_step"] if self.plan.run is not None else None
+                continue_logs(self.trainer.loggers, self.run, resumed_at)
         except BaseException:
             self.give_back_run()
             raise
@@ -216,7 +221,9 @@ def check_run_settings(config: Namespace) -> None:
 
 
 def check_logger_settings(config: Namespace) -> None:
-    """TensorBoard's own writer options, which it takes untyped and fails on deep inside its writer thread."""
+    """MLflow installed where it is asked for; TensorBoard's own writer options, which it takes untyped and fails on
+    deep inside its writer thread."""
+    check_mlflow_installed(config)
     loggers = config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]
     for number, logger in enumerate(loggers):
         init_args = getattr(logger, "init_args", None) or {}

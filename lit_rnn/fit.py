@@ -9,12 +9,12 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
-from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
 
 from lit_rnn import interrupts  # noqa: E402
 from lit_rnn.cli import LitRNNCLI, settings_refused_by_lightning  # noqa: E402
 from lit_rnn.errors import exits_cleanly_on_user_error  # noqa: E402
+from lit_rnn.logger_runs import viewers  # noqa: E402
 from lit_rnn.quick_exit import run_then_exit  # noqa: E402
 from lit_rnn.recovery import after_training, run_checkpoint  # noqa: E402
 
@@ -40,12 +40,11 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     (metrics,) = trainer.test(model, data, ckpt_path=best)
     images, labels = next(iter(data.test_dataloader()))
     predictions = model(images[:10].to(model.device)).argmax(dim=1)
-    log_dir = trainer.log_dir  # every process must ask: under DDP this is a collective call
-    interrupts.set_phase(f"after the test: the run is complete in {log_dir}.", trainer.is_global_zero)
+    interrupts.set_phase(f"after the test: the run is complete in {cli.run}.", trainer.is_global_zero)
     tested = f"best checkpoint, {_as_given(best)}" if best else "the final weights: the run saved no best checkpoint"
-    tensorboard_root = cli.plan.root if isinstance(trainer.logger, TensorBoardLogger) else None
+    hints = viewers(trainer.loggers, cli.run, cli.plan.root) if cli.run is not None else []
     _report(metrics, len(data.splits["test"][1]), train_seconds, predictions.tolist(), labels[:10].tolist(),
-            tested, None if trainer.fast_dev_run else log_dir, tensorboard_root)
+            tested, cli.run, hints)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # else gloo's threads can abort the processes as they exit
     return metrics
@@ -58,14 +57,14 @@ def _as_given(path: Path) -> Path:
 
 @rank_zero_only
 def _report(metrics: dict[str, float], test_size: int, train_seconds: float, predictions: list[int],
-            labels: list[int], tested: str, log_dir: str | None, tensorboard_root: Path | None) -> None:
+            labels: list[int], tested: str, run: Path | None, hints: list[str]) -> None:
     print(f"\nTest accuracy on the {test_size:,} MNIST test images: {metrics['test/acc']:.4f} ({tested})")
     print(f"Training took {train_seconds:.1f} s.")
     print(predictions, "prediction number")
     print(labels, "real number")
-    print(f"Logs and checkpoints: {log_dir}" if log_dir else "fast_dev_run: nothing was saved.")
-    if tensorboard_root is not None and log_dir:
-        print(f"View them: tensorboard --logdir {tensorboard_root}")
+    print(f"Logs and checkpoints: {run}" if run else "fast_dev_run: nothing was saved.")
+    if hints:
+        print(f"View them: {'; '.join(hints)}")
 
 
 if __name__ == "__main__":

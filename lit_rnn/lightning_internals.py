@@ -85,13 +85,18 @@ def step_is_logged(trainer: L.Trainer) -> bool:
     return trainer._logger_connector.should_update_logs or bool(trainer.fast_dev_run)
 
 
+def flat_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` flattened to ``a/b`` keys as Lightning's loggers flatten hyperparameters before logging them."""
+    return _flatten_dict(_convert_params(settings))
+
+
 def write_hparams(logger: TensorBoardLogger, settings: dict[str, Any], metrics: Iterable[str]) -> None:
     """Write TensorBoard's HPARAMS entry: ``settings`` flattened as Lightning flattens them, next to ``metrics``.
 
     ``TensorBoardLogger.log_hyperparams`` would also log each metric at step 0 with a placeholder value, a point
     that does not exist on every curve; so the summary is written the way it writes it, without that.
     """
-    flat = logger._sanitize_params(_flatten_dict(_convert_params(settings)))
+    flat = logger._sanitize_params(flat_settings(settings))
     writer = logger.experiment._get_file_writer()
     for summary in hparams(flat, {name: 0.0 for name in metrics}):
         writer.add_summary(summary)

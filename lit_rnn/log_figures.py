@@ -1,27 +1,28 @@
-"""A callback that shows in TensorBoard what the model learned: the digits it trains on and where it goes wrong."""
+"""A callback that shows in every logger what the model learned: the digits it trains on and where it goes wrong."""
 
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lit_rnn.figures import confusion_matrix_picture, digit_grid, text_picture
 from lit_rnn.lightning_internals import logged_step
+from lit_rnn.logger_outputs import log_picture
 
 NUM_CLASSES = 10
 
 
 class LogFigures(L.Callback):
-    """Logs pictures and per-digit accuracy to TensorBoard; does nothing per training step.
+    """Logs pictures and per-digit accuracy to every logger of the run; does nothing per training step.
 
     At the start of fit: a grid of training digits with their labels (``train/digits``). After each
     validation and test: the confusion matrix (``val/confusion_matrix``), a grid of the most confident
     mistakes with their true label, predicted label and confidence (``val/worst_mistakes``), and the
     accuracy on each digit (scalars ``val_per_digit/acc_0`` to ``acc_9``); the same under ``test``.
     The validation and test steps must return their logits. With several processes the confusion
-    matrix and the accuracies cover all of them, the mistakes those of the first.
+    matrix and the accuracies cover all of them, the mistakes those of the first. Each logger gets the
+    pictures the way its viewer shows them (``logger_outputs``).
 
     Args:
         training_digits: How many training digits the grid at the start of fit shows.
@@ -35,7 +36,7 @@ class LogFigures(L.Callback):
 
     @staticmethod
     def _enabled(trainer: L.Trainer) -> bool:
-        return isinstance(trainer.logger, TensorBoardLogger) and not trainer.sanity_checking
+        return bool(trainer.loggers) and not trainer.sanity_checking
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         splits = getattr(trainer.datamodule, "splits", {})
@@ -43,7 +44,8 @@ class LogFigures(L.Callback):
             return
         images, labels = (tensor[: self.training_digits].cpu() for tensor in splits["train"])
         grid = digit_grid(images.float() / 255, [f"label {label}" for label in labels.tolist()])
-        trainer.logger.experiment.add_image("train/digits", grid, logged_step(trainer))
+        for logger in trainer.loggers:
+            log_picture(logger, "train/digits", grid, logged_step(trainer))
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._enabled(trainer):
@@ -72,11 +74,13 @@ class LogFigures(L.Callback):
         accuracy = matrix.diag() / matrix.sum(dim=1).clamp(min=1)
         if not trainer.is_global_zero:
             return
-        stage, experiment, step = "test" if trainer.testing else "val", trainer.logger.experiment, logged_step(trainer)
-        experiment.add_image(f"{stage}/confusion_matrix", confusion_matrix_picture(matrix.cpu()), step)
-        experiment.add_image(f"{stage}/worst_mistakes", self._mistakes_picture(), step)
-        for digit, value in enumerate(accuracy.tolist()):
-            experiment.add_scalar(f"{stage}_per_digit/acc_{digit}", value, step)
+        stage, step = "test" if trainer.testing else "val", logged_step(trainer)
+        pictures = {"confusion_matrix": confusion_matrix_picture(matrix.cpu()), "worst_mistakes": self._mistakes_picture()}
+        per_digit = {f"{stage}_per_digit/acc_{digit}": value for digit, value in enumerate(accuracy.tolist())}
+        for logger in trainer.loggers:
+            for name, picture in pictures.items():
+                log_picture(logger, f"{stage}/{name}", picture, step)
+            logger.log_metrics(per_digit, step)
 
     def _mistakes_picture(self) -> torch.Tensor:
         worst = {key: value.cpu() for key, value in self.worst.items()}

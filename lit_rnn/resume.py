@@ -22,6 +22,7 @@ from lit_rnn import runs
 from lit_rnn.checkpointing import read_checkpoint
 from lit_rnn.data import MNISTDataModule
 from lit_rnn.errors import ConfigError, check_config
+from lit_rnn.logger_runs import is_mlflow, logger_configs, point_mlflow_at_run, use_local_mlflow_store
 
 DATA_ORDER = ("batch_size", "val_size", "split_seed")
 """The data settings that decide which images each step trains on: a resume must keep them."""
@@ -45,10 +46,10 @@ class RunPlan:
 
 
 def _file_loggers(config: Namespace) -> list[Namespace]:
-    """The ``init_args`` of the configured loggers that write into a ``save_dir`` (TensorBoard, CSV)."""
-    loggers = config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]
-    init_args = [getattr(logger, "init_args", None) for logger in loggers]
-    return [args for args in init_args if args is not None and getattr(args, "save_dir", None) is not None]
+    """The ``init_args`` of the configured loggers that write into a ``save_dir`` of ``version_N`` folders (TensorBoard,
+    CSV); not MLflow's, whose ``save_dir`` is its own store."""
+    init_args = [logger.get("init_args") for logger in logger_configs(config) if not is_mlflow(logger)]
+    return [args for args in init_args if args is not None and args.get("save_dir") is not None]
 
 
 def runs_root(config: Namespace) -> Path:
@@ -96,7 +97,7 @@ def _saved_seed(checkpoint: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_plan(plan: RunPlan, config: Namespace) -> Path | None:
-    """Take the run folder (a new one is claimed) and point the logger, the checkpoints and the config there.
+    """Take the run folder (a new one is claimed) and point the loggers, the checkpoints and the config there.
 
     Only the first process of a distributed run claims and locks; the others learn the folder from it.
 
@@ -105,6 +106,9 @@ def apply_plan(plan: RunPlan, config: Namespace) -> Path | None:
     """
     if plan.checkpoint_path is not None:
         config.ckpt_path = str(plan.checkpoint_path)
+    mlflow_loggers = [logger.init_args for logger in logger_configs(config) if is_mlflow(logger)]
+    for init_args in mlflow_loggers:
+        use_local_mlflow_store(init_args, plan.root)
     if config.trainer.get("fast_dev_run"):
         return None  # a smoke test: Lightning writes no logs and no checkpoints
     first = rank_zero_only.rank == 0
@@ -123,14 +127,23 @@ def apply_plan(plan: RunPlan, config: Namespace) -> Path | None:
         if plan.run is not None and "purge_step" in logger:
             # TensorBoard drops what the stopped run logged after its checkpoint: every optimizer step logs one further.
             logger.purge_step = plan.checkpoint["global_step"]
+    for init_args in mlflow_loggers:
+        point_mlflow_at_run(init_args, run, resuming=plan.run is not None)
     return run
 
 
 class KeepConfigWhenResuming(SaveConfigCallback):
-    """Saves the run's ``config.yaml``, except into a resumed run's folder, where the original one is kept."""
+    """Saves the run's ``config.yaml`` into its run folder, except into a resumed run's, where the original one is kept.
 
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        resuming = self.config.get("ckpt_path") is not None
-        if resuming and trainer.log_dir and (Path(trainer.log_dir) / self.config_filename).exists():
+    The run folder is the Trainer's ``default_root_dir`` (``apply_plan``), not Lightning's ``log_dir``, which is
+    MLflow's store, or nothing, when MLflow is the first logger.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs, save_to_log_dir=False)
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        path = Path(trainer.default_root_dir) / self.config_filename
+        if self.config.get("ckpt_path") is not None and path.exists():
             return
-        super().setup(trainer, pl_module, stage)
+        self.parser.save(self.config, str(path), skip_none=False, overwrite=self.overwrite, multifile=self.multifile)

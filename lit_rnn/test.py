@@ -16,7 +16,6 @@ from pathlib import Path  # noqa: E402
 
 import lightning as L  # noqa: E402
 import yaml  # noqa: E402
-from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 
 from lit_rnn import interrupts  # noqa: E402
 from lit_rnn.checkpointing import CheckpointError  # noqa: E402
@@ -27,6 +26,7 @@ from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error  # noqa: E40
 from lit_rnn.evaluation import ConfusionCounts, Evaluation, evaluation, to_json, to_text  # noqa: E402
 from lit_rnn.lightning_internals import log_as_of  # noqa: E402
 from lit_rnn.log_figures import LogFigures  # noqa: E402
+from lit_rnn.logger_runs import loggers_of_run, viewers  # noqa: E402
 from lit_rnn.model import MNISTClassifier  # noqa: E402
 from lit_rnn.profiling import NoProfiler  # noqa: E402
 from lit_rnn.quick_exit import run_then_exit  # noqa: E402
@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     parser = trained_model_command(
         "test",
         "Evaluate a model that python -m lit_rnn.fit trained, without training it: the accuracy, the loss, "
-        "the accuracy on each digit and the confusion matrix, also logged into its run's TensorBoard logs.",
+        "the accuracy on each digit and the confusion matrix, also logged into its run's own logs.",
         "to evaluate on",
     )
     parser.add_argument("--split", choices=["test", "val"], default="test",
@@ -79,11 +79,12 @@ def run_precision(run: Path | None) -> str | int | None:
     return trainer.get("precision") if isinstance(trainer, dict) else None
 
 
-def run_logger(run: Path | None) -> TensorBoardLogger | bool:
-    """TensorBoard logs in the run's own folder, so that the results are a new point of the run, not a new run."""
-    if run is None:
-        return False
-    return TensorBoardLogger(save_dir=run.parent, name="", version=run.name, default_hp_metric=False)
+def _where_logged(trainer: L.Trainer, trained: TrainedNetwork, step: int) -> str:
+    if trained.run is None:
+        return f"Not logged: {trained.path} is not in a run's checkpoints folder."
+    if not trainer.loggers:
+        return f"Not logged: the run {trained.run} was fitted without a logger."
+    return f"Logged at step {step} into {trained.run}: {'; '.join(viewers(trainer.loggers, trained.run, trained.run.parent))}"
 
 
 @exits_cleanly_on_user_error
@@ -94,7 +95,7 @@ def main(args: list[str] | None = None) -> Evaluation:
     model, data, counts = classifier(trained), data_module(trained, options.data_dir), ConfusionCounts()
     with settings_refused_by_lightning():
         trainer = L.Trainer(
-            devices=1, precision=run_precision(trained.run), logger=run_logger(trained.run),
+            devices=1, precision=run_precision(trained.run), logger=loggers_of_run(trained.run) if trained.run else False,
             callbacks=[LogFigures(), counts], profiler=NoProfiler(), enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False,
         )
@@ -110,8 +111,7 @@ def main(args: list[str] | None = None) -> Evaluation:
         print(to_json(result))
     else:
         print(to_text(result))
-        print(f"Logged at step {result.step} into {trained.run}: tensorboard --logdir {trained.run.parent}"
-              if trained.run is not None else f"Not logged: {trained.path} is not in a run's checkpoints folder.")
+        print(_where_logged(trainer, trained, result.step))
     return result
 
 

@@ -14,6 +14,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from lit_rnn.lightning_internals import (
     _EpochExactFitLoop,
+    flat_settings,
     log_as_of,
     logged_step,
     step_is_logged,
@@ -133,3 +134,17 @@ def test_lightnings_nvml_check_is_dropped_only_where_nvml_cannot_be_loaded(monke
     skip_nvml_check_without_nvml()
     assert loaded == ["libnvidia-ml.so.1"]
     assert (os.environ.get(NVML_CHECK) == "1") is nvml_loads
+
+
+def test_settings_are_flattened_to_the_keys_mlflow_gets_from_lightning(tmp_path, monkeypatch):
+    from lightning.pytorch.loggers import MLFlowLogger
+    from mlflow.tracking import MlflowClient
+
+    settings = {"model": {"hidden_size": 8, "optimizer": {"lr": 0.1}}, "cell": "lstm"}
+    assert flat_settings(settings) == {"model/hidden_size": 8, "model/optimizer/lr": 0.1, "cell": "lstm"}
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # MLflow sets it for its store: undone after, as for the tests' fits
+    logger = MLFlowLogger(tracking_uri=uri, artifact_location=str(tmp_path))
+    logger.log_hyperparams(settings)
+    params = MlflowClient(logger.experiment.tracking_uri).get_run(logger.run_id).data.params
+    assert params == {key: str(value) for key, value in flat_settings(settings).items()}
