@@ -30,3 +30,15 @@ def test_the_benchmark_compares_the_three_runs_and_breaks_fit_into_phases(real_m
     for ratio in ("fit epoch / tutorial (time)", "fit epoch / plain loop (time)", "fit command / tutorial script (processes)"):
         assert re.search(rf"^  {re.escape(ratio)}\s+\d+\.\d{{3}}", result.stdout, re.MULTILINE), ratio
     assert not list(tmp_path.iterdir())  # its runs live in a temporary folder of their own
+
+
+def test_the_step_overhead_benchmark_prints_lightnings_work_per_step(real_mnist, tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "step_overhead.py"), "--data-dir", str(real_mnist),
+                             "--steps", "60", "--repeats", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split() for line in result.stdout.splitlines()[2:4]]
+    assert len(rows) == 2 and all(len(row) == 3 and float(row[2]) == pytest.approx(float(row[1]) - float(row[0]), abs=2e-3)
+                                  for row in rows)
+    median = re.search(r"Lightning's own work per training step, median of 2: (\d+\.\d{3}) ms", result.stdout)
+    assert median and float(median.group(1)) > 0  # fit does more than the plain loop it is compared with
+    assert not list(tmp_path.iterdir())
