@@ -20,7 +20,8 @@ def test_the_benchmark_compares_the_three_runs_and_breaks_fit_into_phases(real_m
                              "--repeats", "1", "--accelerator", "cpu"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     medians = result.stdout.split("median of 1:")[1]
-    rows = {line.split()[0]: line.split() for line in medians.splitlines() if line.split()[:1] in (["tutorial"], ["plain"], ["fit"])}
+    table = medians.split("fit's process")[0]
+    rows = {line.split()[0]: line.split() for line in table.splitlines() if line.split()[:1] in (["tutorial"], ["plain"], ["fit"])}
     assert set(rows) == {"tutorial", "plain", "fit"}
     assert rows["plain"][6] == rows["fit"][6]  # the same work: the same test accuracy to the last digit
     phases = dict(re.findall(r"^  (start-up|set-up|training|validation|test|report)\s+([\d.]+)$", medians, re.MULTILINE))
