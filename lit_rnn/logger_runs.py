@@ -103,27 +103,39 @@ def _few_retries() -> Iterator[None]:
             os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = previous
 
 
-def start_mlflow_run(logger: MLFlowLogger, run: Path) -> None:
+def start_mlflow_run(logger: MLFlowLogger, run: Path, resuming: bool) -> None:
     """Open (or create) the logger's MLflow run now, before training, and record it in the run folder.
 
-    A store that cannot be reached or opened is refused here with one line, not minutes of retries into the run.
+    A store that cannot be reached or opened, or that lacks the run a resume continues, is refused here with one line,
+    not minutes of retries into the run.
     """
     try:
         with _few_retries():
             run_id, tracking_uri = logger.run_id, logger.experiment.tracking_uri
     except Exception as error:  # noqa: BLE001 - MLflow raises its own, requests' and SQLAlchemy's errors
-        raise ConfigError(
-            f"The MLflow tracking store cannot be used: {summarize(error)} Start the tracking server, correct "
-            "--trainer.logger.init_args.tracking_uri (or MLFLOW_TRACKING_URI), or leave both out for the local store "
-            "beside the runs (lightning_logs/mlflow.db)."
-        ) from None
+        if resuming and mlflow_run_of(run) is not None:
+            remedy = (f"The resumed run's MLflow run is the one {run / MLFLOW_RUN_FILE} names: restore its store, or "
+                      "move that file away to go on in a new MLflow run.")
+        else:
+            remedy = ("Start the tracking server, correct --trainer.logger.init_args.tracking_uri (or MLFLOW_TRACKING_URI), "
+                      "or leave both out for the local store beside the runs (lightning_logs/mlflow.db).")
+        raise ConfigError(f"The MLflow tracking store cannot be used: {summarize(error).rstrip('.')}. {remedy}") from None
     (run / MLFLOW_RUN_FILE).write_text(json.dumps({"tracking_uri": tracking_uri, "run_id": run_id}) + "\n")
 
 
 def mlflow_run_of(run: Path) -> dict[str, str] | None:
     """The MLflow run that a run folder recorded: its ``tracking_uri`` and ``run_id``; None if it has none."""
     record = run / MLFLOW_RUN_FILE
-    return json.loads(record.read_text()) if record.is_file() else None
+    if not record.is_file():
+        return None
+    try:
+        saved = json.loads(record.read_text())
+        return {"tracking_uri": str(saved["tracking_uri"]), "run_id": str(saved["run_id"])}
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ConfigError(
+            f"{record} is not the record of an MLflow run that lit_rnn writes ({summarize(error)}), so the run's MLflow "
+            f"run is unknown. Restore it, or move it away to go on in a new MLflow run."
+        ) from None
 
 
 def continue_csv(logger: CSVLogger, before_step: float) -> None:
@@ -135,12 +147,22 @@ def continue_csv(logger: CSVLogger, before_step: float) -> None:
     """
     folder = Path(logger.log_dir)
     metrics, aside = folder / METRICS_FILE, folder / SET_ASIDE
-    if not aside.exists():
+    set_aside_now = not aside.exists()
+    if set_aside_now:
         if not metrics.exists():
             return
         os.replace(metrics, aside)
-    with aside.open(newline="") as file:
-        rows = [row for row in csv.DictReader(file) if row["step"] and int(row["step"]) < before_step]
+    try:
+        with aside.open(newline="") as file:
+            rows = [row for row in csv.DictReader(file) if row["step"] and int(row["step"]) < before_step]
+    except (UnicodeDecodeError, csv.Error, KeyError, ValueError, TypeError) as error:
+        if set_aside_now:
+            os.replace(aside, metrics)  # as it was
+        raise ConfigError(
+            f"{metrics if set_aside_now else aside} is not a metrics file that Lightning's CSV logger writes "
+            f"({summarize(error)}), so the run cannot go on in it. Restore it, or move it away to start the run's "
+            "metrics.csv afresh."
+        ) from None
     writer = logger.experiment  # opens the folder: nothing to delete now
     for row in rows:
         writer.log_metrics({key: value for key, value in row.items() if value != "" and key != "step"}, int(row["step"]))
@@ -183,7 +205,7 @@ def continue_logs(loggers: list[Logger], run: Path, checkpoint_step: int | None)
     """Point the built loggers at the run: record its MLflow runs; on resume, continue each logger run's metrics."""
     for logger in loggers:
         if isinstance(logger, MLFlowLogger):
-            start_mlflow_run(logger, run)
+            start_mlflow_run(logger, run, resuming=checkpoint_step is not None)
         if checkpoint_step is None:
             continue
         if isinstance(logger, CSVLogger):
