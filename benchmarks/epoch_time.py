@@ -189,6 +189,17 @@ def run_fit(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "process_seconds": sum(phases.values()), "rss_mib": rss}
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of 1 or more (of repeats, threads, steps)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
+
+
 def _device(accelerator: str) -> torch.device:
     if accelerator == "gpu" or (accelerator == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", 0)
@@ -209,10 +220,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding MNIST/raw (default: %(default)s)")
     parser.add_argument("--tutorial", type=Path, default=DEFAULT_TUTORIAL, help="the tutorial's script (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each; the median is reported (default: %(default)s)")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="runs of each; the median is reported (default: %(default)s)")
     parser.add_argument("--accelerator", choices=("cpu", "gpu", "auto"), default="auto",
                         help="where the plain loop and fit train (default: %(default)s, a GPU when there is one)")
-    parser.add_argument("--threads", type=int, help="CPU threads of every run (default: PyTorch's, one per core)")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads of every run (default: PyTorch's, one per core)")
     parser.add_argument("--child", choices=("plain",), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.data_dir, args.tutorial = args.data_dir.resolve(), args.tutorial.resolve()

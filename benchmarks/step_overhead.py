@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import io
 import logging
+import math
 import os
 import statistics
 import sys
@@ -27,11 +28,15 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the script is run from
 
-from epoch_time import DEFAULT_DATA_DIR, _optimizer_of_default_config  # noqa: E402
+from epoch_time import DEFAULT_DATA_DIR, _optimizer_of_default_config, positive_int  # noqa: E402
 from lit_rnn.batches import TensorBatches  # noqa: E402
 from lit_rnn.cli import LitRNNCLI  # noqa: E402
-from lit_rnn.data import MNISTDataModule  # noqa: E402
+from lit_rnn.data import MNIST_TRAIN_SIZE, MNISTDataModule  # noqa: E402
 from lit_rnn.lightning_internals import skip_nvml_check_without_nvml  # noqa: E402
+
+
+_DEFAULT_DATA = MNISTDataModule()  # the default split and batch size: the plain loop's epoch
+EPOCH_STEPS = math.ceil((MNIST_TRAIN_SIZE - _DEFAULT_DATA.val_size) / _DEFAULT_DATA.batch_size)
 
 
 def linear_network() -> torch.nn.Module:
@@ -82,9 +87,12 @@ def fit_loop(data_dir: Path, steps: int, workdir: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding MNIST/raw (default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=800, help="training steps of each run (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=5, help="runs of each; the median is reported (default: %(default)s)")
+    parser.add_argument("--steps", type=positive_int, default=800,
+                        help=f"training steps of each run, at most an epoch's {EPOCH_STEPS} (default: %(default)s)")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="runs of each; the median is reported (default: %(default)s)")
     args = parser.parse_args()
+    if args.steps > EPOCH_STEPS:
+        parser.error(f"--steps {args.steps} is more than the {EPOCH_STEPS} steps of an epoch, which the plain loop runs at most")
     if not (args.data_dir / "MNIST" / "raw").is_dir():
         sys.exit(f"error: no MNIST/raw folder in {args.data_dir}: pass --data-dir with the folder that holds it")
     torch.set_num_threads(1)
