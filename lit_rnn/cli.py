@@ -31,7 +31,7 @@ from lit_rnn.data import MNISTDataModule
 from lit_rnn.errors import ConfigError, check_config, summarize
 from lit_rnn.lightning_internals import skip_nvml_check_without_nvml, use_epoch_exact_fit_loop
 from lit_rnn.log_figures import LogFigures
-from lit_rnn.logger_runs import check_mlflow_installed, continue_logs
+from lit_rnn.logger_runs import check_mlflow_installed, continue_logs, logger_class, logger_configs
 from lit_rnn.model import MNISTClassifier
 from lit_rnn.profiling import NoProfiler
 from lit_rnn.recovery import RecoveryCheckpoint
@@ -243,8 +243,14 @@ def check_run_settings(config: Namespace) -> None:
 
 
 def check_logger_settings(config: Namespace) -> None:
-    """MLflow installed where it is asked for; TensorBoard's own writer options, which it takes untyped and fails on
-    deep inside its writer thread."""
+    """One logger of each kind; MLflow installed where it is asked for; TensorBoard's own writer options, which it
+    takes untyped and fails on deep inside its writer thread."""
+    kinds = [kind for kind in map(logger_class, logger_configs(config)) if kind is not None]
+    twice = sorted({kind.__name__ for kind in kinds if kinds.count(kind) > 1})
+    if twice:
+        raise ConfigError(f"--trainer.logger lists {' and '.join(twice)} more than once. A run's loggers all write into "
+                          "its one folder (and MLflow into its one MLflow run), so a second logger of a kind would write "
+                          "the same files: keep one of each kind.")
     check_mlflow_installed(config)
     loggers = config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]
     for number, logger in enumerate(loggers):

@@ -98,6 +98,9 @@ CASES = [
     Case("mlflow run record not lit_rnn's", ["--trainer.logger=lightning.pytorch.loggers.MLFlowLogger", "--ckpt_path=last",
                                              "--trainer.max_epochs=3"], "mlflow_run.json is not the record",
          lambda w: (w / RUN / "mlflow_run.json").write_text('{"run_id": 5')),
+    Case("the same kind of logger twice", ["--config=two_csv.yaml"], "lists CSVLogger more than once",
+         lambda w: (w / "two_csv.yaml").write_text(
+             "trainer:\n  logger:\n" + "    - class_path: lightning.pytorch.loggers.CSVLogger\n" * 2)),
     Case("logs not writable", ["--trainer.logger.init_args.save_dir=notes.txt"], "notes.txt",
          lambda w: (w / "notes.txt").write_text("")),
     Case("disk fills during a checkpoint", ["--recovery.every_n_steps=3", "--trainer.callbacks+=probes.DiskFullAfterStep",
