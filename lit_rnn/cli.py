@@ -245,14 +245,14 @@ def check_run_settings(config: Namespace) -> None:
 def check_logger_settings(config: Namespace) -> None:
     """One logger of each kind; MLflow installed where it is asked for; TensorBoard's own writer options, which it
     takes untyped and fails on deep inside its writer thread."""
-    kinds = [kind for kind in map(logger_class, logger_configs(config)) if kind is not None]
+    loggers = logger_configs(config)
+    kinds = [kind for kind in map(logger_class, loggers) if kind is not None]
     twice = sorted({kind.__name__ for kind in kinds if kinds.count(kind) > 1})
     if twice:
         raise ConfigError(f"--trainer.logger lists {' and '.join(twice)} more than once. A run's loggers all write into "
                           "its one folder (and MLflow into its one MLflow run), so a second logger of a kind would write "
                           "the same files: keep one of each kind.")
     check_mlflow_installed(config)
-    loggers = config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]
     for number, logger in enumerate(loggers):
         init_args = getattr(logger, "init_args", None) or {}
         key = "trainer.logger.init_args" if len(loggers) == 1 else f"trainer.logger.{number}.init_args"

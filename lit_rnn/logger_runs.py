@@ -247,6 +247,6 @@ def loggers_of_run(run: Path) -> list[Logger]:
         elif cls is not None and issubclass(cls, CSVLogger):
             loggers.append(CSVLogger(save_dir=run.parent, name="", version=run.name))
             continue_csv(loggers[-1], before_step=math.inf)
-        elif cls is not None and issubclass(cls, MLFlowLogger) and mlflow_run_of(run) is not None:
-            loggers.append(MLFlowLogger(**mlflow_run_of(run)))
+        elif cls is not None and issubclass(cls, MLFlowLogger) and (recorded := mlflow_run_of(run)) is not None:
+            loggers.append(MLFlowLogger(**recorded))
     return loggers
