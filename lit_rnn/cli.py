@@ -33,6 +33,7 @@ from lit_rnn.lightning_internals import skip_nvml_check_without_nvml, use_epoch_
 from lit_rnn.log_figures import LogFigures
 from lit_rnn.logger_runs import check_mlflow_installed, continue_logs, logger_class, logger_configs
 from lit_rnn.model import MNISTClassifier
+from lit_rnn.precision import AutoPrecisionTrainer
 from lit_rnn.profiling import NoProfiler
 from lit_rnn.recovery import RecoveryCheckpoint
 from lit_rnn.resume import KeepConfigWhenResuming, RunPlan, apply_plan, plan_run
@@ -82,6 +83,7 @@ class LitRNNCLI(LightningCLI):
         super().__init__(
             MNISTClassifier,
             MNISTDataModule,
+            trainer_class=AutoPrecisionTrainer,
             args=args,
             run=False,
             seed_everything_default=1,

@@ -1,4 +1,5 @@
-"""The private parts of Lightning that lit_rnn relies on, each in one place, because no public route reaches them.
+"""The private parts of Lightning (and of PyTorch) that lit_rnn relies on, each in one place, because no public
+route reaches them.
 
 Each has a test in ``tests/test_lightning_internals.py`` that fails loudly when Lightning changes it.
 """
@@ -9,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.loops.fit_loop import _FitLoop
@@ -49,6 +51,15 @@ def skip_nvml_check_without_nvml() -> None:
         ctypes.CDLL("libnvidia-ml.so.1")  # the library PyTorch's NVML check loads
     except OSError:
         del os.environ[NVML_CHECK]
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions (AVX512_BF16, or AMX's tiles with their bfloat16 products).
+
+    PyTorch asks its own CPU-feature probe (cpuinfo) for these in ``torch.cpu``'s underscored helpers, the same ones
+    oneDNN's choice of kernels follows; there is no public function, and reading ``/proc/cpuinfo`` works on Linux only.
+    """
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 class QuickHookNames:

@@ -28,6 +28,7 @@ from lit_rnn.lightning_internals import log_as_of  # noqa: E402
 from lit_rnn.log_figures import LogFigures  # noqa: E402
 from lit_rnn.logger_runs import loggers_of_run, viewers  # noqa: E402
 from lit_rnn.model import MNISTClassifier  # noqa: E402
+from lit_rnn.precision import AutoPrecisionTrainer, to_evaluate  # noqa: E402
 from lit_rnn.profiling import NoProfiler  # noqa: E402
 from lit_rnn.quick_exit import run_then_exit  # noqa: E402
 from lit_rnn.trained import NOT_OURS, TrainedNetwork, find_checkpoint, load_network  # noqa: E402
@@ -94,8 +95,8 @@ def main(args: list[str] | None = None) -> Evaluation:
     trained = load_network(find_checkpoint(options.ckpt_path))
     model, data, counts = classifier(trained), data_module(trained, options.data_dir), ConfusionCounts()
     with settings_refused_by_lightning():
-        trainer = L.Trainer(
-            devices=1, precision=run_precision(trained.run), logger=loggers_of_run(trained.run) if trained.run else False,
+        trainer = AutoPrecisionTrainer(
+            devices=1, precision=to_evaluate(run_precision(trained.run), "auto"), logger=loggers_of_run(trained.run) if trained.run else False,
             callbacks=[LogFigures(), counts], profiler=NoProfiler(), enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False,
         )

@@ -2,6 +2,8 @@
 Lightning changed under the project, and ``lit_rnn/lightning_internals.py`` says what relied on it."""
 
 import inspect
+import re
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -13,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from lit_rnn.lightning_internals import (
+    cpu_has_native_bf16,
     _EpochExactFitLoop,
     flat_settings,
     log_as_of,
@@ -148,3 +151,9 @@ def test_settings_are_flattened_to_the_keys_mlflow_gets_from_lightning(tmp_path,
     logger.log_hyperparams(settings)
     params = MlflowClient(logger.experiment.tracking_uri).get_run(logger.run_id).data.params
     assert params == {key: str(value) for key, value in flat_settings(settings).items()}
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="the CPU's flags are read from Linux's /proc/cpuinfo")
+def test_torchs_bfloat16_probe_agrees_with_the_cpus_own_flags():
+    flags = set(re.search(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE).group(1).split())
+    assert cpu_has_native_bf16() is bool(flags & {"avx512_bf16", "amx_bf16"})

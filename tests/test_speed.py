@@ -2,11 +2,10 @@
 ``DataLoader`` give for the same order, the same weights after a step as a plain PyTorch step, step metrics
 that are their own step's although only computed on the steps Lightning writes; and the fast configs run."""
 
-import sys
-
 import pytest
 import torch
 from conftest import tiny_fit_args
+from helpers.cli import cli_in_process, fit_in_process
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.profilers import SimpleProfiler
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -15,7 +14,7 @@ from torchvision.datasets import MNIST
 from torchvision.transforms import ToTensor
 
 from lit_rnn.batches import EpochOrder, TensorBatches
-from lit_rnn.cli import CONFIG_DIR, LitRNNCLI
+from lit_rnn.cli import CONFIG_DIR
 from lit_rnn.data import load_mnist
 from lit_rnn.network import RecurrentClassifier
 from lit_rnn.profiling import NoProfiler
@@ -26,18 +25,6 @@ def reference_batches(data_dir, order: torch.Tensor, batch_size: int):
     dataset = MNIST(str(data_dir), train=True, transform=ToTensor())
     for images, labels in DataLoader(dataset, batch_size=batch_size, sampler=order.tolist()):
         yield images.squeeze(1), labels
-
-
-def cli_in_process(workdir, monkeypatch, args: list[str]) -> LitRNNCLI:
-    monkeypatch.chdir(workdir)
-    monkeypatch.setattr(sys, "argv", ["lit_rnn.fit"])  # pytest's own arguments are not the CLI's
-    return LitRNNCLI(args=args)
-
-
-def fit_in_process(data_dir, workdir, monkeypatch, *extra: str) -> LitRNNCLI:
-    cli = cli_in_process(workdir, monkeypatch, tiny_fit_args(data_dir, *extra))
-    cli.trainer.fit(cli.model, cli.datamodule)
-    return cli
 
 
 def test_batches_are_torchvisions_for_the_same_order(tiny_mnist):

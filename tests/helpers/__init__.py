@@ -1,0 +1,1 @@
+"""Helpers the test modules share; imported as ``helpers.NAME``, never from another test module."""
