@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonargparse import Namespace
 from jsonargparse.typing import NonNegativeInt
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -25,6 +24,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from lit_rnn import runs
 from lit_rnn.callbacks import HyperparametersWithMetrics
+from lit_rnn.class_paths import check_called_classes
 from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint, check_fits
 from lit_rnn.console import QuietProgressBar, quiet
 from lit_rnn.data import MNISTDataModule
@@ -37,6 +37,7 @@ from lit_rnn.precision import AutoPrecisionTrainer
 from lit_rnn.profiling import NoProfiler
 from lit_rnn.recovery import RecoveryCheckpoint
 from lit_rnn.resume import KeepConfigWhenResuming, RunPlan, apply_plan, plan_run
+from lit_rnn.yaml_files import read_yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
@@ -52,7 +53,8 @@ TENSORBOARD_WRITER_OPTIONS = (  # (name, lowest, highest, what it must be)
 
 
 def check_yaml_files(args: list[str]) -> None:
-    """Name a ``--config`` file that does not parse: jsonargparse's own error leaves the file out."""
+    """Read every ``--config`` file first with the project's YAML reader: jsonargparse's own errors leave the file out,
+    and it would expand a file of nested aliases until memory runs out."""
     for flag, following in zip(args, args[1:] + [""]):
         if flag in ("--config", "-c"):
             path = Path(following)
@@ -60,15 +62,8 @@ def check_yaml_files(args: list[str]) -> None:
             path = Path(flag.partition("=")[2])
         else:
             continue
-        if not path.is_file():
-            continue  # jsonargparse says that it does not exist
-        try:
-            yaml.safe_load(path.read_text())
-        except yaml.MarkedYAMLError as error:
-            raise ConfigError(
-                f"The config file {path} is not valid YAML: {error.problem} at line {error.problem_mark.line + 1}, "
-                f"column {error.problem_mark.column + 1}. Fix it, or drop --config."
-            ) from None
+        if path.is_file():  # else jsonargparse says that it does not exist
+            read_yaml(path, "Fix it, or drop --config.")
 
 
 class LitRNNCLI(LightningCLI):
@@ -121,6 +116,7 @@ class LitRNNCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
+        check_called_classes(self.config)
         check_run_settings(self.config)
 
     def before_instantiate_classes(self) -> None:

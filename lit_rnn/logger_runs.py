@@ -11,7 +11,6 @@ checkpoint's step; an MLflow run, whose points cannot be deleted, keeps the poin
 """
 
 import csv
-import importlib
 import importlib.util
 import json
 import math
@@ -21,10 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger
 
+from lit_rnn.class_paths import imported, known_logger
 from lit_rnn.errors import ConfigError, summarize
 from lit_rnn.lightning_internals import flat_settings
 from lit_rnn.logger_outputs import IMAGES
@@ -45,12 +44,8 @@ def logger_configs(config: Namespace) -> list[Namespace]:
 
 
 def logger_class(logger: Namespace) -> type | None:
-    """The class a logger's ``class_path`` names; None where it cannot be imported (the CLI then says why)."""
-    module, _, name = logger.class_path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
+    """The class a configured logger's ``class_path`` names; None where it cannot be imported (the CLI then says why)."""
+    return imported(logger.class_path)
 
 
 def is_mlflow(logger: Namespace) -> bool:
@@ -231,22 +226,20 @@ def viewers(loggers: list[Logger], run: Path, root: Path) -> list[str]:
     return found
 
 
-def loggers_of_run(run: Path) -> list[Logger]:
-    """Loggers of the kinds the run's ``config.yaml`` names, pointed at the run's own logs, so that what they log
-    (``python -m lit_rnn.test``) adds to the run instead of starting another: TensorBoard where it names none."""
-    config = run / "config.yaml"
-    settings = yaml.safe_load(config.read_text()) if config.is_file() else None
-    trainer = settings.get("trainer") if isinstance(settings, dict) else None
-    named = trainer.get("logger", True) if isinstance(trainer, dict) else True
+def loggers_of_run(run: Path, settings: dict[str, Any]) -> list[Logger]:
+    """Loggers of the kinds the run's settings (its ``config.yaml``) name, pointed at the run's own logs, so that what
+    they log (``python -m lit_rnn.test``) adds to the run instead of starting another: TensorBoard where they name
+    none. Only the kinds this project continues are looked up, by name: nothing the file names is imported."""
+    named = settings.get("trainer", {}).get("logger", True)
     named = named if isinstance(named, list) else [named]
     loggers = []
     for logger in named:
-        cls = logger_class(Namespace(class_path=logger["class_path"])) if isinstance(logger, dict) else None
-        if logger is True or cls is not None and issubclass(cls, TensorBoardLogger):
+        cls = known_logger(logger.get("class_path")) if isinstance(logger, dict) else None
+        if logger is True or cls is TensorBoardLogger:
             loggers.append(TensorBoardLogger(save_dir=run.parent, name="", version=run.name, default_hp_metric=False))
-        elif cls is not None and issubclass(cls, CSVLogger):
+        elif cls is CSVLogger:
             loggers.append(CSVLogger(save_dir=run.parent, name="", version=run.name))
             continue_csv(loggers[-1], before_step=math.inf)
-        elif cls is not None and issubclass(cls, MLFlowLogger) and (recorded := mlflow_run_of(run)) is not None:
+        elif cls is MLFlowLogger and (recorded := mlflow_run_of(run)) is not None:
             loggers.append(MLFlowLogger(**recorded))
     return loggers

@@ -7,6 +7,8 @@ a run that failed before it saved anything.
 """
 
 import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 import shutil
 import socket
@@ -16,11 +18,13 @@ from typing import IO, Any
 
 from lit_rnn.checkpointing import PARTIAL_SUFFIX, CheckpointError, read_checkpoint
 from lit_rnn.errors import UserError
+from lit_rnn.yaml_files import YAMLFileError, read_yaml
 
 LOG_ROOT = Path("lightning_logs")
 RUN_PREFIX = "version_"
 CHECKPOINTS = "checkpoints"
 BEST_PREFIX = "best-"
+CONFIG_FILE = "config.yaml"  # the settings as given, which LightningCLI's SaveConfigCallback writes
 LOCK_NAME = ".lock"  # held with flock by the run's live process; the lock dies with the process, however it ends
 
 _held: dict[Path, IO[str]] = {}  # the locks this process holds, open until it exits
@@ -78,8 +82,9 @@ def claim_new_run(root: Path) -> Path:
     return run
 
 
-def take_ownership(run: Path) -> None:
-    """Lock ``run`` for this process's life, then clear what dead owners left half-written.
+def take_ownership(run: Path, then: str = "resume with --ckpt_path last") -> None:
+    """Lock ``run`` for this process's life, then clear what dead owners left half-written; ``then`` is what the user
+    can do once the owner has ended.
 
     Raises:
         RunInUse: naming the process that owns it.
@@ -98,7 +103,7 @@ def take_ownership(run: Path) -> None:
         handle.close()
         raise RunInUse(
             f"The run {run} is in use by {owner}, which is still running: a run has one owner at a time. Wait for it "
-            "to end (or stop it: it saves and exits on SIGTERM), then resume with --ckpt_path last."
+            f"to end (or stop it: it saves and exits on SIGTERM), then {then}."
         ) from None
     handle.seek(0)
     handle.truncate()
@@ -107,6 +112,36 @@ def take_ownership(run: Path) -> None:
     _held[run] = handle
     for partial in checkpoint_folder(run).glob(f".*{PARTIAL_SUFFIX}"):
         partial.unlink(missing_ok=True)  # a dead owner's write, cut off
+
+
+@contextmanager
+def owned(run: Path | None, then: str) -> Iterator[None]:
+    """Own ``run`` (see ``take_ownership``) while a command writes into it, and give it back after; None is no run."""
+    already = run is None or run in _held
+    if run is not None:
+        take_ownership(run, then)
+    try:
+        yield
+    finally:
+        if not already:
+            _held.pop(run).close()
+
+
+def run_config(run: Path) -> dict[str, Any]:
+    """The settings in the run's ``config.yaml``, as given to its fit; empty where it has none (a run fitted from
+    Python, or one whose file was moved away).
+
+    Raises:
+        YAMLFileError: the file is there but is not a run's settings.
+    """
+    path = run / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    fix = "Restore it from a copy, or move it out of the run folder: the commands then use the run's checkpoints alone."
+    settings = read_yaml(path, fix)
+    if not isinstance(settings, dict) or not isinstance(settings.get("trainer", {}), dict):
+        raise YAMLFileError(f"{path} is not a run's settings (a mapping with trainer, model and data). {fix}")
+    return settings
 
 
 def in_use(run: Path) -> bool:

@@ -12,12 +12,11 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
     interrupts.install()
 
 import argparse  # noqa: E402
-from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import lightning as L  # noqa: E402
-import yaml  # noqa: E402
 
-from lit_rnn import interrupts  # noqa: E402
+from lit_rnn import interrupts, runs  # noqa: E402
 from lit_rnn.checkpointing import CheckpointError  # noqa: E402
 from lit_rnn.cli import settings_refused_by_lightning  # noqa: E402
 from lit_rnn.command_line import trained_model_command  # noqa: E402
@@ -69,15 +68,10 @@ def data_module(trained: TrainedNetwork, data_dir: str | None) -> MNISTDataModul
         raise CheckpointError(trained.path, f"holds data settings of another kind ({error})", NOT_OURS) from None
 
 
-def run_precision(run: Path | None) -> str | int | None:
-    """The precision the run trained and tested at, from its ``config.yaml``; None (Lightning's default, 32-bit
-    floats) where there is none to read. The same precision gives the same numbers as fit's own test."""
-    config = run / "config.yaml" if run is not None else None
-    if config is None or not config.is_file():
-        return None
-    settings = yaml.safe_load(config.read_text())
-    trainer = settings.get("trainer") if isinstance(settings, dict) else None
-    return trainer.get("precision") if isinstance(trainer, dict) else None
+def run_precision(settings: dict[str, Any]) -> str | int | None:
+    """The precision the run trained and tested at, from its settings; None (Lightning's default, 32-bit floats)
+    where they name none. The same precision gives the same numbers as fit's own test."""
+    return settings.get("trainer", {}).get("precision")
 
 
 def _where_logged(trainer: L.Trainer, trained: TrainedNetwork, step: int) -> str:
@@ -94,16 +88,19 @@ def main(args: list[str] | None = None) -> Evaluation:
     options = parser().parse_args(args)
     trained = load_network(find_checkpoint(options.ckpt_path))
     model, data, counts = classifier(trained), data_module(trained, options.data_dir), ConfusionCounts()
-    with settings_refused_by_lightning():
-        trainer = AutoPrecisionTrainer(
-            devices=1, precision=to_evaluate(run_precision(trained.run), "auto"), logger=loggers_of_run(trained.run) if trained.run else False,
-            callbacks=[LogFigures(), counts], profiler=NoProfiler(), enable_checkpointing=False,
-            enable_progress_bar=False, enable_model_summary=False,
-        )
-    log_as_of(trainer, trained.checkpoint)
-    interrupts.set_phase(f"during the evaluation of {trained.path}, which is unchanged. Run the command again.")
-    evaluate = trainer.test if options.split == "test" else trainer.validate
-    (metrics,) = evaluate(model, data, verbose=False)
+    settings = runs.run_config(trained.run) if trained.run is not None else {}
+    with runs.owned(trained.run, then="test it"):  # it logs into the run: never while the run's own fit writes there
+        with settings_refused_by_lightning():
+            trainer = AutoPrecisionTrainer(
+                devices=1, precision=to_evaluate(run_precision(settings), "auto"),
+                logger=loggers_of_run(trained.run, settings) if trained.run else False,
+                callbacks=[LogFigures(), counts], profiler=NoProfiler(), enable_checkpointing=False,
+                enable_progress_bar=False, enable_model_summary=False,
+            )
+        log_as_of(trainer, trained.checkpoint)
+        interrupts.set_phase(f"during the evaluation of {trained.path}, which is unchanged. Run the command again.")
+        evaluate = trainer.test if options.split == "test" else trainer.validate
+        (metrics,) = evaluate(model, data, verbose=False)
     result = evaluation(
         metrics, counts.matrix(), checkpoint=str(trained.path), split=options.split, epoch=trained.checkpoint["epoch"],
         step=trained.checkpoint["global_step"], logged_to=str(trained.run) if trained.run is not None else None,

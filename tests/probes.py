@@ -73,3 +73,9 @@ class PauseAt(L.Callback):
 
             self.flag.touch()
             time.sleep(self.seconds)
+
+
+def record_call(path: str) -> int:
+    """A function, not a class: writes ``path`` when it is called, to show that a config naming it never got it called."""
+    Path(path).write_text("called")
+    return 0

@@ -76,6 +76,15 @@ CASES = [
     Case("missing yaml", ["--config=missing.yaml"], "missing.yaml"),
     Case("broken yaml", ["--config=broken.yaml"], "broken.yaml",
          lambda w: (w / "broken.yaml").write_text("model: [hidden_size: 3\n")),
+    Case("yaml of nested aliases", ["--config=laughs.yaml"], "laughs.yaml expands to more than 100,000 values",
+         lambda w: (w / "laughs.yaml").write_text("a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+             f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi")))),
+    Case("yaml with a nul byte", ["--config=nul.yaml"], "nul.yaml holds a NUL byte",
+         lambda w: (w / "nul.yaml").write_bytes(b"trainer:\n  max_epochs: 1\0\n")),
+    Case("yaml not utf-8", ["--config=latin.yaml"], "latin.yaml is not UTF-8 text",
+         lambda w: (w / "latin.yaml").write_bytes(b"model:\n  cell: gr\xfc\n")),
+    Case("a function as the optimizer", ['--model.optimizer={"class_path": "os.system", "init_args": {"command": '
+                                         '"touch ran"}}'], "--model.optimizer is os.system, which is not a subclass"),
     Case("max epochs below the checkpoint's", ["--ckpt_path=last", "--trainer.max_epochs=1"], "--trainer.max_epochs"),
     Case("data folder missing", ["--data.data_dir=typo/data"], "typo/data"),
     Case("data folder not writable", ["--data.data_dir=notes.txt"], "notes.txt", lambda w: (w / "notes.txt").write_text("")),

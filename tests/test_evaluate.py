@@ -4,11 +4,13 @@ run's validation split, as text or strict JSON, and logs them into its run at it
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import reported_accuracy, run_module, tiny_fit_args
+from conftest import reported_accuracy, run_module, snapshot, tiny_fit_args
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lit_rnn.test import main
@@ -120,3 +122,46 @@ def test_on_the_real_mnist_the_test_accuracy_is_the_one_fit_reported(default_run
     assert result.returncode == 0, result.stderr[-3000:]
     headline = r"^Test accuracy on the 10,000 MNIST test images: [0-9.]+"
     assert re.search(headline, result.stdout, re.M)[0] == re.search(headline, fit_output, re.M)[0]
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"trainer: [1, 2\n", "is not valid YAML"),
+    (b"- a list\n- of things\n", "is not a run's settings"),
+    (b"trainer: 3\n", "is not a run's settings"),
+    (b"trainer:\n  precision: caf\xe9\n", "is not UTF-8 text"),
+    (b"trainer:\n  logger: {init_args: {save_dir: .}}\n", None),  # a logger without class_path: no logger continued
+], ids=["invalid-yaml", "a-list", "trainer-not-a-mapping", "latin-1", "logger-without-class-path"])
+def test_a_runs_config_that_is_not_what_fit_wrote_is_one_line_naming_it(fitted, tmp_path, monkeypatch, capsys,
+                                                                        content, problem):
+    shutil.copytree(fitted[0] / RUN, tmp_path / RUN)
+    (tmp_path / RUN / "config.yaml").write_bytes(content)
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    if problem is None:
+        assert main(["--ckpt_path", "best", "--format", "json"]).images == 200
+        return
+    with pytest.raises(SystemExit) as exit:
+        main(["--ckpt_path", "best"])
+    (line,) = capsys.readouterr().err.splitlines()
+    assert exit.value.code == 2 and line.startswith(f"error: {RUN / 'config.yaml'} {problem}")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_run_still_training_is_not_tested_into(fitted, tmp_path, monkeypatch, capsys):
+    shutil.copytree(fitted[0] / RUN, tmp_path / RUN)
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    owner = subprocess.Popen(  # a live fit of the run, as far as its lock says
+        [sys.executable, "-c", f"from lit_rnn import runs; runs.take_ownership(runs.Path({str(RUN)!r})); print(flush=True); "
+                               "import time; time.sleep(120)"], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        owner.stdout.readline()
+        with pytest.raises(SystemExit) as exit:
+            main(["--ckpt_path", "best"])
+    finally:
+        owner.kill()
+    (line,) = capsys.readouterr().err.splitlines()
+    assert exit.value.code == 2 and line.startswith(f"error: The run {RUN} is in use by process {owner.pid}")
+    assert line.endswith("then test it.") and snapshot(tmp_path) == before
+    owner.wait()
+    assert main(["--ckpt_path", "best", "--format", "json"]).images == 200  # once it has ended, the run is tested
