@@ -5,6 +5,7 @@ and a kill mid-write can leave a truncated file), loads it with full unpickling,
 random generators, so a resumed run draws different dropout masks than the uninterrupted one would have.
 """
 
+import io
 import os
 import random
 import re
@@ -63,8 +64,10 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, path)
-    except BaseException:
+    except BaseException as error:
         partial.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:
+            error.filename = str(path)  # a write through a handle does not say which file it was
         raise
     sync_folder(path.parent)
 
@@ -158,7 +161,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options.")
-        write_atomically(Path(path), lambda handle: torch.save(checkpoint, handle))
+        # Serialized in memory first: torch's writer turns a failed disk write into "unexpected pos", without the
+        # reason; a plain write of the bytes fails with the system's own (a full disk, a file-size limit).
+        serialized = io.BytesIO()
+        torch.save(checkpoint, serialized)
+        write_atomically(Path(path), lambda handle: handle.write(serialized.getbuffer()))
 
     def load_checkpoint(self, path: str | Path, map_location: Any = "cpu", weights_only: bool | None = None) -> dict[str, Any]:
         return read_checkpoint(path, map_location)

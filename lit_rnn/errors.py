@@ -80,6 +80,14 @@ def summarize_parse_error(message: str) -> str:
     return sentence if sentence.endswith(".") else sentence + "."
 
 
+# The machine's limits on what a command writes: (what happened, what the user can do), by the write's error number.
+_FULL = {
+    errno.ENOSPC: ("The disk is full", "free some space"),
+    errno.EDQUOT: ("The disk quota is used up", "free some space or raise the quota"),
+    errno.EFBIG: ("A file grew past this process's file-size limit", "raise the limit (ulimit -f)"),
+}
+
+
 def _report_bug(error: Exception) -> None:
     """The last resort for what no check foresaw: one line for the user, the traceback in a file for the report."""
     handle, path = tempfile.mkstemp(prefix="lit_rnn-crash-", suffix=".txt")
@@ -108,11 +116,12 @@ def exits_cleanly_on_user_error(main: Callable[..., Any]) -> Callable[..., Any]:
             print(f"error: {summarize_parse_error(error.message)} Run with --help to see the options.", file=sys.stderr)
             sys.exit(2)
         except OSError as error:
-            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if error.errno not in _FULL:
                 _report_bug(error)
-            print(f"error: The disk is full: writing {error.filename or 'a file'} failed ({error.strerror}). "
-                  "Checkpoints are written whole or not at all, so the previous one is intact: free some space, "
-                  "then continue with --ckpt_path last.", file=sys.stderr)
+            what, fix = _FULL[error.errno]
+            print(f"error: {what}: writing {error.filename or 'a file'} failed ({error.strerror}). Checkpoints are "
+                  f"written whole or not at all, so those saved before are intact: {fix}, then continue with "
+                  "--ckpt_path last (or run the command again, if it had saved none).", file=sys.stderr)
             sys.exit(1)
         except Exception as error:
             _report_bug(error)

@@ -46,13 +46,18 @@ class DiskFullAfterStep(L.Callback):
             import errno
             import os
 
-            import torch
+            from lit_rnn import checkpointing
 
-            def save_until_the_disk_is_full(obj, handle, *args, **kwargs):
-                handle.write(b"PK\x03\x04" + bytes(1000))
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), handle.name)
+            write_atomically = checkpointing.write_atomically
 
-            torch.save = save_until_the_disk_is_full
+            def write_until_the_disk_is_full(path, write):
+                def fill(handle):
+                    handle.write(b"PK\x03\x04" + bytes(1000))
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+                write_atomically(path, fill)
+
+            checkpointing.write_atomically = write_until_the_disk_is_full
 
 
 class PauseAt(L.Callback):
