@@ -31,6 +31,23 @@ ZIP_MAGIC = b"PK\x03\x04"  # how a checkpoint file starts (PyTorch saves a zip a
 TRAINING_STATE_KEYS = ("state_dict", "loops", "optimizer_states", "lr_schedulers", "callbacks")
 
 
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# What each entry that the commands read must be, as Lightning writes it: (key, test, what it must be).
+BOOKKEEPING = (
+    ("epoch", _count, "a whole number of epochs, 0 or more"),
+    ("global_step", _count, "a whole number of steps, 0 or more"),
+    ("state_dict", lambda value: isinstance(value, dict), "a mapping of weights"),
+    ("loops", lambda value: isinstance(value, dict) and isinstance(value.get("fit_loop"), dict),
+     "a mapping holding the fit loop's progress"),
+    ("optimizer_states", lambda value: isinstance(value, list), "a list"),
+    ("lr_schedulers", lambda value: isinstance(value, list), "a list"),
+    ("callbacks", lambda value: isinstance(value, dict), "a mapping"),
+)
+
+
 USE_ANOTHER = "Pass another checkpoint to --ckpt_path, or start a new run without it."
 
 
@@ -110,7 +127,17 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         raise CheckpointError(
             path, f"is not a lit_rnn training checkpoint: it lacks {', '.join(missing)}, without which training cannot go on"
         )
+    for key, holds, what in BOOKKEEPING:
+        if not holds(checkpoint.get(key)):
+            raise CheckpointError(path, f"is not as Lightning writes a checkpoint: its {key} is {_shown(checkpoint.get(key))}, "
+                                        f"but it must be {what}")
     return checkpoint
+
+
+def _shown(value: Any) -> str:
+    """A value from a file, quoted short enough for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _why_unreadable(path: Path, error: Exception) -> str:

@@ -46,3 +46,36 @@ def test_a_path_that_is_no_checkpoint_says_what_it_is(tmp_path, monkeypatch, mak
         read_checkpoint(path)
     assert str(error.value).startswith(f"The checkpoint {path} {problem}")
     assert "\n" not in str(error.value) and not (tmp_path / "PWNED").exists()
+
+
+def lightning_like_checkpoint(**changes) -> dict:
+    """The entries of a checkpoint as Lightning writes one, with ``changes``."""
+    return {"epoch": 1, "global_step": 30, "state_dict": {"network.head.bias": torch.zeros(10)},
+            "loops": {"fit_loop": {}}, "optimizer_states": [], "lr_schedulers": [], "callbacks": {}, **changes}
+
+
+@pytest.mark.parametrize("changes, problem", [
+    ({"epoch": "x"}, "its epoch is 'x', but it must be a whole number of epochs, 0 or more"),
+    ({"epoch": -1}, "its epoch is -1, but it must be a whole number of epochs"),
+    ({"epoch": 1.5}, "its epoch is 1.5, but it must be a whole number of epochs"),
+    ({"epoch": True}, "its epoch is True, but it must be a whole number of epochs"),
+    ({"global_step": None}, "its global_step is None, but it must be a whole number of steps"),
+    ({"global_step": "y" * 100}, "its global_step is 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy..., but"),
+    ({"loops": "nope"}, "its loops is 'nope', but it must be a mapping holding the fit loop's progress"),
+    ({"loops": {}}, "its loops is {}, but it must be a mapping holding the fit loop's progress"),
+    ({"state_dict": [1]}, "its state_dict is [1], but it must be a mapping of weights"),
+    ({"optimizer_states": {}}, "its optimizer_states is {}, but it must be a list"),
+    ({"callbacks": 3}, "its callbacks is 3, but it must be a mapping"),
+])
+def test_a_checkpoint_whose_bookkeeping_is_not_lightnings_says_which_entry(tmp_path, changes, problem):
+    path = tmp_path / "edited.ckpt"
+    torch.save(lightning_like_checkpoint(**changes), path)
+    with pytest.raises(CheckpointError) as refused:
+        read_checkpoint(path)
+    assert f"The checkpoint {path} is not as Lightning writes a checkpoint: {problem}" in str(refused.value)
+
+
+def test_a_checkpoint_as_lightning_writes_one_reads_back_as_it_was(tmp_path):
+    torch.save(lightning_like_checkpoint(), tmp_path / "whole.ckpt")
+    read = read_checkpoint(tmp_path / "whole.ckpt")
+    assert (read["epoch"], read["global_step"], read["loops"]) == (1, 30, {"fit_loop": {}})
