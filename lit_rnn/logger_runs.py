@@ -149,7 +149,7 @@ def continue_csv(logger: CSVLogger, before_step: float) -> None:
         os.replace(metrics, aside)
     try:
         with aside.open(newline="") as file:
-            rows = [row for row in csv.DictReader(file) if row["step"] and int(row["step"]) < before_step]
+            points = [_point(row) for row in csv.DictReader(file) if row["step"]]
     except (UnicodeDecodeError, csv.Error, KeyError, ValueError, TypeError) as error:
         if set_aside_now:
             os.replace(aside, metrics)  # as it was
@@ -159,10 +159,27 @@ def continue_csv(logger: CSVLogger, before_step: float) -> None:
             "metrics.csv afresh."
         ) from None
     writer = logger.experiment  # opens the folder: nothing to delete now
-    for row in rows:
-        writer.log_metrics({key: value for key, value in row.items() if value != "" and key != "step"}, int(row["step"]))
+    for step, metrics in points:
+        if step < before_step:
+            writer.log_metrics(metrics, step)
     logger.save()
     aside.unlink()
+
+
+def _point(row: dict[str | None, Any]) -> tuple[int, dict[str, str]]:
+    """A ``metrics.csv`` row as its step and its metrics, written back as they were (``1`` stays ``1``, not ``1.0``).
+
+    Raises:
+        ValueError: a row with more fields than the header (``csv`` files them under ``None``), or a field that is
+            neither a number nor empty (a metric not logged at that step).
+        TypeError: a row with fewer fields than the header.
+    """
+    if None in row:
+        raise ValueError(f"the row of step {row['step']} has more fields than the header names")
+    metrics = {key: value for key, value in row.items() if key != "step" and value != ""}
+    for value in metrics.values():
+        float(value)
+    return int(row["step"]), metrics
 
 
 def continue_mlflow(logger: MLFlowLogger, checkpoint_step: int) -> None:
