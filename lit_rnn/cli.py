@@ -29,7 +29,7 @@ from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint
 from lit_rnn.console import QuietProgressBar, quiet
 from lit_rnn.data import MNISTDataModule
 from lit_rnn.errors import ConfigError, check_config, summarize
-from lit_rnn.lightning_internals import skip_nvml_check_without_nvml, use_epoch_exact_fit_loop
+from lit_rnn.lightning_internals import skip_nvml_check_without_nvml, take_at_least_one_batch, use_epoch_exact_fit_loop
 from lit_rnn.log_figures import LogFigures
 from lit_rnn.logger_runs import check_mlflow_installed, continue_logs, logger_class, logger_configs
 from lit_rnn.model import MNISTClassifier
@@ -77,6 +77,7 @@ class LitRNNCLI(LightningCLI):
     def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
         quiet()
         skip_nvml_check_without_nvml()
+        take_at_least_one_batch()
         self.plan: RunPlan | None = None
         self.run: Path | None = None  # the run folder, once claimed
         check_yaml_files(sys.argv[1:] if args is None else args)

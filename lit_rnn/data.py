@@ -244,6 +244,11 @@ class MNISTDataModule(L.LightningDataModule):
         rank, world_size = self._rank_and_world_size()
         return TensorBatches(*self.splits[split], self.eval_batch_size, rank=rank, world_size=world_size)
 
+    def images_in(self, split: str, batches: int) -> int:
+        """How many images of ``split`` its first ``batches`` evaluation batches hold, over every process."""
+        _, world_size = self._rank_and_world_size()
+        return min(len(self.splits[split][1]), batches * self.eval_batch_size * world_size)
+
     def val_dataloader(self) -> TensorBatches:
         return self._eval_batches("val")
 
