@@ -29,7 +29,7 @@ from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint
 from lit_rnn.console import QuietProgressBar, quiet
 from lit_rnn.data import MNISTDataModule
 from lit_rnn.errors import ConfigError, check_config, summarize
-from lit_rnn.lightning_internals import skip_nvml_check_without_nvml, take_at_least_one_batch, use_epoch_exact_fit_loop
+from lit_rnn.lightning_internals import skip_nvml_check_without_nvml, use_epoch_exact_fit_loop
 from lit_rnn.log_figures import LogFigures
 from lit_rnn.logger_runs import check_mlflow_installed, continue_logs, logger_class, logger_configs
 from lit_rnn.model import MNISTClassifier
@@ -77,7 +77,6 @@ class LitRNNCLI(LightningCLI):
     def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
         quiet()
         skip_nvml_check_without_nvml()
-        take_at_least_one_batch()
         self.plan: RunPlan | None = None
         self.run: Path | None = None  # the run folder, once claimed
         check_yaml_files(sys.argv[1:] if args is None else args)
@@ -229,6 +228,10 @@ def check_run_settings(config: Namespace) -> None:
         value = trainer.get(key)
         check_config(value is None or lowest <= value <= MAX_PROCESSES_OR_STEPS, f"trainer.{key}", value,
                      f"a whole number from {lowest} to {MAX_PROCESSES_OR_STEPS:,}")
+    strategy = trainer.get("strategy")
+    check_config(not str(strategy).startswith("ddp_spawn"), "trainer.strategy", strategy,
+                 "ddp for several processes: ddp_spawn starts new ones for fit and again for the test, where a run's "
+                 "folder, config and checkpoints are already another process's (Lightning's docs prefer ddp too)")
     devices = trainer.get("devices")
     count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices  # "4" means 4 too
     check_config(not isinstance(count, int) or count <= MAX_PROCESSES_OR_STEPS, "trainer.devices", devices,
