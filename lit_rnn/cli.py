@@ -37,6 +37,7 @@ from lit_rnn.precision import AutoPrecisionTrainer
 from lit_rnn.profiling import NoProfiler
 from lit_rnn.recovery import RecoveryCheckpoint
 from lit_rnn.resume import KeepConfigWhenResuming, RunPlan, apply_plan, plan_run
+from lit_rnn.settings_checks import check_monitor, check_trainer
 from lit_rnn.yaml_files import read_yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -132,6 +133,7 @@ class LitRNNCLI(LightningCLI):
         try:
             with settings_refused_by_lightning():
                 super().instantiate_classes()
+            check_trainer(self.trainer)
             if self.plan.checkpoint is not None:
                 check_fits(self.plan.checkpoint, self.config.ckpt_path, self.model)
             if self.run is not None and rank_zero_only.rank == 0:
@@ -212,9 +214,10 @@ def check_run_settings(config: Namespace) -> None:
                  f"true (a random seed), false (none), or a whole number from 0 to {MAX_SEED}")
     check_config(config.trainer.get("enable_checkpointing") is not False, "trainer.enable_checkpointing", False,
                  "true: every run keeps checkpoints to resume from (to keep no best ones, set --checkpoint.save_top_k 0)")
-    monitor = config.checkpoint.monitor
-    check_config(monitor is None or monitor in MNISTClassifier.MONITORABLE, "checkpoint.monitor", monitor,
-                 f"one of the metrics the model logs ({', '.join(MNISTClassifier.MONITORABLE)}), or null")
+    check_config(not config.trainer.get("barebones"), "trainer.barebones", True,
+                 "false: barebones mode turns off the checkpoints, logs and callbacks that every run keeps (for speed "
+                 "alone, lit_rnn's defaults already skip the per-step costs Lightning's barebones mode removes)")
+    check_monitor("checkpoint.monitor", config.checkpoint.monitor)
     check_config(config.checkpoint.dirpath is None, "checkpoint.dirpath", config.checkpoint.dirpath,
                  "null: checkpoints live in their run's folder (version_N/checkpoints); to keep the runs elsewhere, "
                  "set --trainer.logger.init_args.save_dir")
@@ -223,6 +226,10 @@ def check_run_settings(config: Namespace) -> None:
         value = trainer.get(key)
         check_config(value is None or lowest <= value <= MAX_PROCESSES_OR_STEPS, f"trainer.{key}", value,
                      f"a whole number from {lowest} to {MAX_PROCESSES_OR_STEPS:,}")
+    strategy = trainer.get("strategy")
+    check_config(not str(strategy).startswith("ddp_spawn"), "trainer.strategy", strategy,
+                 "ddp for several processes: ddp_spawn starts new ones for fit and again for the test, where a run's "
+                 "folder, config and checkpoints are already another process's (Lightning's docs prefer ddp too)")
     devices = trainer.get("devices")
     count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices  # "4" means 4 too
     check_config(not isinstance(count, int) or count <= MAX_PROCESSES_OR_STEPS, "trainer.devices", devices,

@@ -14,6 +14,7 @@ from torchvision.datasets import MNIST
 
 from lit_rnn.batches import TensorBatches
 from lit_rnn.errors import UserError, check_config, summarize
+from lit_rnn.lightning_internals import take_at_least_one_batch
 
 MNIST_TRAIN_SIZE = 60_000
 MNIST_TEST_SIZE = 10_000
@@ -199,6 +200,9 @@ class MNISTDataModule(L.LightningDataModule):
         return all((raw / name).is_file() for name in RAW_FILES)
 
     def setup(self, stage: str) -> None:
+        """The splits, in memory; and ``limit_*_batches`` fractions of at least one batch, in every process (one started
+        by ``ddp_spawn`` too): a tenth of the 5 validation batches of 1,000 images is one batch, not a refused run."""
+        take_at_least_one_batch()
         if self.splits:
             return
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
@@ -243,6 +247,11 @@ class MNISTDataModule(L.LightningDataModule):
     def _eval_batches(self, split: str) -> TensorBatches:
         rank, world_size = self._rank_and_world_size()
         return TensorBatches(*self.splits[split], self.eval_batch_size, rank=rank, world_size=world_size)
+
+    def images_in(self, split: str, batches: int) -> int:
+        """How many images of ``split`` its first ``batches`` evaluation batches hold, over every process."""
+        _, world_size = self._rank_and_world_size()
+        return min(len(self.splits[split][1]), batches * self.eval_batch_size * world_size)
 
     def val_dataloader(self) -> TensorBatches:
         return self._eval_batches("val")

@@ -13,6 +13,7 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
+import math  # noqa: E402
 import warnings  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -36,9 +37,21 @@ REQUIRED = ("onnx", "onnxscript", "onnxruntime")  # torch's ONNX exporter needs 
 
 
 class ExportError(UserError):
-    """The export cannot run, or its result disagrees with PyTorch."""
+    """The export cannot run as asked: a package missing, an output that cannot be written."""
+
+
+class ExportDisagrees(ExportError):
+    """ONNX Runtime's answers are not PyTorch's: nothing the user did, so not a usage error's exit code."""
 
     exit_code = 1
+
+
+def tolerance(text: str) -> float:
+    """A tolerance of logits: a finite number, 0 or more (NaN or a negative one would fail every check, as a bug)."""
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number, 0 or more, such as {TOLERANCE:.0e}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -98,14 +111,14 @@ def check(network: RecurrentClassifier, model: bytes, images: torch.Tensor, tole
     """Run ``model`` in ONNX Runtime on all ``images`` in one batch and on the first alone, against PyTorch.
 
     Raises:
-        ExportError: saying where the two disagree.
+        ExportDisagrees: saying where the two disagree.
     """
     runtime = onnx_runtime()
     session = runtime.InferenceSession(model, providers=["CPUExecutionProvider"])
     whole, single = compare(network, session, images), compare(network, session, images[:1])
     for agreement in (whole, single):
         if not agreement.holds(tolerance):
-            raise ExportError(
+            raise ExportDisagrees(
                 f"The exported model disagrees with PyTorch in ONNX Runtime: on a batch of {agreement.images:,} test "
                 f"images, {agreement.images - agreement.same_digit:,} get another digit and the logits differ by up to "
                 f"{agreement.max_difference:.1e} (tolerance {tolerance:.0e}). Nothing was written; please report it."
@@ -122,7 +135,7 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", type=Path, default=None,
                         help=f"Where to write the ONNX file (default: {FILE_NAME} in the checkpoint's run folder).")
-    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
+    parser.add_argument("--tolerance", type=tolerance, default=TOLERANCE,
                         help=f"The largest difference allowed between ONNX Runtime's logits and PyTorch's (default: {TOLERANCE:.0e}).")
     return parser
 

@@ -41,10 +41,11 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     images, labels = next(iter(data.test_dataloader()))
     predictions = model(images[:10].to(model.device)).argmax(dim=1)
     interrupts.set_phase(f"after the test: the run is complete in {cli.run}.", trainer.is_global_zero)
-    tested = f"best checkpoint, {_as_given(best)}" if best else "the final weights: the run saved no best checkpoint"
+    weights = f"best checkpoint, {_as_given(best)}" if best else "the final weights: the run saved no best checkpoint"
     hints = viewers(trainer.loggers, cli.run, cli.plan.root) if cli.run is not None else []
-    _report(metrics, len(data.splits["test"][1]), train_seconds, predictions.tolist(), labels[:10].tolist(),
-            tested, cli.run, hints)
+    tested = data.images_in("test", trainer.num_test_batches[0])
+    _report(metrics, tested, len(data.splits["test"][1]), train_seconds, predictions.tolist(), labels[:10].tolist(),
+            weights, cli.run, hints)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # else gloo's threads can abort the processes as they exit
     return metrics
@@ -56,9 +57,10 @@ def _as_given(path: Path) -> Path:
 
 
 @rank_zero_only
-def _report(metrics: dict[str, float], test_size: int, train_seconds: float, predictions: list[int],
-            labels: list[int], tested: str, run: Path | None, hints: list[str]) -> None:
-    print(f"\nTest accuracy on the {test_size:,} MNIST test images: {metrics['test/acc']:.4f} ({tested})")
+def _report(metrics: dict[str, float], tested: int, test_size: int, train_seconds: float, predictions: list[int],
+            labels: list[int], weights: str, run: Path | None, hints: list[str]) -> None:
+    share = "the" if tested == test_size else f"{tested:,} of the"  # fewer with --trainer.limit_test_batches
+    print(f"\nTest accuracy on {share} {test_size:,} MNIST test images: {metrics['test/acc']:.4f} ({weights})")
     print(f"Training took {train_seconds:.1f} s.")
     print(predictions, "prediction number")
     print(labels, "real number")

@@ -12,7 +12,9 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
+from lightning.pytorch.trainer.connectors.data_connector import _parse_num_batches
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loops import evaluation_loop, fit_loop, prediction_loop
 from lightning.pytorch.loops.fit_loop import _FitLoop
 from lightning.pytorch.loops.loop import _Loop
 from torch.utils.tensorboard.summary import hparams
@@ -60,6 +62,24 @@ def cpu_has_native_bf16() -> bool:
     oneDNN's choice of kernels follows; there is no public function, and reading ``/proc/cpuinfo`` works on Linux only.
     """
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def _at_least_one_batch(stage: Any, length: int | float, limit: int | float) -> int | float:
+    """Lightning's count of the batches a ``limit_*_batches`` allows, but never none for a positive fraction."""
+    if isinstance(limit, float) and 0 < limit and 0 < length < float("inf") and int(length * limit) == 0:
+        return 1
+    return _parse_num_batches(stage, length, limit)
+
+
+def take_at_least_one_batch() -> None:
+    """Make a fraction of a loader that is less than one batch mean one batch, as it does for ``val_check_interval``.
+
+    Lightning takes ``int(batches * fraction)`` and refuses a run where that is 0: the debugging habit
+    ``--trainer.limit_val_batches 0.1`` ends the run on a validation set of 5 batches of 1,000 images. Lightning's
+    loops read the count through the name ``_parse_num_batches`` in their own modules, which is replaced there.
+    """
+    for loop in (fit_loop, evaluation_loop, prediction_loop):
+        loop._parse_num_batches = _at_least_one_batch
 
 
 class QuickHookNames:

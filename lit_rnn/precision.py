@@ -13,28 +13,34 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.accelerators import Accelerator
 from lightning.pytorch.utilities import rank_zero_info
 
-from lit_rnn.errors import ConfigError
+from lit_rnn.errors import ConfigError, check_config
 from lit_rnn.lightning_internals import cpu_has_native_bf16
 
 AUTO = "auto"
 BF16 = "bf16-mixed"  # what auto picks where bfloat16 is native: the weights and the optimizer stay 32-bit
 FP32 = "32-true"
+HALF_PRECISIONS = ("16", "16-mixed", "16-true")
 CPU_BF16_INSTRUCTIONS = "AVX512_BF16 or AMX-BF16"
 
 
-def uses_cuda(accelerator: str | Accelerator | None) -> bool:
-    """Whether the Trainer will run on an NVIDIA GPU: asked for, or ``auto`` (Lightning's default) and one is there."""
+def device_kind(accelerator: str | Accelerator | None) -> str:
+    """``cuda``, ``mps`` or ``cpu``: what the Trainer will run on, asked for or chosen as Lightning's ``auto`` does."""
     if isinstance(accelerator, Accelerator):
-        return accelerator.__class__.__name__ == "CUDAAccelerator"
-    return accelerator in ("gpu", "cuda") or (accelerator in (None, AUTO) and torch.cuda.is_available())
+        return {"CUDAAccelerator": "cuda", "MPSAccelerator": "mps"}.get(type(accelerator).__name__, "cpu")
+    if accelerator in ("gpu", "cuda") or (accelerator in (None, AUTO) and torch.cuda.is_available()):
+        return "cuda"
+    if accelerator == "mps" or (accelerator in (None, AUTO) and torch.backends.mps.is_available()):
+        return "mps"
+    return "cpu"
 
 
 def native_bf16(accelerator: str | Accelerator | None) -> tuple[bool, str]:
     """Whether the device the run will use computes bfloat16 natively, and the device's name for the messages."""
-    if uses_cuda(accelerator):
+    kind = device_kind(accelerator)
+    if kind == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False), torch.cuda.get_device_name()
-    if accelerator == "mps" or (accelerator in (None, AUTO) and torch.backends.mps.is_available()):
-        return False, "this Apple GPU"  # Lightning would pick it; its bfloat16 LSTM is not faster than float32
+    if kind == "mps":
+        return False, "this Apple GPU"  # its bfloat16 LSTM is not faster than float32
     return cpu_has_native_bf16(), "this CPU"
 
 
@@ -46,8 +52,12 @@ def resolve(precision: Any, accelerator: str | Accelerator | None) -> Any:
     """``auto`` as the precision this hardware runs fastest; any other value as given, once it is known to run here.
 
     Raises:
-        ConfigError: bfloat16 was asked for on a device without bfloat16 instructions.
+        ConfigError: bfloat16 was asked for on a device without bfloat16 instructions, or float16 on a CPU.
     """
+    check_config(str(precision) not in HALF_PRECISIONS or device_kind(accelerator) != "cpu", "trainer.precision",
+                 precision, "32-true on a CPU, which has no float16 kernels for the recurrent layers (Lightning would "
+                 "train 16-mixed as bf16-mixed instead, and 16-true crashes at the first step); 16-bit precision needs "
+                 "a GPU")
     if precision != AUTO and not is_bf16(precision):
         return precision
     native, device = native_bf16(accelerator)

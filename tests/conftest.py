@@ -79,7 +79,7 @@ def tiny_fit_args(data_dir: Path, *extra: str) -> list[str]:
 
 def reported_accuracy(stdout: str) -> float:
     """The test accuracy that ``lit_rnn.fit`` printed."""
-    return float(re.search(r"Test accuracy on the [0-9,]+ MNIST test images: ([0-9.]+)", stdout).group(1))
+    return float(re.search(r"Test accuracy on (?:[0-9,]+ of )?the [0-9,]+ MNIST test images: ([0-9.]+)", stdout).group(1))
 
 
 def checkpoint_accuracy(checkpoint: Path, data_dir: Path) -> float:

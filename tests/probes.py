@@ -84,3 +84,43 @@ def record_call(path: str) -> int:
     """A function, not a class: writes ``path`` when it is called, to show that a config naming it never got it called."""
     Path(path).write_text("called")
     return 0
+
+
+class CountBatches(L.Callback):
+    """Writes, per rank, how many batches and images each stage ran (the sanity check apart), and the optimizer steps
+    taken, as ``rank{R}.json``.
+
+    Args:
+        out_dir: Folder for the files.
+    """
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = Path(out_dir)
+        self.counts = {f"{stage}_{unit}": 0 for stage in ("train", "sanity", "val", "test") for unit in ("batches", "images")}
+        self.counts["steps"] = 0
+
+    def _count(self, stage: str, batch) -> None:
+        self.counts[f"{stage}_batches"] += 1
+        self.counts[f"{stage}_images"] += len(batch[0])
+        self._write()
+
+    def _write(self) -> None:
+        import json
+        import torch.distributed as dist
+
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / f"rank{rank}.json").write_text(json.dumps(self.counts))
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        self._count("train", batch)
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._count("sanity" if trainer.sanity_checking else "val", batch)
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._count("test", batch)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.counts["steps"] = trainer.global_step
+        self._write()

@@ -93,7 +93,7 @@ def test_without_onnx_runtime_one_line_gives_the_pip_command(tiny_run, monkeypat
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now fails, as where it is not installed
     with pytest.raises(SystemExit) as exit:
         export.main([])
-    assert exit.value.code == 1
+    assert exit.value.code == 2  # a usage error: the user installs what is missing
     assert capsys.readouterr().err.splitlines() == [
         "error: onnxruntime is not installed, and the export needs onnx, onnxscript, onnxruntime. Install them with: "
         "pip install onnx onnxscript onnxruntime (or pip install -e '.[export]' in the project's folder)."

@@ -15,12 +15,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from lit_rnn.lightning_internals import (
-    cpu_has_native_bf16,
     _EpochExactFitLoop,
+    cpu_has_native_bf16,
     flat_settings,
     log_as_of,
     logged_step,
     step_is_logged,
+    take_at_least_one_batch,
     use_epoch_exact_fit_loop,
     write_hparams,
 )
@@ -157,3 +158,17 @@ def test_settings_are_flattened_to_the_keys_mlflow_gets_from_lightning(tmp_path,
 def test_torchs_bfloat16_probe_agrees_with_the_cpus_own_flags():
     flags = set(re.search(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE).group(1).split())
     assert cpu_has_native_bf16() is bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+@pytest.mark.parametrize("fraction, batches", [(0.001, 1), (0.5, 32)])
+def test_a_fraction_of_a_loader_is_at_least_one_batch_in_every_loop(fraction, batches):
+    take_at_least_one_batch()
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=fraction, limit_val_batches=fraction, limit_test_batches=fraction,
+                        limit_predict_batches=fraction, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    model = BoringModel()  # 64 batches in each loader
+    trainer.fit(model)
+    assert (trainer.num_training_batches, trainer.num_val_batches) == (batches, [batches])
+    trainer.test(model)
+    assert trainer.num_test_batches == [batches]
+    assert len(trainer.predict(model)) == batches

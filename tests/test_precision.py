@@ -14,7 +14,8 @@ from lit_rnn.errors import ConfigError
 from lit_rnn.lightning_internals import cpu_has_native_bf16
 
 BF16_REQUESTS = ["bf16", "bf16-mixed", "bf16-true"]
-OTHER_PRECISIONS = [None, 32, "32", "32-true", 64, "64-true", "16-mixed"]
+OTHER_PRECISIONS = [None, 32, "32", "32-true", 64, "64-true"]
+HALF_PRECISIONS = [16, "16", "16-mixed", "16-true"]
 needs_bf16 = pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no AVX512_BF16 or AMX: no bfloat16 LSTM")
 
 
@@ -45,6 +46,13 @@ def test_bfloat16_asked_for_runs_where_native_and_is_refused_in_one_line_elsewhe
 @pytest.mark.parametrize("requested", OTHER_PRECISIONS)
 def test_other_precisions_pass_unchanged_on_every_cpu(cpu_bf16, requested):
     assert precision.resolve(requested, "cpu") == requested
+
+
+@pytest.mark.parametrize("requested", HALF_PRECISIONS)
+def test_float16_is_refused_on_a_cpu_and_passed_on_to_a_gpu(cpu_bf16, requested):
+    with pytest.raises(ConfigError, match=rf"--trainer.precision is {requested!r}, but it must be 32-true on a CPU"):
+        precision.resolve(requested, "cpu")
+    assert precision.resolve(requested, "cuda") == requested
 
 
 def test_a_run_trained_in_bfloat16_elsewhere_is_evaluated_in_32_bit_here_with_a_line_saying_so(cpu_bf16, caplog):
