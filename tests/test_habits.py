@@ -86,7 +86,12 @@ def images_tested(stdout: str) -> int:
     return int((found.group(1) or found.group(2)).replace(",", ""))
 
 
-@pytest.mark.parametrize("habit", HABITS, ids=[habit.name for habit in HABITS])
+# The default suite runs these; the rest are slow (each is a fit of a few seconds).
+QUICK = ("the template's fractions, below one batch", "fast_dev_run true", "ddp_spawn")
+
+
+@pytest.mark.parametrize("habit", [pytest.param(habit, id=habit.name, marks=() if habit.name in QUICK else pytest.mark.slow)
+                                   for habit in HABITS])
 def test_a_lightning_habit_runs_as_in_lightning_or_is_one_error_line(habit, data, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     deterministic = torch.are_deterministic_algorithms_enabled()
