@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from lit_rnn import child_errors
+
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 START_UP = "during start-up, before anything was saved. Run the command again."
 
@@ -89,6 +91,8 @@ def stop(signum: int, after_stop: str, announce: bool = True) -> None:
 
 
 def _handle(signum: int, frame: object) -> None:
+    if child_errors.another_failed():  # the signal that ends the other processes: the failed one's error is said
+        os._exit(128 + signum)
     if _Phase.deferring:
         if _Phase.requested == signal.SIGINT and signum == signal.SIGINT:
             stop(signum, "(a second Ctrl-C) in the middle of a training step: the work since the last checkpoint is "
