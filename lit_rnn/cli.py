@@ -18,7 +18,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from lit_rnn import runs
+from lit_rnn import interrupts, runs
 from lit_rnn.callbacks import HyperparametersWithMetrics
 from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint, check_fits
 from lit_rnn.console import QuietProgressBar, quiet
@@ -123,6 +123,7 @@ class LitRNNCLI(LightningCLI):
         if self.config.trainer.logger is True:  # "a logger": the project's own, not Lightning's plain one
             self.config.trainer.logger = Namespace(class_path=DEFAULT_LOGGER["class_path"],
                                                    init_args=Namespace(**DEFAULT_LOGGER["init_args"]))
+        interrupts.set_phase(interrupts.START_UP)  # from here a stop must give back the run folder about to be claimed
         self.run = apply_plan(self.plan, self.config)
 
     def instantiate_classes(self) -> None:

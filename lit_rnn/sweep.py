@@ -330,6 +330,8 @@ def main(args: list[str] | None = None) -> optuna.Study:
     study = sweep.open_study()
     sweep.continue_interrupted(study)
     sweep.run_trials(study)
+    interrupts.set_phase("while writing the study's report: every finished trial is in the study. Start the same "
+                         "command again to write the report.")
     report(study, settings.folder, settings.objective, settings.dimensions, sweep.base)
     return study
 
