@@ -4,38 +4,34 @@ The classes' typed ``__init__`` arguments are the configuration, so ``--model.hi
 ``configs/*.yaml`` map onto them with no glue code, and their docstrings are the ``--help``.
 """
 
-import re
 import sys
-import traceback
 from dataclasses import replace
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from jsonargparse import Namespace
 from jsonargparse.typing import NonNegativeInt
-from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from lit_rnn import runs
+from lit_rnn import interrupts, runs
 from lit_rnn.callbacks import HyperparametersWithMetrics
 from lit_rnn.class_paths import check_called_classes
 from lit_rnn.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint, check_fits
 from lit_rnn.console import QuietProgressBar, quiet
 from lit_rnn.data import MNISTDataModule
-from lit_rnn.errors import ConfigError, check_config, summarize
-from lit_rnn.lightning_internals import skip_nvml_check_without_nvml, use_epoch_exact_fit_loop
+from lit_rnn.errors import ConfigError, check_config
+from lit_rnn.lightning_internals import carry_child_errors, skip_nvml_check_without_nvml, use_epoch_exact_fit_loop
 from lit_rnn.log_figures import LogFigures
 from lit_rnn.logger_runs import check_mlflow_installed, continue_logs, logger_class, logger_configs
 from lit_rnn.model import MNISTClassifier
 from lit_rnn.precision import AutoPrecisionTrainer
 from lit_rnn.profiling import NoProfiler
 from lit_rnn.recovery import RecoveryCheckpoint
+from lit_rnn.refused_settings import settings_refused_by_lightning
 from lit_rnn.resume import KeepConfigWhenResuming, RunPlan, apply_plan, plan_run
 from lit_rnn.settings_checks import check_monitor, check_trainer
 from lit_rnn.yaml_files import read_yaml
@@ -126,6 +122,7 @@ class LitRNNCLI(LightningCLI):
         if self.config.trainer.logger is True:  # "a logger": the project's own, not Lightning's plain one
             self.config.trainer.logger = Namespace(class_path=DEFAULT_LOGGER["class_path"],
                                                    init_args=Namespace(**DEFAULT_LOGGER["init_args"]))
+        interrupts.set_phase(interrupts.START_UP)  # from here a stop must give back the run folder about to be claimed
         self.run = apply_plan(self.plan, self.config)
 
     def instantiate_classes(self) -> None:
@@ -166,45 +163,8 @@ class LitRNNCLI(LightningCLI):
                 callback.config = self.config_as_given
         trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         use_epoch_exact_fit_loop(trainer)
+        carry_child_errors(trainer)
         return trainer
-
-
-@contextmanager
-def settings_refused_by_lightning() -> Iterator[None]:
-    """Lightning's own checks of the Trainer's and the callbacks' arguments, as one line naming what it refused.
-
-    Only errors raised inside Lightning itself, of the kinds it checks arguments with, count as refused settings, and
-    the constructor's own error where a class given by its ``class_path`` (a logger, a callback) could not be built;
-    anything else is not the user's to fix and goes on to the last-resort handler.
-    """
-    try:
-        yield
-    except (MisconfigurationException, ValueError, TypeError) as error:
-        refused = refused_class(error)
-        if refused is not None:
-            raise ConfigError(f"{refused} Fix its init_args, install what it needs, or choose another class (--help lists "
-                              "the options).") from None
-        frames = traceback.extract_tb(error.__traceback__)
-        if not frames or "/lightning/" not in frames[-1].filename:
-            raise
-        raise ConfigError(f"Lightning refused the settings: {summarize(error)} Change them on the command line or "
-                          "in the YAML config (--help lists them).") from None
-
-
-def refused_class(error: BaseException) -> str | None:
-    """Why a class given by its ``class_path`` could not be built, in one sentence; None for any other error.
-
-    jsonargparse reports such a failure as the value not validating against any type the option accepts, with the
-    constructor's error as the cause (wrapped in "Problem with given class_path" for some): a package the class needs
-    that is not installed, or an argument it refuses.
-    """
-    given = re.search(r"class_path='([\w.]+)'", str(error))
-    if error.__cause__ is None or given is None or "Does not validate against any of the Union subtypes" not in str(error):
-        return None
-    cause = error.__cause__
-    reason = re.sub(r"^Problem with given class_path '[\w.]+':\s*", "", str(cause)) if isinstance(cause, ValueError) else ""
-    reason = " ".join(reason.split()) or summarize(cause)
-    return f"{given.group(1)} could not be built from its settings: {reason.rstrip('.')}."
 
 
 def check_run_settings(config: Namespace) -> None:

@@ -158,6 +158,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.batch_size, self.val_size, self.split_seed = batch_size, val_size, split_seed
         self.eval_batch_size = eval_batch_size
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.resumed_shuffle_seed: int | None = None  # a resumed run's own, from its checkpoint
 
     def prepare_data(self) -> None:
         """Download MNIST unless its files are already in ``data_dir`` (runs on one process per machine).
@@ -226,9 +227,8 @@ class MNISTDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> TensorBatches:
         rank, world_size = self._rank_and_world_size()
-        # The shuffle order follows the run's seed (LightningCLI's seed_everything).
         return TensorBatches(
-            *self.splits["train"], self.batch_size, shuffle=True, seed=torch.initial_seed(),
+            *self.splits["train"], self.batch_size, shuffle=True, seed=self._shuffle_seed(),
             rank=rank, world_size=world_size, start_at=self._batches_done_this_epoch,
         )
 
@@ -240,9 +240,17 @@ class MNISTDataModule(L.LightningDataModule):
         """
         return self.trainer.fit_loop.epoch_loop.batch_progress.current.ready if self.trainer else 0
 
+    def _shuffle_seed(self) -> int:
+        """The run's seed (LightningCLI's seed_everything); on a resume, the run's own from its checkpoint, which is
+        the only record of it in a run without a seed (``--seed_everything false``)."""
+        return torch.initial_seed() if self.resumed_shuffle_seed is None else self.resumed_shuffle_seed
+
     def state_dict(self) -> dict[str, Any]:
-        """The seed of the shuffle order, so that a resume with another order can be refused before it starts."""
-        return {"shuffle_seed": torch.initial_seed()}
+        """The seed of the shuffle order, so that a resume shuffles as the run did, or is refused another order."""
+        return {"shuffle_seed": self._shuffle_seed()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.resumed_shuffle_seed = state_dict.get("shuffle_seed")
 
     def _eval_batches(self, split: str) -> TensorBatches:
         rank, world_size = self._rank_and_world_size()

@@ -1,16 +1,18 @@
 """User-facing errors: a one-paragraph message and an exit code instead of a traceback."""
 
 import errno
+import os
 import re
 import sys
 import tempfile
+import threading
 import traceback
 from argparse import ArgumentError
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from lit_rnn import interrupts
+from lit_rnn import child_errors, interrupts
 
 
 class UserError(Exception):
@@ -88,14 +90,59 @@ _FULL = {
 }
 
 
-def _report_bug(error: Exception) -> None:
+def _bug_line(error: Exception) -> str:
     """The last resort for what no check foresaw: one line for the user, the traceback in a file for the report."""
     handle, path = tempfile.mkstemp(prefix="lit_rnn-crash-", suffix=".txt")
     with open(handle, "w") as crash:
         crash.write("".join(traceback.format_exception(error)))
-    print(f"error: this is a bug in lit_rnn: {summarize(error).rstrip('.')}. The full traceback is in {path}; please report it.",
-          file=sys.stderr)
-    sys.exit(1)
+    return f"error: this is a bug in lit_rnn: {summarize(error).rstrip('.')}. The full traceback is in {path}; please report it."
+
+
+def _line_and_exit_code(error: Exception) -> tuple[str, int]:
+    if isinstance(error, UserError):
+        return f"error: {error}", error.exit_code
+    if isinstance(error, ArgumentError):  # the command line or a YAML config did not parse
+        return f"error: {summarize_parse_error(error.message)} Run with --help to see the options.", 2
+    if isinstance(error, OSError) and error.errno in _FULL:
+        what, fix = _FULL[error.errno]
+        return (f"error: {what}: writing {error.filename or 'a file'} failed ({error.strerror}). Checkpoints are "
+                f"written whole or not at all, so those saved before are intact: {fix}, then continue with "
+                "--ckpt_path last (or run the command again, if it had saved none)."), 1
+    return _bug_line(error), 1
+
+
+_saying = threading.Lock()
+_said = threading.Event()  # this process said an error: its own, or a child's (``launchers``)
+
+
+def report(error: Exception) -> int:
+    """Say in one line what went wrong, and leave the error for the command that started this process, if one
+    asked (``child_errors``); the exit code. Where a child working alongside it failed first, its error is the one
+    said (this one's is most likely its echo). A process that the first process of a distributed run started leaves
+    the saying to that one: the user sees one line, not one per process."""
+    with _saying:
+        _said.set()
+        error = child_errors.first_failure() or error
+        if child_errors.record(error) and os.environ.get("LOCAL_RANK", "0") != "0":
+            return 1
+        line, exit_code = _line_and_exit_code(error)
+        print(line, file=sys.stderr)
+        return exit_code
+
+
+def report_for_child(error: Exception) -> int | None:
+    """Say a child's error as this process's own, unless it said one already; the exit code, or None.
+
+    The caller ends the process at once: the lock stays held, so that nothing else is said meanwhile.
+    """
+    _saying.acquire()
+    if _said.is_set():
+        _saying.release()
+        return None
+    _said.set()
+    line, exit_code = _line_and_exit_code(error)
+    print(line, file=sys.stderr, flush=True)
+    return exit_code
 
 
 def exits_cleanly_on_user_error(main: Callable[..., Any]) -> Callable[..., Any]:
@@ -109,21 +156,7 @@ def exits_cleanly_on_user_error(main: Callable[..., Any]) -> Callable[..., Any]:
         try:
             with interrupts.handled():
                 return main(*args, **kwargs)
-        except UserError as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(error.exit_code)
-        except ArgumentError as error:  # the command line or a YAML config did not parse
-            print(f"error: {summarize_parse_error(error.message)} Run with --help to see the options.", file=sys.stderr)
-            sys.exit(2)
-        except OSError as error:
-            if error.errno not in _FULL:
-                _report_bug(error)
-            what, fix = _FULL[error.errno]
-            print(f"error: {what}: writing {error.filename or 'a file'} failed ({error.strerror}). Checkpoints are "
-                  f"written whole or not at all, so those saved before are intact: {fix}, then continue with "
-                  "--ckpt_path last (or run the command again, if it had saved none).", file=sys.stderr)
-            sys.exit(1)
         except Exception as error:
-            _report_bug(error)
+            sys.exit(report(error))
 
     return wrapper

@@ -12,10 +12,11 @@ import torch  # noqa: E402
 from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
 
 from lit_rnn import interrupts  # noqa: E402
-from lit_rnn.cli import LitRNNCLI, settings_refused_by_lightning  # noqa: E402
+from lit_rnn.cli import LitRNNCLI  # noqa: E402
 from lit_rnn.errors import exits_cleanly_on_user_error  # noqa: E402
 from lit_rnn.logger_runs import viewers  # noqa: E402
 from lit_rnn.quick_exit import run_then_exit  # noqa: E402
+from lit_rnn.refused_settings import settings_refused_by_lightning  # noqa: E402
 from lit_rnn.recovery import after_training, run_checkpoint  # noqa: E402
 
 

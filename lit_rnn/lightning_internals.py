@@ -6,18 +6,27 @@ Each has a test in ``tests/test_lightning_internals.py`` that fails loudly when 
 
 import ctypes
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
+from lightning.fabric.utilities.distributed import _set_num_threads_if_needed
 from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
 from lightning.pytorch.trainer.connectors.data_connector import _parse_num_batches
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.loops import evaluation_loop, fit_loop, prediction_loop
 from lightning.pytorch.loops.fit_loop import _FitLoop
 from lightning.pytorch.loops.loop import _Loop
+from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher, _SubprocessScriptLauncher
+from torch.multiprocessing import ProcessRaisedException
 from torch.utils.tensorboard.summary import hparams
+
+from lit_rnn import child_errors, errors
+from lit_rnn.refused_settings import settings_refused_by_lightning
 
 
 class _EpochExactFitLoop(_FitLoop):
@@ -140,3 +149,82 @@ def log_as_of(trainer: L.Trainer, checkpoint: dict[str, Any]) -> None:
     progress from the checkpoint, as a resume does, gives the counts of the moment the weights were saved.
     """
     trainer.fit_loop.load_state_dict(checkpoint["loops"]["fit_loop"])
+
+
+class _CarryingSpawnLauncher(_MultiProcessingLauncher):
+    """``ddp_spawn``'s launcher, whose parent takes up a child's error as that very error (``child_errors``).
+
+    Lightning's own ends with torch's ``ProcessRaisedException``, which holds only the child's traceback as text. A child
+    also turns Lightning's refusal of a setting into the error the parent turns it into (``settings_refused_by_lightning``
+    looks at where the error was raised, which the parent cannot see).
+    """
+
+    def launch(self, function: Callable, *args: Any, trainer: L.Trainer | None = None, **kwargs: Any) -> Any:
+        folder = child_errors.records_folder()
+        try:
+            with child_errors.recorded_into(folder):
+                return super().launch(function, *args, trainer=trainer, **kwargs)
+        except ProcessRaisedException as failure:
+            error = child_errors.recorded(folder, failure.error_pid)
+            if error is None:
+                raise
+            raise error  # its cause, the child's traceback, goes with it
+
+    def _wrapping_function(self, process_idx: int, *args: Any, **kwargs: Any) -> None:
+        try:
+            with settings_refused_by_lightning():
+                super()._wrapping_function(process_idx, *args, **kwargs)
+        except Exception as error:
+            child_errors.record(error)
+            raise
+
+
+class _CarryingScriptLauncher(_SubprocessScriptLauncher):
+    """``ddp``'s launcher, which runs the command again for each further process; the first process says a failed
+    child's error as its own, once, with its exit code. Lightning's own kills the first process at once, and the user
+    sees no line, or each process's copy of it."""
+
+    def launch(self, function: Callable, *args: Any, trainer: L.Trainer | None = None, **kwargs: Any) -> Any:
+        if self.cluster_environment.creates_processes_externally:  # a child, or processes started by torchrun or SLURM
+            return super().launch(function, *args, trainer=trainer, **kwargs)
+        self.cluster_environment.validate_settings(num_devices=self.num_processes, num_nodes=self.num_nodes)
+        folder = child_errors.records_folder()
+        child_errors.watch(folder)
+        with child_errors.recorded_into(folder):
+            self._call_children_scripts()
+        _ChildErrorObserver(self.procs, folder).start()
+        _set_num_threads_if_needed(num_processes=self.num_processes)
+        return function(*args, **kwargs)
+
+
+class _ChildErrorObserver(_ChildProcessObserver):
+    """Lightning's watch over the children: when one fails, all are ended; here the first process says the error the
+    failed child left, unless it said one of its own, and exits with its code."""
+
+    def __init__(self, children: list, folder: Path) -> None:
+        super().__init__(main_pid=os.getpid(), child_processes=children)
+        self._folder = folder
+
+    def _terminate_all(self) -> None:
+        failed = next(child for child in self._child_processes if child.returncode)
+        error = child_errors.recorded(self._folder, failed.pid)
+        if error is None:  # a child killed by a signal, or stopped by one: Lightning's way
+            super()._terminate_all()
+            return
+        exit_code = errors.report_for_child(error)
+        for child in self._child_processes:
+            child.send_signal(self._termination_signal)
+        if exit_code is not None:  # else this process said its own error and is on its way out
+            sys.stdout.flush()
+            os._exit(exit_code)
+
+
+def carry_child_errors(trainer: L.Trainer) -> None:
+    """Give ``trainer`` the launchers above in place of Lightning's own of the same kind."""
+    strategy = trainer.strategy
+    launcher = strategy.launcher
+    if type(launcher) is _MultiProcessingLauncher:
+        strategy._launcher = _CarryingSpawnLauncher(strategy, start_method=launcher._start_method)
+    elif type(launcher) is _SubprocessScriptLauncher:
+        strategy._launcher = _CarryingScriptLauncher(launcher.cluster_environment, launcher.num_processes,
+                                                     launcher.num_nodes)

@@ -4,23 +4,29 @@ Each input gets a line (or a JSON record): the predicted digit, its probability 
 the true label. An input that cannot be read gets one error line and the others are still predicted.
 """
 
-import argparse
-import json
-import math
-import re
-import sys
-from dataclasses import asdict, dataclass
-from pathlib import Path
+if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
+    from lit_rnn import interrupts
 
-import torch
+    interrupts.install()
 
-from lit_rnn.command_line import trained_model_command
-from lit_rnn.data import MNIST_TEST_SIZE, load_mnist
-from lit_rnn.digits import read_digit
-from lit_rnn.errors import UserError, exits_cleanly_on_user_error
-from lit_rnn.network import RecurrentClassifier
-from lit_rnn.quick_exit import run_then_exit
-from lit_rnn.trained import find_checkpoint, load_network
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from lit_rnn import interrupts  # noqa: E402
+from lit_rnn.command_line import trained_model_command  # noqa: E402
+from lit_rnn.data import MNIST_TEST_SIZE, load_mnist  # noqa: E402
+from lit_rnn.digits import read_digit  # noqa: E402
+from lit_rnn.errors import UserError, exits_cleanly_on_user_error  # noqa: E402
+from lit_rnn.network import RecurrentClassifier  # noqa: E402
+from lit_rnn.quick_exit import run_then_exit  # noqa: E402
+from lit_rnn.trained import find_checkpoint, load_network  # noqa: E402
 
 
 @dataclass
@@ -161,6 +167,7 @@ def main(args: list[str] | None = None) -> list[Prediction]:
         command_line.error("give image files, --indices, or both")
     checkpoint = find_checkpoint(options.ckpt_path)
     trained = load_network(checkpoint)
+    interrupts.set_phase("while predicting: nothing is written. Run the command again.", on_the_spot=True)
     network = trained.network
     tested, errors = [], []
     if options.indices:

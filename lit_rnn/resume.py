@@ -79,7 +79,9 @@ def _check_resumable(config: Namespace, path: Path, checkpoint: dict[str, Any]) 
     max_epochs = config.trainer.get("max_epochs")
     check_config(max_epochs in (None, -1) or max_epochs >= epochs_done, "trainer.max_epochs", max_epochs,
                  f"at least {epochs_done}, the epochs {path} has already trained (more, to train on)")
-    saved = {**checkpoint.get("datamodule_hyper_parameters", {}), **_saved_seed(checkpoint)}
+    # A run without a seed (--seed_everything false) is resumed without one too: it shuffles by its checkpoint's seed.
+    seed = _saved_seed(checkpoint) if config.seed_everything is not False else {}
+    saved = {**checkpoint.get("datamodule_hyper_parameters", {}), **seed}
     current = {**{key: config.data.get(key) for key in DATA_ORDER}, "seed_everything": config.seed_everything}
     changed = [f"--{'data.' if key in DATA_ORDER else ''}{key} {current[key]} (the run's: {saved[key]})"
                for key in current if key in saved and saved[key] != current[key]]

@@ -34,9 +34,9 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from lit_rnn import interrupts, runs, search_space  # noqa: E402
+from lit_rnn import child_errors, interrupts, runs, search_space  # noqa: E402
 from lit_rnn.cli import LitRNNCLI, check_run_settings  # noqa: E402
-from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
+from lit_rnn.errors import ConfigError, UserError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
 from lit_rnn.model import MNISTClassifier  # noqa: E402
 from lit_rnn.quick_exit import run_then_exit  # noqa: E402
 from lit_rnn.sweep_report import report, trial_line, with_settings  # noqa: E402
@@ -212,11 +212,12 @@ class Sweep:
             *resume,
         ]
         run.parent.mkdir(parents=True, exist_ok=True)
-        finished = run_fit(command, run)
+        finished, error = run_fit(command, run)
         if finished.returncode == PRUNED_EXIT_CODE:
             raise optuna.TrialPruned()
         if finished.returncode != 0:
-            reason = last_error(run.parent / "fit.log") or f"fit exited with {finished.returncode}"
+            reason = (str(error) if isinstance(error, UserError) else summarize(error)) if error else \
+                f"fit exited with {finished.returncode}"
             trial.set_user_attr("error", reason)
             raise TrialFailed(reason)
         metrics = last_scalars(run)
@@ -235,15 +236,18 @@ def as_argument(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def run_fit(command: list[str], run: Path) -> subprocess.CompletedProcess:
+def run_fit(command: list[str], run: Path) -> tuple[subprocess.CompletedProcess, Exception | None]:
     """Run a trial's fit, its messages going to ``fit.log`` beside its run; a SIGTERM or Ctrl-C that the worker gets
-    meanwhile is passed on to the fit, which saves its step and stops, and then stops the worker too.
+    meanwhile is passed on to the fit, which saves its step and stops, and then stops the worker too. Returns the
+    finished process and the error it ended with, if any (``child_errors``).
 
     The trial stays running in the study: the worker that next finds its run without a live owner continues it.
     """
     interrupts.defer()
-    with open(run.parent / "fit.log", "a") as log, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log,
-                                                                     text=True) as fit:
+    errors = child_errors.records_folder()
+    with open(run.parent / "fit.log", "a") as log, subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=log, text=True, env=child_errors.environment(errors)
+    ) as fit:
         passed_on = None
         while True:
             try:
@@ -260,7 +264,7 @@ def run_fit(command: list[str], run: Path) -> subprocess.CompletedProcess:
     if signum is not None:
         interrupts.stop(signum, f"during a trial; its run, {run}, is saved as far as its fit got. Start the same "
                                 "command again: the trial goes on from there.")
-    return subprocess.CompletedProcess(command, fit.returncode, stdout)
+    return subprocess.CompletedProcess(command, fit.returncode, stdout), child_errors.recorded(errors, fit.pid)
 
 
 class TrialFailed(Exception):
@@ -314,11 +318,6 @@ def last_scalars(run: Path) -> dict[str, float]:
     return {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"]}
 
 
-def last_error(log: Path) -> str | None:
-    lines = [line for line in log.read_text().splitlines() if line.startswith("error:")]
-    return lines[-1].removeprefix("error: ") if lines else None
-
-
 @exits_cleanly_on_user_error
 def main(args: list[str] | None = None) -> optuna.Study:
     """Run this worker's share of the sweep, then print the study's table; returns the study."""
@@ -331,6 +330,8 @@ def main(args: list[str] | None = None) -> optuna.Study:
     study = sweep.open_study()
     sweep.continue_interrupted(study)
     sweep.run_trials(study)
+    interrupts.set_phase("while writing the study's report: every finished trial is in the study. Start the same "
+                         "command again to write the report.")
     report(study, settings.folder, settings.objective, settings.dimensions, sweep.base)
     return study
 

@@ -18,7 +18,6 @@ import lightning as L  # noqa: E402
 
 from lit_rnn import interrupts, runs  # noqa: E402
 from lit_rnn.checkpointing import CheckpointError  # noqa: E402
-from lit_rnn.cli import settings_refused_by_lightning  # noqa: E402
 from lit_rnn.command_line import trained_model_command  # noqa: E402
 from lit_rnn.data import MNISTDataModule  # noqa: E402
 from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error  # noqa: E402
@@ -30,6 +29,7 @@ from lit_rnn.model import MNISTClassifier  # noqa: E402
 from lit_rnn.precision import AutoPrecisionTrainer, to_evaluate  # noqa: E402
 from lit_rnn.profiling import NoProfiler  # noqa: E402
 from lit_rnn.quick_exit import run_then_exit  # noqa: E402
+from lit_rnn.refused_settings import settings_refused_by_lightning  # noqa: E402
 from lit_rnn.trained import NOT_OURS, TrainedNetwork, find_checkpoint, load_network  # noqa: E402
 
 

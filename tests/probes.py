@@ -124,3 +124,22 @@ class CountBatches(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.counts["steps"] = trainer.global_step
         self._write()
+
+
+class FailInProcess(L.Callback):
+    """Raises in process ``rank`` alone, as training step ``step`` starts: a mistake of the user's, or a bug.
+
+    Args:
+        rank: The process (global rank) that fails.
+        step: The global step at which it fails.
+        bug: Raise an error no check foresaw (a RuntimeError) instead of a ``UserError``.
+    """
+
+    def __init__(self, rank: int, step: int = 2, bug: bool = False) -> None:
+        self.rank, self.step, self.bug = rank, step, bug
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_rank == self.rank and trainer.global_step == self.step:
+            from lit_rnn.errors import UserError
+
+            raise (RuntimeError if self.bug else UserError)(f"Planted in process {self.rank} at step {self.step}.")

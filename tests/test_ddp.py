@@ -1,5 +1,6 @@
 """Two processes on CPU (DDP over gloo) through the real command line, as Lightning launches them."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,24 @@ def test_a_distributed_run_resumes_from_its_checkpoint(ddp_run, tiny_mnist):
     checkpoint = torch.load(workdir / resumed / "checkpoints" / "recovery.ckpt", map_location="cpu", weights_only=False)
     # 250 images per rank and epoch at 25 a batch: 10 steps an epoch, and 2 epochs more after the first 10
     assert (checkpoint["epoch"], checkpoint["global_step"]) == (12, 120)
+
+
+@pytest.mark.parametrize("bug", [False, True], ids=["user error", "bug"])
+@pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp"])
+def test_an_error_in_the_second_process_is_said_once_as_in_one_process(strategy, bug, tiny_mnist, tmp_path):
+    args = tiny_fit_args(tiny_mnist, f"--trainer.strategy={strategy}", "--trainer.devices=2", "--trainer.accelerator=cpu",
+                         "--trainer.callbacks+=probes.FailInProcess", "--trainer.callbacks.rank=1",
+                         f"--trainer.callbacks.bug={str(bug).lower()}")
+    result = run_module("lit_rnn.fit", args, cwd=tmp_path)
+    assert result.returncode == (1 if bug else 2), result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "SIGTERM" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    if not bug:
+        assert line == "error: Planted in process 1 at step 2."
+        return
+    match = re.fullmatch(r"error: this is a bug in lit_rnn: RuntimeError: Planted in process 1 at step 2\. "
+                         r"The full traceback is in (\S+); please report it\.", line)
+    assert match, line
+    report = Path(match[1]).read_text()
+    Path(match[1]).unlink()
+    assert "probes.py" in report and "in on_train_batch_start" in report  # the child's own traceback

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 
 RUN = Path("lightning_logs") / "version_0"
 OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # nothing listens there
+TWO_PROCESSES = ["--trainer.devices=2", "--trainer.accelerator=cpu"]
 def raw(workspace: Path, name: str) -> Path:
     return workspace / "data" / "MNIST" / "raw" / name
 
@@ -93,6 +94,11 @@ CASES = [
     Case("idx truncated", [], IDX_NAMES[True][0][:5], lambda w: truncate(raw(w, IDX_NAMES[True][0]))),
     Case("idx wrong magic", [], "is not an IDX file", lambda w: set_magic(raw(w, IDX_NAMES[False][0]), 0x0A0B0C0D)),
     Case("idx counts disagree", [], "do not match", drop_one_label),
+    # met by the processes that Lightning starts: each process's error is carried to the command, and said once
+    Case("idx truncated, met in ddp_spawn's processes", [*TWO_PROCESSES, "--trainer.strategy=ddp_spawn"],
+         f"{IDX_NAMES[True][0]} is 1,000 bytes long", lambda w: truncate(raw(w, IDX_NAMES[True][0]))),
+    Case("idx truncated, met in each of ddp's processes", [*TWO_PROCESSES, "--trainer.strategy=ddp"],
+         f"{IDX_NAMES[True][0]} is 1,000 bytes long", lambda w: truncate(raw(w, IDX_NAMES[True][0]))),
     Case("mlflow tracking server unreachable", ["--trainer.logger=lightning.pytorch.loggers.MLFlowLogger",
                                                 "--trainer.logger.init_args.tracking_uri=http://127.0.0.1:9"],
          "http://127.0.0.1:9"),

@@ -12,6 +12,8 @@ import pytest
 from conftest import REPO, reported_accuracy, run_module, tiny_fit_args
 from test_resume import interrupt
 
+from lit_rnn.checkpointing import read_checkpoint
+
 pytestmark = pytest.mark.slow
 
 SIGNALS = {"TERM": signal.SIGTERM, "INT": signal.SIGINT}
@@ -39,6 +41,22 @@ def test_a_signal_during_start_up_stops_at_once_and_leaves_nothing(name, tiny_mn
     process.send_signal(SIGNALS[name])
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + SIGNALS[name]
+    assert error_lines(stderr) == [f"error: Stopped by SIG{name} during start-up, before anything was saved. "
+                                   "Run the command again."]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+@pytest.mark.parametrize("command", [["lit_rnn.predict", "--indices=0"], ["lit_rnn.test"], ["lit_rnn.export"],
+                                     ["lit_rnn.sweep", f"--config={REPO / 'configs' / 'sweeps' / 'cells.yaml'}"]],
+                         ids=lambda command: command[0])
+def test_every_command_handles_a_signal_from_its_first_line(command, name, tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", *command], cwd=tmp_path, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+    time.sleep(0.5)  # in the imports
+    process.send_signal(SIGNALS[name])
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + SIGNALS[name], stderr[-3000:]
     assert error_lines(stderr) == [f"error: Stopped by SIG{name} during start-up, before anything was saved. "
                                    "Run the command again."]
     assert list(tmp_path.iterdir()) == []
@@ -76,3 +94,19 @@ def test_the_run_a_signal_cut_short_before_its_test_reports_what_an_uninterrupte
     tested = run_module("lit_rnn.fit", [*args, "--ckpt_path=last"], cwd=tmp_path / "cut")
     assert reported_accuracy(tested.stdout) == reported_accuracy(straight.stdout)
     assert "Training took" in tested.stdout
+
+
+def test_a_run_without_a_seed_goes_on_by_its_stop_line_and_by_its_config(tiny_mnist, tmp_path):
+    args = tiny_fit_args(tiny_mnist, "--seed_everything=false", "--trainer.max_epochs=3")
+    stopped = run_module("lit_rnn.fit", [*args, *interrupt(5, signal_name="TERM")], cwd=tmp_path)
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-3000:]
+    assert "same command plus --ckpt_path last" in stopped.stderr
+    recovery = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "recovery.ckpt"
+    seed = read_checkpoint(recovery)["MNISTDataModule"]["shuffle_seed"]
+    again = run_module("lit_rnn.fit", [*args, *interrupt(12, signal_name="TERM"), "--ckpt_path=last"], cwd=tmp_path)
+    assert again.returncode == 128 + signal.SIGTERM, again.stderr[-3000:]
+    config = tmp_path / "lightning_logs" / "version_0" / "config.yaml"
+    finished = run_module("lit_rnn.fit", [f"--config={config}", "--ckpt_path=last"], cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert 0 <= reported_accuracy(finished.stdout) <= 1
+    assert read_checkpoint(recovery)["MNISTDataModule"]["shuffle_seed"] == seed  # the run's own order throughout
