@@ -1,6 +1,6 @@
 """A child process's error, carried to the command that started it, so that a run of several processes ends as one.
 
-A command that starts processes (Lightning's ``ddp_spawn`` and ``ddp`` launchers, a sweep's trials) names a folder in
+A command that starts processes (Lightning's ``ddp`` launcher, a sweep's trials) names a folder in
 ``LIT_RNN_ERROR_RECORDS`` as it starts them; a child leaves its error there, pickled, under its process id, and the
 command takes up that very error. So a mistake of the user's met in a child is the one line and exit code it is in a
 single process, said once, and only a real bug gets a traceback file, with the child's traceback in it. A file, not

@@ -130,7 +130,7 @@ class LitRNNCLI(LightningCLI):
         try:
             with settings_refused_by_lightning():
                 super().instantiate_classes()
-            check_trainer(self.trainer)
+            check_trainer(self.trainer, self.config.trainer.get("strategy"))
             if self.plan.checkpoint is not None:
                 check_fits(self.plan.checkpoint, self.config.ckpt_path, self.model)
             if self.run is not None and rank_zero_only.rank == 0:
@@ -186,10 +186,6 @@ def check_run_settings(config: Namespace) -> None:
         value = trainer.get(key)
         check_config(value is None or lowest <= value <= MAX_PROCESSES_OR_STEPS, f"trainer.{key}", value,
                      f"a whole number from {lowest} to {MAX_PROCESSES_OR_STEPS:,}")
-    strategy = trainer.get("strategy")
-    check_config(not str(strategy).startswith("ddp_spawn"), "trainer.strategy", strategy,
-                 "ddp for several processes: ddp_spawn starts new ones for fit and again for the test, where a run's "
-                 "folder, config and checkpoints are already another process's (Lightning's docs prefer ddp too)")
     devices = trainer.get("devices")
     count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices  # "4" means 4 too
     check_config(not isinstance(count, int) or count <= MAX_PROCESSES_OR_STEPS, "trainer.devices", devices,

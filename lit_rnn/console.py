@@ -14,8 +14,6 @@ from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 # Lightning's info lines (its rank_zero_info) all go to this one logger.
 LIGHTNING_INFO_LOGGER = "lightning.pytorch.utilities.rank_zero"
 ADVERTISEMENT = "💡 Tip:"  # Lightning's suggestions to install its cloud services (litlogger, litmodels)
-# ddp_spawn's parent ending the other processes after one failed, whose error is then said (``child_errors``).
-TORCH_SPAWN_LOGGER, ENDING_THE_OTHERS = "torch.multiprocessing.spawn", "Terminating process"
 # (message, category, module): warnings that say nothing the user can act on.
 NOISE = (
     # Lightning's own use of a class that PyTorch deprecated, at every fit and test.
@@ -32,14 +30,9 @@ def _not_an_advertisement(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith(ADVERTISEMENT)
 
 
-def _not_ending_the_others(record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith(ENDING_THE_OTHERS)
-
-
 def quiet() -> None:
     """Silence the noise, once at the start of a command (calling it again changes nothing)."""
     logging.getLogger(LIGHTNING_INFO_LOGGER).addFilter(_not_an_advertisement)  # a filter is added only once
-    logging.getLogger(TORCH_SPAWN_LOGGER).addFilter(_not_ending_the_others)
     for message, category, module in NOISE:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
 

@@ -201,8 +201,8 @@ class MNISTDataModule(L.LightningDataModule):
         return all((raw / name).is_file() for name in RAW_FILES)
 
     def setup(self, stage: str) -> None:
-        """The splits, in memory; and ``limit_*_batches`` fractions of at least one batch, in every process (one started
-        by ``ddp_spawn`` too): a tenth of the 5 validation batches of 1,000 images is one batch, not a refused run."""
+        """The splits, in memory; and ``limit_*_batches`` fractions of at least one batch, in every process of a run:
+        a tenth of the 5 validation batches of 1,000 images is one batch, not a refused run."""
         take_at_least_one_batch()
         if self.splits:
             return

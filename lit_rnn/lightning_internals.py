@@ -22,11 +22,9 @@ from lightning.pytorch.loops import evaluation_loop, fit_loop, prediction_loop
 from lightning.pytorch.loops.fit_loop import _FitLoop
 from lightning.pytorch.loops.loop import _Loop
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher, _SubprocessScriptLauncher
-from torch.multiprocessing import ProcessRaisedException
 from torch.utils.tensorboard.summary import hparams
 
 from lit_rnn import child_errors, errors
-from lit_rnn.refused_settings import settings_refused_by_lightning
 
 
 class _EpochExactFitLoop(_FitLoop):
@@ -151,34 +149,6 @@ def log_as_of(trainer: L.Trainer, checkpoint: dict[str, Any]) -> None:
     trainer.fit_loop.load_state_dict(checkpoint["loops"]["fit_loop"])
 
 
-class _CarryingSpawnLauncher(_MultiProcessingLauncher):
-    """``ddp_spawn``'s launcher, whose parent takes up a child's error as that very error (``child_errors``).
-
-    Lightning's own ends with torch's ``ProcessRaisedException``, which holds only the child's traceback as text. A child
-    also turns Lightning's refusal of a setting into the error the parent turns it into (``settings_refused_by_lightning``
-    looks at where the error was raised, which the parent cannot see).
-    """
-
-    def launch(self, function: Callable, *args: Any, trainer: L.Trainer | None = None, **kwargs: Any) -> Any:
-        folder = child_errors.records_folder()
-        try:
-            with child_errors.recorded_into(folder):
-                return super().launch(function, *args, trainer=trainer, **kwargs)
-        except ProcessRaisedException as failure:
-            error = child_errors.recorded(folder, failure.error_pid)
-            if error is None:
-                raise
-            raise error  # its cause, the child's traceback, goes with it
-
-    def _wrapping_function(self, process_idx: int, *args: Any, **kwargs: Any) -> None:
-        try:
-            with settings_refused_by_lightning():
-                super()._wrapping_function(process_idx, *args, **kwargs)
-        except Exception as error:
-            child_errors.record(error)
-            raise
-
-
 class _CarryingScriptLauncher(_SubprocessScriptLauncher):
     """``ddp``'s launcher, which runs the command again for each further process; the first process says a failed
     child's error as its own, once, with its exit code. Lightning's own kills the first process at once, and the user
@@ -220,11 +190,14 @@ class _ChildErrorObserver(_ChildProcessObserver):
 
 
 def carry_child_errors(trainer: L.Trainer) -> None:
-    """Give ``trainer`` the launchers above in place of Lightning's own of the same kind."""
-    strategy = trainer.strategy
-    launcher = strategy.launcher
-    if type(launcher) is _MultiProcessingLauncher:
-        strategy._launcher = _CarryingSpawnLauncher(strategy, start_method=launcher._start_method)
-    elif type(launcher) is _SubprocessScriptLauncher:
-        strategy._launcher = _CarryingScriptLauncher(launcher.cluster_environment, launcher.num_processes,
-                                                     launcher.num_nodes)
+    """Give ``trainer`` the launcher above in place of Lightning's own of the same kind."""
+    launcher = trainer.strategy.launcher
+    if type(launcher) is _SubprocessScriptLauncher:
+        trainer.strategy._launcher = _CarryingScriptLauncher(launcher.cluster_environment, launcher.num_processes,
+                                                             launcher.num_nodes)
+
+
+def spawns_processes(trainer: L.Trainer) -> bool:
+    """Whether the strategy starts its processes from inside the command (``ddp_spawn``, ``ddp_fork``,
+    ``ddp_notebook``), runs fit in them, and hands the weights back through a file of its own."""
+    return isinstance(trainer.strategy.launcher, _MultiProcessingLauncher)

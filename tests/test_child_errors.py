@@ -11,7 +11,7 @@ from conftest import REPO
 
 from lit_rnn import child_errors, errors
 from lit_rnn.errors import ConfigError
-from lit_rnn.lightning_internals import _CarryingScriptLauncher, _CarryingSpawnLauncher, carry_child_errors
+from lit_rnn.lightning_internals import _CarryingScriptLauncher, carry_child_errors, spawns_processes
 
 CHILD = """
 from lit_rnn import child_errors
@@ -77,8 +77,9 @@ def test_a_childs_error_is_not_said_after_this_process_said_its_own(monkeypatch,
     assert capsys.readouterr().err.splitlines() == ["error: first", "error: second"]
 
 
-@pytest.mark.parametrize(("strategy", "launcher"), [("ddp_spawn", _CarryingSpawnLauncher), ("ddp", _CarryingScriptLauncher)])
-def test_the_launchers_that_start_processes_carry_their_errors(strategy, launcher):
-    trainer = L.Trainer(strategy=strategy, devices=2, accelerator="cpu", logger=False)
+def test_ddp_carries_its_childrens_errors_and_spawning_strategies_are_known_as_such():
+    trainer = L.Trainer(strategy="ddp", devices=2, accelerator="cpu", logger=False)
     carry_child_errors(trainer)
-    assert type(trainer.strategy.launcher) is launcher
+    assert type(trainer.strategy.launcher) is _CarryingScriptLauncher and not spawns_processes(trainer)
+    for strategy in ("ddp_spawn", "ddp_fork", "ddp_notebook"):
+        assert spawns_processes(L.Trainer(strategy=strategy, devices=2, accelerator="cpu", logger=False))

@@ -67,6 +67,8 @@ HABITS = [
                                                 "--trainer.callbacks.monitor=val/loss"], counts()),
     Habit("ddp_spawn", ["--trainer.strategy=ddp_spawn", "--trainer.devices=2"],
           refusal="--trainer.strategy is 'ddp_spawn', but it must be ddp for several processes"),
+    Habit("ddp_fork", ["--trainer.strategy=ddp_fork", "--trainer.devices=2"],
+          refusal="--trainer.strategy is 'ddp_fork', but it must be ddp for several processes"),
     Habit("barebones", ["--trainer.barebones=true"], refusal="--trainer.barebones is True, but it must be false"),
     Habit("16-bit mixed precision on a CPU", ["--trainer.precision=16-mixed"],
           refusal="--trainer.precision is '16-mixed', but it must be 32-true on a CPU"),
