@@ -27,7 +27,7 @@ BEST_PREFIX = "best-"
 CONFIG_FILE = "config.yaml"  # the settings as given, which LightningCLI's SaveConfigCallback writes
 LOCK_NAME = ".lock"  # held with flock by the run's live process; the lock dies with the process, however it ends
 
-_held: dict[Path, IO[str]] = {}  # the locks this process holds, open until it exits
+_held: dict[Path, IO[str]] = {}  # the locks this process holds, open until it exits, by the run's absolute path
 _created_roots: set[Path] = set()  # run roots that this process made, to remove again if they stay empty
 
 
@@ -89,7 +89,7 @@ def take_ownership(run: Path, then: str = "resume with --ckpt_path last") -> Non
     Raises:
         RunInUse: naming the process that owns it.
     """
-    if run in _held:
+    if run.absolute() in _held:
         return
     try:
         handle = open(run / LOCK_NAME, "a+")  # noqa: SIM115 - held open until the process exits
@@ -109,7 +109,7 @@ def take_ownership(run: Path, then: str = "resume with --ckpt_path last") -> Non
     handle.truncate()
     handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
     handle.flush()
-    _held[run] = handle
+    _held[run.absolute()] = handle
     for partial in checkpoint_folder(run).glob(f".*{PARTIAL_SUFFIX}"):
         partial.unlink(missing_ok=True)  # a dead owner's write, cut off
 
@@ -117,14 +117,14 @@ def take_ownership(run: Path, then: str = "resume with --ckpt_path last") -> Non
 @contextmanager
 def owned(run: Path | None, then: str) -> Iterator[None]:
     """Own ``run`` (see ``take_ownership``) while a command writes into it, and give it back after; None is no run."""
-    already = run is None or run in _held
+    already = run is None or run.absolute() in _held
     if run is not None:
         take_ownership(run, then)
     try:
         yield
     finally:
         if not already:
-            _held.pop(run).close()
+            _held.pop(run.absolute()).close()
 
 
 def run_config(run: Path) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def run_config(run: Path) -> dict[str, Any]:
 
 def in_use(run: Path) -> bool:
     """Whether a live process owns ``run`` (this one included)."""
-    if run in _held:
+    if run.absolute() in _held:
         return True
     try:
         with open(run / LOCK_NAME) as handle:
@@ -161,8 +161,8 @@ def in_use(run: Path) -> bool:
 def remove_if_unused(run: Path) -> None:
     """Remove a run folder that this process owns and that holds no checkpoint: a run that stopped before it saved
     anything. Left there, it would only hide the runs before it."""
-    if run in _held and not any(checkpoint_folder(run).glob("*.ckpt")):
-        _held.pop(run).close()
+    if run.absolute() in _held and not any(checkpoint_folder(run).glob("*.ckpt")):
+        _held.pop(run.absolute()).close()
         shutil.rmtree(run, ignore_errors=True)
         if run.parent in _created_roots and not any(run.parent.iterdir()):
             run.parent.rmdir()

@@ -16,8 +16,10 @@ from lit_rnn.checkpointing import TRAINING_STATE_KEYS
 def save_checkpoint(path: Path, best: str = "", mtime_ns: int | None = None) -> Path:
     """A minimal training checkpoint whose ModelCheckpoint state names ``best`` as it was written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {key: {} for key in TRAINING_STATE_KEYS}
-    state["callbacks"] = {"RunCheckpoint{'monitor': 'val/acc'}": {"best_model_path": best}, "RecoveryCheckpoint": {}}
+    state = {"epoch": 0, "global_step": 10, "state_dict": {}, "loops": {"fit_loop": {}}, "optimizer_states": [],
+             "lr_schedulers": [],
+             "callbacks": {"RunCheckpoint{'monitor': 'val/acc'}": {"best_model_path": best}, "RecoveryCheckpoint": {}}}
+    assert set(TRAINING_STATE_KEYS) <= set(state)
     torch.save(state, path)
     if mtime_ns is not None:
         os.utime(path, ns=(mtime_ns, mtime_ns))
@@ -82,3 +84,18 @@ def test_only_a_claimed_run_that_saved_nothing_is_removed(tmp_path):
     foreign.mkdir()
     runs.remove_if_unused(foreign)  # not this process's
     assert sorted(path.name for path in root.iterdir()) == ["version_1", "version_7"]
+
+
+def test_a_run_owned_here_is_not_mistaken_for_the_run_of_the_same_name_in_another_folder(tmp_path, monkeypatch):
+    for folder in ("a", "b"):
+        (tmp_path / folder / "lightning_logs" / "version_0").mkdir(parents=True)
+    relative = Path("lightning_logs") / "version_0"
+    monkeypatch.chdir(tmp_path / "a")
+    runs.take_ownership(relative)
+    monkeypatch.chdir(tmp_path / "b")
+    assert not runs.in_use(relative)
+    with runs.owned(relative, then="test it"):
+        assert runs.in_use(relative) and (tmp_path / "b" / relative / ".lock").read_text().startswith("process")
+    assert not runs.in_use(relative)
+    monkeypatch.chdir(tmp_path / "a")
+    assert runs.in_use(relative)
