@@ -249,7 +249,7 @@ def test_a_hopeless_trial_is_pruned_at_its_first_validation(tiny_mnist, tmp_path
         study.tell(trial, 0.9)
     hopeless = study.ask()
     report = ["--trainer.callbacks+=lit_rnn.trial_reporting.ReportToStudy", f"--trainer.callbacks.storage={storage}",
-              "--trainer.callbacks.study_name=pruning", f"--trainer.callbacks.trial_id={hopeless._trial_id}"]
+              "--trainer.callbacks.study_name=pruning", f"--trainer.callbacks.trial_number={hopeless.number}"]
     result = run_module("lit_rnn.fit", tiny_fit_args(tiny_mnist, "--model.optimizer.lr=1e-7", *report), cwd=tmp_path)
     assert result.returncode == 3, result.stderr[-3000:]
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
