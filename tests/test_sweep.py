@@ -193,7 +193,7 @@ def test_a_study_of_the_same_name_with_another_space_is_refused(finished_sweep, 
     result = run_module("lit_rnn.sweep", ["--config=other.yaml", *tiny_fit_args(tiny_mnist)], cwd=workdir)
     assert result.returncode == 2
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert "was started with another search space" in line
+    assert "was started with another space (space {\"model.cell\": [\"gru\", \"lstm\"]" in line
 
 
 @pytest.fixture
