@@ -29,13 +29,14 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 
 from lit_rnn import run_results, runs, search_space  # noqa: E402
-from lit_rnn.cli import LitRNNCLI, check_run_settings  # noqa: E402
+from lit_rnn.cli import LitRNNCLI, check_run_settings, settings_refused_by_lightning  # noqa: E402
 from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
 from lit_rnn.model import MNISTClassifier  # noqa: E402
 from lit_rnn.quick_exit import run_then_exit  # noqa: E402
+from lit_rnn.resume import runs_root  # noqa: E402
 from lit_rnn.study_storage import open_storage  # noqa: E402
 from lit_rnn.sweep_report import report, trial_line  # noqa: E402
-from lit_rnn.trial_fit import fit_command, last_error, run_fit, setting_arguments  # noqa: E402
+from lit_rnn.trial_fit import fit_command, last_error, run_arguments, run_fit, setting_arguments  # noqa: E402
 from lit_rnn.trial_reporting import PRUNED_EXIT_CODE, PrunerName, make_pruner  # noqa: E402
 
 OBJECTIVES = (*MNISTClassifier.MONITORABLE, "test/acc", "test/loss")
@@ -139,6 +140,7 @@ class Sweep:
         Each choice and each end of a range is parsed as the trial's command line gives it, on top of the sweep's
         base config: so a new ``class_path`` drops the arguments the old class had and the new one does not take.
         """
+        self._check_logger()
         for setting in search_space.corners(self.settings.dimensions):
             ((key, value),) = setting.items()
             try:
@@ -147,12 +149,26 @@ class Sweep:
                                       "value each.")
                 config = self.config_with(setting)
                 check_run_settings(config)
-                with warnings.catch_warnings():  # jsonargparse renames the method in its versions after ours
-                    warnings.simplefilter("ignore", DeprecationWarning)
+                with warnings.catch_warnings(), settings_refused_by_lightning():
+                    warnings.simplefilter("ignore", DeprecationWarning)  # jsonargparse renames it after our version
                     self.cli.parser.instantiate_classes(config)
             except (ArgumentError, ConfigError) as error:
                 reason = summarize_parse_error(error.message) if isinstance(error, ArgumentError) else str(error)
                 raise ConfigError(f"--sweep.space's {key} = {value!r} is refused by fit: {reason}") from None
+
+    def _check_logger(self) -> None:
+        """Refuse loggers that do not put a trial's run in its own folder, where fit's ``runs_root`` finds it from the
+        sweep's arguments (no logger, MLflow's, a list of loggers: its run would go elsewhere, or nowhere)."""
+        run = self.settings.folder / "trial_0" / f"{runs.RUN_PREFIX}0"
+        try:
+            root = runs_root(self.cli.parser.parse_args(run_arguments(run), namespace=self.cli.config.clone()))
+            reason = "" if root == run.parent else f"its run would be in {root}."
+        except ArgumentError as error:
+            reason = summarize_parse_error(error.message)
+        if reason:
+            raise ConfigError(f"--trainer.logger cannot keep each trial's run in its own folder, {run.parent.parent}/"
+                              "trial_N, which the sweep sets with --trainer.logger.init_args.save_dir and name: "
+                              f"{reason} Give one TensorBoard logger (the default) or one CSV logger.")
 
     def config_with(self, values: Mapping[str, Any]) -> Namespace:
         """The sweep's config with ``values`` set as a trial's command line sets them on its base config."""

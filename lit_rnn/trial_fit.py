@@ -22,12 +22,18 @@ def fit_command(base_config: Path, values: Mapping[str, Any], run: Path, report:
     return [
         sys.executable, "-m", "lit_rnn.fit", f"--config={base_config}",
         *setting_arguments(values),
-        f"--trainer.logger.init_args.save_dir={run.parent.parent}", f"--trainer.logger.init_args.name={run.parent.name}",
-        "--trainer.enable_progress_bar=false",
+        *run_arguments(run),
         f"--trainer.callbacks+={ReportToStudy.__module__}.{ReportToStudy.__name__}",
         *[f"--trainer.callbacks.{name}={as_argument(value)}" for name, value in report.items()],
         *(["--ckpt_path=last"] if resume else []),
     ]
+
+
+def run_arguments(run: Path) -> list[str]:
+    """Fit's arguments that put the trial's run in ``run`` (``FOLDER/trial_N/version_0``), quietly: through the
+    logger's ``save_dir`` and ``name``, which TensorBoard's and CSV's loggers take."""
+    return [f"--trainer.logger.init_args.save_dir={run.parent.parent}", f"--trainer.logger.init_args.name={run.parent.name}",
+            "--trainer.enable_progress_bar=false"]
 
 
 def setting_arguments(values: Mapping[str, Any]) -> list[str]:

@@ -136,3 +136,24 @@ def test_a_study_whose_trials_all_failed_or_were_pruned_is_an_error_naming_the_f
     check_some_trial_completed(study.trials, tmp_path)
     study.tell(running, 0.5)
     check_some_trial_completed(study.trials, tmp_path)
+
+
+REFUSED_LOGGERS = {
+    "none": "false",
+    "MLflow's": '{"class_path": "lightning.pytorch.loggers.MLFlowLogger"}',
+    "a list": '[{"class_path": "lightning.pytorch.loggers.TensorBoardLogger"}, '
+              '{"class_path": "lightning.pytorch.loggers.CSVLogger"}]',
+}
+
+
+@pytest.mark.parametrize("logger", REFUSED_LOGGERS)
+def test_a_logger_that_cannot_keep_a_trials_run_in_its_folder_is_refused_before_any_trial(logger, in_tmp, tiny_mnist):
+    sweep = sweep_of(in_tmp, tiny_mnist, SWEEP, f"--trainer.logger={REFUSED_LOGGERS[logger]}")
+    with pytest.raises(ConfigError, match="--trainer.logger cannot keep each trial's run in its own folder, sweeps/loss/"):
+        sweep.check()
+
+
+@pytest.mark.parametrize("logger", ["CSVLogger", "TensorBoardLogger"])
+def test_one_csv_or_tensorboard_logger_anywhere_is_accepted(logger, in_tmp, tiny_mnist):
+    given = f'{{"class_path": "lightning.pytorch.loggers.{logger}", "init_args": {{"save_dir": "elsewhere"}}}}'
+    sweep_of(in_tmp, tiny_mnist, SWEEP, f"--trainer.logger={given}").check()
