@@ -7,11 +7,12 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
 
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
 from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
 
-from lit_rnn import interrupts  # noqa: E402
+from lit_rnn import interrupts, run_results  # noqa: E402
 from lit_rnn.cli import LitRNNCLI  # noqa: E402
 from lit_rnn.errors import exits_cleanly_on_user_error  # noqa: E402
 from lit_rnn.logger_runs import viewers  # noqa: E402
@@ -35,12 +36,14 @@ def main(args: list[str] | None = None) -> dict[str, float]:
         cli.give_back_run()  # a new run that saved nothing leaves no folder behind
         raise
     train_seconds = time.perf_counter() - start
+    _record(cli.run, trainer.callback_metrics, train_seconds=train_seconds)
     interrupts.set_phase(after_training(trainer), trainer.is_global_zero)
     checkpoints = run_checkpoint(trainer)
     best = checkpoints.best_checkpoint() if checkpoints is not None else None
     (metrics,) = trainer.test(model, data, ckpt_path=best)
     images, labels = next(iter(data.test_dataloader()))
     predictions = model(images[:10].to(model.device)).argmax(dim=1)
+    _record(cli.run, metrics)
     interrupts.set_phase(f"after the test: the run is complete in {cli.run}.", trainer.is_global_zero)
     weights = f"best checkpoint, {_as_given(best)}" if best else "the final weights: the run saved no best checkpoint"
     hints = viewers(trainer.loggers, cli.run, cli.plan.root) if cli.run is not None else []
@@ -55,6 +58,13 @@ def main(args: list[str] | None = None) -> dict[str, float]:
 def _as_given(path: Path) -> Path:
     """``path`` relative to the working folder when it is inside it (Lightning makes checkpoint paths absolute)."""
     return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
+@rank_zero_only
+def _record(run: Path | None, metrics: dict[str, Any], **facts: float) -> None:
+    """The run's results file (``run_results``), for the commands that compare runs; a fast_dev_run has no run."""
+    if run is not None:
+        run_results.record(run, metrics, **facts)
 
 
 @rank_zero_only

@@ -6,8 +6,10 @@ In a sweep file::
       model.cell: [rnn, gru, lstm]                     # choices
       model.optimizer.init_args.lr: {low: 0.001, high: 0.03, log: true}   # a float range
       model.hidden_size: {low: 32, high: 128, step: 32}                   # an int range (whole numbers)
+      model.optimizer: [{class_path: torch.optim.SGD, init_args: {lr: 0.1}}, {class_path: torch.optim.Adam}]
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +74,14 @@ def grid(dimensions: Mapping[str, Dimension]) -> dict[str, list[Any]]:
         raise ConfigError(f"--sweep.sampler grid tries every combination of choices, but {', '.join(ranges)} "
                           f"{'is a range' if len(ranges) == 1 else 'are ranges'}: list the values to try, or use "
                           "--sweep.sampler tpe or random.")
-    return {key: list(dimension) for key, dimension in dimensions.items()}
+    return {key: labels(dimension) for key, dimension in dimensions.items()}
+
+
+def labels(choices: list[Any]) -> list[Any]:
+    """The choices as Optuna takes them: numbers, strings, booleans and null as they are, anything else (a class with
+    its arguments) as its JSON text, which fit's command line reads as the value itself."""
+    return [choice if choice is None or isinstance(choice, (bool, int, float, str)) else json.dumps(choice)
+            for choice in choices]
 
 
 def suggest(trial: optuna.trial.Trial, dimensions: Mapping[str, Dimension]) -> dict[str, Any]:
@@ -80,7 +89,8 @@ def suggest(trial: optuna.trial.Trial, dimensions: Mapping[str, Dimension]) -> d
     values = {}
     for key, dimension in dimensions.items():
         if not isinstance(dimension, Range):
-            values[key] = trial.suggest_categorical(key, dimension)
+            chosen = labels(dimension)
+            values[key] = dimension[chosen.index(trial.suggest_categorical(key, chosen))]
         elif dimension.whole:
             values[key] = trial.suggest_int(key, dimension.low, dimension.high, step=dimension.step or 1, log=dimension.log)
         else:

@@ -12,17 +12,12 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
 
     interrupts.install()
 
-import contextlib  # noqa: E402
-import fcntl  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import re  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
 import warnings  # noqa: E402
 from argparse import ArgumentError  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Literal  # noqa: E402
 
@@ -32,17 +27,22 @@ from jsonargparse import Namespace  # noqa: E402
 from lightning.pytorch.cli import LightningArgumentParser  # noqa: E402
 from optuna.storages import RetryHeartbeatStaleTrialCallback  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from lit_rnn import child_errors, interrupts, runs, search_space  # noqa: E402
+from lit_rnn import interrupts, run_results, runs, search_space  # noqa: E402
 from lit_rnn.cli import LitRNNCLI, check_run_settings  # noqa: E402
-from lit_rnn.errors import ConfigError, UserError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
+from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
 from lit_rnn.model import MNISTClassifier  # noqa: E402
 from lit_rnn.quick_exit import run_then_exit  # noqa: E402
-from lit_rnn.sweep_report import report, trial_line, with_settings  # noqa: E402
-from lit_rnn.trial_reporting import PRUNED_EXIT_CODE, PrunerName, ReportToStudy, make_pruner  # noqa: E402
+from lit_rnn.refused_settings import settings_refused_by_lightning  # noqa: E402
+from lit_rnn.resume import runs_root  # noqa: E402
+from lit_rnn.study_storage import open_storage  # noqa: E402
+from lit_rnn.sweep_report import report, trial_line  # noqa: E402
+from lit_rnn.trial_fit import failure, fit_command, run_arguments, run_fit, setting_arguments  # noqa: E402
+from lit_rnn.trial_reporting import PRUNED_EXIT_CODE, PrunerName, make_pruner  # noqa: E402
 
 OBJECTIVES = (*MNISTClassifier.MONITORABLE, "test/acc", "test/loss")
+MAX_HEARTBEAT_SECONDS = 86_400  # a day; Python's timers overflow past about 292 years, in the heartbeat's thread
+MAX_STUDY_NAME_BYTES = 200  # a folder's name has at most 255 on common file systems
 
 
 class SweepSettings:
@@ -67,7 +67,7 @@ class SweepSettings:
 
     def __init__(
         self,
-        space: dict[str, Any] | None = None,
+        space: dict[str, list | dict] | None = None,  # not Any, under which jsonargparse fills in a class's arguments
         objective: str = "val/acc_best",
         direction: Literal["maximize", "minimize"] = "maximize",
         trials: int | None = None,
@@ -85,13 +85,16 @@ class SweepSettings:
             raise ConfigError(f"--sweep.trials is {trials!r}, but a {sampler} search needs a number of trials, 1 or more.")
         if trials is not None and trials < 1:
             raise ConfigError(f"--sweep.trials is {trials!r}, but it must be 1 or more.")
-        if not re.fullmatch(r"[\w.-]+", study_name):
-            raise ConfigError(f"--sweep.study_name is {study_name!r}: use letters, digits, '.', '-' and '_' (it names a folder).")
+        if not re.fullmatch(r"\w[\w.-]*", study_name) or len(study_name.encode()) > MAX_STUDY_NAME_BYTES:
+            raise ConfigError(f"--sweep.study_name is {study_name!r}, but it names the study's folder inside {folder}: use "
+                              "letters, digits, '.', '-' and '_', beginning with a letter, digit or '_' (such as "
+                              f"search-2), {MAX_STUDY_NAME_BYTES} characters at most.")
         if objective not in OBJECTIVES:
             raise ConfigError(f"--sweep.objective is {objective!r}, but it must be a metric every run logs: "
                               f"{', '.join(OBJECTIVES)}.")
-        if heartbeat_seconds < 1:
-            raise ConfigError(f"--sweep.heartbeat_seconds is {heartbeat_seconds!r}, but it must be 1 or more.")
+        if not 1 <= heartbeat_seconds <= MAX_HEARTBEAT_SECONDS:
+            raise ConfigError(f"--sweep.heartbeat_seconds is {heartbeat_seconds!r}, but it must be a whole number of "
+                              f"seconds from 1 to {MAX_HEARTBEAT_SECONDS:,} (a day).")
         self.space, self.objective, self.direction, self.sampler_name = space, objective, direction, sampler
         self.trials = math.prod(len(choices) for choices in self.grid.values()) if self.grid else trials
         self.seed, self.pruner_name, self.study_name, self.heartbeat_seconds = seed, pruner, study_name, heartbeat_seconds
@@ -133,22 +136,48 @@ class Sweep:
         self.base = fit_config(cli.parser, cli.config)
 
     def check(self) -> None:
-        """Refuse, before any trial runs, a key that fit does not have and a value that fit refuses."""
+        """Refuse, before any trial runs, a key that fit does not have and a value that fit refuses.
+
+        Each choice and each end of a range is parsed as the trial's command line gives it, on top of the sweep's
+        base config: so a new ``class_path`` drops the arguments the old class had and the new one does not take.
+        """
+        self._check_logger()
         for setting in search_space.corners(self.settings.dimensions):
             ((key, value),) = setting.items()
             try:
-                config = self.cli.parser.parse_object(self._with(setting))
+                if key.split(".")[0] == "sweep":  # the one section of this parser that fit's does not have
+                    raise ConfigError(f"fit has no --{key}: the sweep's own settings go in its sweep: section, and one "
+                                      "value each.")
+                config = self.config_with(setting)
                 check_run_settings(config)
-                with warnings.catch_warnings():  # jsonargparse renames the method in its versions after ours
-                    warnings.simplefilter("ignore", DeprecationWarning)
+                with warnings.catch_warnings(), settings_refused_by_lightning():
+                    warnings.simplefilter("ignore", DeprecationWarning)  # jsonargparse renames it after our version
                     self.cli.parser.instantiate_classes(config)
             except (ArgumentError, ConfigError) as error:
                 reason = summarize_parse_error(error.message) if isinstance(error, ArgumentError) else str(error)
                 raise ConfigError(f"--sweep.space's {key} = {value!r} is refused by fit: {reason}") from None
 
-    def _with(self, setting: dict[str, Any]) -> dict[str, Any]:
-        """The base fit config with ``setting`` put in, and the sweep section: the whole sweep file, as data."""
-        return {**with_settings(self.base, setting), "sweep": self.cli.config.sweep.as_dict()}
+    def _check_logger(self) -> None:
+        """Refuse loggers that do not put a trial's run in its own folder, where fit's ``runs_root`` finds it from the
+        sweep's arguments (no logger, MLflow's, a list of loggers: its run would go elsewhere, or nowhere)."""
+        run = self.settings.folder / "trial_0" / f"{runs.RUN_PREFIX}0"
+        try:
+            root = runs_root(self.cli.parser.parse_args(run_arguments(run), namespace=self.cli.config.clone()))
+            reason = "" if root == run.parent else f"its run would be in {root}."
+        except ArgumentError as error:
+            reason = summarize_parse_error(error.message)
+        if reason:
+            raise ConfigError(f"--trainer.logger cannot keep each trial's run in its own folder, {run.parent.parent}/"
+                              "trial_N, which the sweep sets with --trainer.logger.init_args.save_dir and name: "
+                              f"{reason} Give one TensorBoard logger (the default) or one CSV logger.")
+
+    def config_with(self, values: Mapping[str, Any]) -> Namespace:
+        """The sweep's config with ``values`` set as a trial's command line sets them on its base config."""
+        return self.cli.parser.parse_args(setting_arguments(values), namespace=self.cli.config.clone())
+
+    def best_config(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The whole fit config of the trial with ``values``: what the best trial's ``best.yaml`` holds."""
+        return fit_config(self.cli.parser, self.config_with(values))
 
     def open_study(self) -> optuna.Study:
         settings = self.settings
@@ -159,15 +188,31 @@ class Sweep:
         except Exception as error:  # a database that refuses the connection, the credentials or the schema
             raise ConfigError(f"--sweep.storage {settings.storage} cannot hold the study: {summarize(error)}. Check the "
                               "URL, that the server runs and the user may create tables there.") from None
-        space = json.dumps(settings.space, sort_keys=True)
-        if study.user_attrs.get("space", space) != space or study.direction.name.lower() != settings.direction:
-            raise ConfigError(f"The study {settings.study_name} in {settings.storage} was started with another search "
-                              f"space or direction ({study.user_attrs['space']}): give a new --sweep.study_name.")
-        if "space" not in study.user_attrs:
-            study.set_user_attr("space", space)
+        self.check_same_question(study)
         settings.folder.mkdir(parents=True, exist_ok=True)
         (settings.folder / "base.yaml").write_text(yaml.safe_dump(self.base, sort_keys=False))
         return study
+
+    def check_same_question(self, study: optuna.Study) -> None:
+        """Refuse a study that was started with another space, objective or direction: its trials would not compare.
+
+        The study keeps its space and objective as user attributes (a study that has none yet takes this sweep's).
+        """
+        settings = self.settings
+        asked = {"space": json.dumps(settings.space, sort_keys=True), "objective": settings.objective,
+                 "direction": settings.direction}
+        started = {"space": study.user_attrs.get("space", asked["space"]),
+                   "objective": study.user_attrs.get("objective", asked["objective"]),
+                   "direction": study.direction.name.lower()}
+        differ = [key for key in asked if started[key] != asked[key]]
+        if differ:
+            raise ConfigError(f"The study {settings.study_name} in {settings.storage} was started with another "
+                              f"{' and '.join(differ)} ({'; '.join(f'{key} {started[key]}' for key in differ)}): its "
+                              "trials would not compare with these. Give a new --sweep.study_name, or the study's own "
+                              f"{' and '.join(differ)}.")
+        for key in ("space", "objective"):
+            if key not in study.user_attrs:
+                study.set_user_attr(key, asked[key])
 
     def continue_interrupted(self, study: optuna.Study) -> None:
         """Fail the running trials whose run has no live owner (a killed worker), so that Optuna tries them again."""
@@ -197,111 +242,35 @@ class Sweep:
 
     def run_trial(self, trial: optuna.trial.Trial) -> float:
         """Run the trial's fit as its own process; its objective, or ``TrialPruned`` / ``TrialFailed``."""
-        values = search_space.suggest(trial, self.settings.dimensions)
-        run = self.run_folder(trial.study.get_trials(deepcopy=False)[trial.number])
-        resume = ["--ckpt_path=last"] if run.exists() and runs.newest_valid_checkpoint(run) else []
-        command = [
-            sys.executable, "-m", "lit_rnn.fit", f"--config={self.settings.folder / 'base.yaml'}",
-            *[f"--{key}={as_argument(value)}" for key, value in values.items()],
-            f"--trainer.logger.init_args.save_dir={self.settings.folder}", f"--trainer.logger.init_args.name={run.parent.name}",
-            "--trainer.enable_progress_bar=false",
-            f"--trainer.callbacks+={ReportToStudy.__module__}.{ReportToStudy.__name__}",
-            f"--trainer.callbacks.storage={self.settings.storage}", f"--trainer.callbacks.study_name={trial.study.study_name}",
-            f"--trainer.callbacks.trial_id={trial._trial_id}",  # how Optuna's storages name a trial; no public accessor f"--trainer.callbacks.objective={self.settings.objective}",
-            f"--trainer.callbacks.pruner={as_argument(self.settings.pruner_name)}",
-            *resume,
-        ]
+        command, run = self.trial_command(trial)
         run.parent.mkdir(parents=True, exist_ok=True)
-        finished, error = run_fit(command, run)
-        if finished.returncode == PRUNED_EXIT_CODE:
+        exit_code, error = run_fit(command, run)
+        if exit_code == PRUNED_EXIT_CODE:
             raise optuna.TrialPruned()
-        if finished.returncode != 0:
-            reason = (str(error) if isinstance(error, UserError) else summarize(error)) if error else \
-                f"fit exited with {finished.returncode}"
-            trial.set_user_attr("error", reason)
-            raise TrialFailed(reason)
-        metrics = last_scalars(run)
-        took = re.search(r"Training took ([0-9.]+) s", finished.stdout)
-        trial.set_user_attr("test/acc", metrics.get("test/acc"))
-        trial.set_user_attr("train_seconds", float(took.group(1)) if took else None)
+        if exit_code != 0:
+            trial.set_user_attr("error", failure(exit_code, error))
+            raise TrialFailed(trial.user_attrs["error"])
+        results = run_results.read(run) or {"metrics": {}}
+        trial.set_user_attr("test/acc", results["metrics"].get("test/acc"))
+        trial.set_user_attr("train_seconds", results.get("train_seconds"))
         trial.set_user_attr("run", str(run))
-        if self.settings.objective not in metrics:
+        if self.settings.objective not in results["metrics"]:
             trial.set_user_attr("error", f"the run logged no {self.settings.objective}")
             raise TrialFailed(trial.user_attrs["error"])
-        return metrics[self.settings.objective]
+        return results["metrics"][self.settings.objective]
 
-
-def as_argument(value: Any) -> str:
-    """A value as fit's command line takes it: strings as they are, anything else as JSON (null, true, 0.01)."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def run_fit(command: list[str], run: Path) -> tuple[subprocess.CompletedProcess, Exception | None]:
-    """Run a trial's fit, its messages going to ``fit.log`` beside its run; a SIGTERM or Ctrl-C that the worker gets
-    meanwhile is passed on to the fit, which saves its step and stops, and then stops the worker too. Returns the
-    finished process and the error it ended with, if any (``child_errors``).
-
-    The trial stays running in the study: the worker that next finds its run without a live owner continues it.
-    """
-    interrupts.defer()
-    errors = child_errors.records_folder()
-    with open(run.parent / "fit.log", "a") as log, subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=log, text=True, env=child_errors.environment(errors)
-    ) as fit:
-        passed_on = None
-        while True:
-            try:
-                stdout, _ = fit.communicate(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                if interrupts.requested() and passed_on is None:
-                    passed_on = interrupts.requested()
-                    fit.send_signal(passed_on)
-        log.write(stdout)
-    signum = interrupts.requested()
-    interrupts.set_phase("between trials: every finished trial is in the study. Start the same command again to "
-                         "go on with the sweep.")
-    if signum is not None:
-        interrupts.stop(signum, f"during a trial; its run, {run}, is saved as far as its fit got. Start the same "
-                                "command again: the trial goes on from there.")
-    return subprocess.CompletedProcess(command, fit.returncode, stdout), child_errors.recorded(errors, fit.pid)
+    def trial_command(self, trial: optuna.trial.Trial) -> tuple[list[str], Path]:
+        """The trial's fit command line, with its settings drawn by the sampler, and its run folder."""
+        values = search_space.suggest(trial, self.settings.dimensions)
+        run = self.run_folder(trial.study.get_trials(deepcopy=False)[trial.number])
+        report = {"storage": self.settings.storage, "study_name": trial.study.study_name, "trial_number": trial.number,
+                  "objective": self.settings.objective, "pruner": self.settings.pruner_name}
+        resume = run.exists() and runs.newest_valid_checkpoint(run) is not None
+        return fit_command(self.settings.folder / "base.yaml", values, run, report, resume), run
 
 
 class TrialFailed(Exception):
     """A trial's fit ended with an error; the sweep goes on."""
-
-
-def open_storage(url: str, heartbeat_seconds: int, attempts: int = 5) -> optuna.storages.BaseStorage:
-    """Optuna's storage at ``url``, with heartbeats so that a trial whose worker died is failed and tried again.
-
-    Workers that start together race to create the database's tables, and all but one can fail on the way: a
-    failure is tried again after a second, and only the last one is an error. SQLite, which lets one process write
-    at a time, takes the workers in turn and has them wait for each other's writes.
-    """
-    sqlite, attempt = url.startswith("sqlite:///"), 1
-    while True:
-        try:
-            with open_lock(Path(url.removeprefix("sqlite:///") + ".lock")) if sqlite else contextlib.nullcontext():
-                return optuna.storages.RDBStorage(
-                    url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else None,
-                    heartbeat_interval=heartbeat_seconds, grace_period=4 * heartbeat_seconds,
-                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-                )
-        except Exception as error:  # a malformed URL, a missing driver, a server that cannot be reached, a race
-            if attempt == attempts or isinstance(error, (ImportError, ValueError)):
-                raise ConfigError(f"--sweep.storage {url} cannot be opened: {summarize(error)}. Give an Optuna storage "
-                                  "URL such as sqlite:///study.db or postgresql+psycopg://user:password@host/database, "
-                                  "of a server that runs.") from None
-            attempt += 1
-            time.sleep(1)
-
-
-@contextlib.contextmanager
-def open_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if need be) while the block runs."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def fit_config(parser: LightningArgumentParser, config: Namespace) -> dict[str, Any]:
@@ -310,12 +279,6 @@ def fit_config(parser: LightningArgumentParser, config: Namespace) -> dict[str, 
     data.pop("sweep", None)
     data["ckpt_path"] = None
     return data
-
-
-def last_scalars(run: Path) -> dict[str, float]:
-    """The last value of each scalar that a run logged."""
-    events = EventAccumulator(str(run)).Reload()
-    return {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"]}
 
 
 @exits_cleanly_on_user_error
@@ -332,7 +295,7 @@ def main(args: list[str] | None = None) -> optuna.Study:
     sweep.run_trials(study)
     interrupts.set_phase("while writing the study's report: every finished trial is in the study. Start the same "
                          "command again to write the report.")
-    report(study, settings.folder, settings.objective, settings.dimensions, sweep.base)
+    report(study, settings.folder, settings.objective, settings.dimensions, sweep.best_config)
     return study
 
 

@@ -1,9 +1,10 @@
 """What a sweep shows: a line per finished trial, the table of trials, the spread over seeds of each setting, the
-best trial's config file, and Optuna's own plots of the study, saved beside it and logged to TensorBoard."""
+best trial's config file, and Optuna's own plots of the study, saved beside it and logged to TensorBoard; or, when
+no trial of the study completed, an error."""
 
 import statistics
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 from torch.utils.tensorboard import SummaryWriter
+
+from lit_rnn.errors import UserError
 
 SEED_KEY = "seed_everything"
 
@@ -28,8 +31,10 @@ def trial_line(study: optuna.Study, trial: FrozenTrial, objective: str) -> str:
             f"{f', {took:.1f} s' if took else ''}); {best}")
 
 
-def report(study: optuna.Study, folder: Path, objective: str, space: Mapping[str, Any], base: dict[str, Any]) -> None:
-    """The table of trials, the mean and spread over seeds of each setting, the plots, and the best trial's config."""
+def report(study: optuna.Study, folder: Path, objective: str, space: Mapping[str, Any],
+           config_of: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """The table of trials, the mean and spread over seeds of each setting, the plots, and the best trial's config
+    (``config_of`` its settings)."""
     trials = sorted(study.get_trials(deepcopy=False), key=lambda trial: trial.number)
     print(f"\n{len(trials)} trials in {folder}:")
     for trial in trials:
@@ -42,12 +47,32 @@ def report(study: optuna.Study, folder: Path, objective: str, space: Mapping[str
     try:
         best = study.best_trial
     except ValueError:
-        print("No trial completed.")
+        check_some_trial_completed(trials, folder)
+        print("No trial completed yet: other workers are still running trials.")
         return
     best_file = folder / "best.yaml"
-    best_file.write_text(yaml.safe_dump(with_settings(base, best.params), sort_keys=False))
+    best_file.write_text(yaml.safe_dump(config_of(best.params), sort_keys=False))
     print(f"Best: trial {best.number}, {objective} {best.value:.4f} ({best.params}). Its config: {best_file}; "
           f"run it again with python -m lit_rnn.fit --config {best_file}")
+
+
+class NoTrialCompleted(UserError):
+    """Every trial of the study failed or was pruned: there is no result, and the sweep must not look a success."""
+
+    exit_code = 1
+
+
+def check_some_trial_completed(trials: list[FrozenTrial], folder: Path) -> None:
+    """Raise ``NoTrialCompleted``, with the first failure's reason, when the study is over and none of its trials
+    completed; while another worker still runs a trial, the study may yet have a result."""
+    if any(trial.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING) for trial in trials):
+        return
+    failed = [trial for trial in trials if trial.state == TrialState.FAIL]
+    first = (f" The first failure, trial {failed[0].number}: {failed[0].user_attrs.get('error', 'no reason given')}"
+             f" (its messages: {folder / f'trial_{failed[0].number}' / 'fit.log'})." if failed else "")
+    raise NoTrialCompleted(f"No trial of the study in {folder} completed: {len(failed)} of {len(trials)} failed, the "
+                           f"others were pruned.{first} Fix what failed, then run the sweep again with a new "
+                           "--sweep.study_name.")
 
 
 def print_cells(trials: list[FrozenTrial]) -> None:
@@ -65,19 +90,6 @@ def print_cells(trials: list[FrozenTrial]) -> None:
               f"seed{'s' if len(accuracies) > 1 else ''}, "
               f"training {statistics.mean(seconds):.1f} s on average")
 
-
-def with_settings(config: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the nested ``config`` with each dotted key of ``settings`` set."""
-    config = yaml.safe_load(yaml.safe_dump(config))
-    for key, value in settings.items():
-        *parents, last = key.split(".")
-        node = config
-        for part in parents:
-            child = node.get(part)
-            node[part] = child if isinstance(child, dict) else {}
-            node = node[part]
-        node[last] = value
-    return config
 
 PLOTS = {
     "optimization_history": optuna.visualization.matplotlib.plot_optimization_history,

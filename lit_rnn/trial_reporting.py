@@ -29,14 +29,14 @@ class ReportToStudy(L.Callback):
     Args:
         storage: The study's storage URL.
         study_name: The study's name.
-        trial_id: The trial's id in the storage.
+        trial_number: The trial's number in the study.
         objective: The logged metric the study optimizes.
         pruner: The study's pruner.
     """
 
-    def __init__(self, storage: str, study_name: str, trial_id: int, objective: str = "val/acc_best",
+    def __init__(self, storage: str, study_name: str, trial_number: int, objective: str = "val/acc_best",
                  pruner: PrunerName = "median") -> None:
-        self.storage, self.study_name, self.trial_id, self.objective = storage, study_name, trial_id, objective
+        self.storage, self.study_name, self.trial_number, self.objective = storage, study_name, trial_number, objective
         self.pruner = pruner
         self._trial: optuna.trial.Trial | None = None
 
@@ -45,9 +45,16 @@ class ReportToStudy(L.Callback):
         if trainer.sanity_checking or value is None or not trainer.is_global_zero:
             return
         if self._trial is None:
-            study = optuna.load_study(study_name=self.study_name, storage=self.storage, pruner=make_pruner(self.pruner))
-            self._trial = optuna.trial.Trial(study, self.trial_id)
+            self._trial = self._running_trial()
         self._trial.report(float(value), step=trainer.global_step)
         if self._trial.should_prune():
             raise TrialPruned(f"The study's pruner stopped this trial after step {trainer.global_step}: its "
                               f"{self.objective}, {float(value):.4f}, is behind the other trials' at that step.")
+
+    def _running_trial(self) -> optuna.trial.Trial:
+        """The trial, to report to: the worker that runs it holds its ``Trial``, which no other process can be given,
+        so it is found again by its number through the storage's public interface."""
+        storage = optuna.storages.RDBStorage(self.storage)
+        study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=make_pruner(self.pruner))
+        study_id = storage.get_study_id_from_name(self.study_name)
+        return optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, self.trial_number))

@@ -7,6 +7,8 @@ from conftest import checkpoint_accuracy, reported_accuracy, run_module, snapsho
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from lit_rnn import run_results
+
 
 SCALARS = {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc", "lr-Adam"}
 
@@ -71,3 +73,12 @@ def test_second_run_writes_version_1_and_leaves_version_0_alone(two_runs):
     workdir, _, before = two_runs
     assert (workdir / "lightning_logs" / "version_1" / "checkpoints" / "last.ckpt").is_file()
     assert snapshot(workdir / "lightning_logs" / "version_0") == before
+
+
+def test_the_run_writes_its_results_for_the_commands_that_compare_runs(two_runs):
+    workdir, first, _ = two_runs
+    run = workdir / "lightning_logs" / "version_0"
+    results = run_results.read(run)
+    events = EventAccumulator(str(run)).Reload()
+    assert results["metrics"] == pytest.approx({tag: events.Scalars(tag)[-1].value for tag in SCALARS})
+    assert f"Training took {results['train_seconds']:.1f} s." in first.stdout

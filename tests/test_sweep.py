@@ -1,6 +1,7 @@
 """``python -m lit_rnn.sweep`` on tiny data: a grid of ordinary fit runs in one Optuna study, that survives a killed
 worker, shares its work between workers, and refuses a bad sweep file before any trial runs."""
 
+import csv
 import os
 import re
 import shutil
@@ -192,7 +193,7 @@ def test_a_study_of_the_same_name_with_another_space_is_refused(finished_sweep, 
     result = run_module("lit_rnn.sweep", ["--config=other.yaml", *tiny_fit_args(tiny_mnist)], cwd=workdir)
     assert result.returncode == 2
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert "was started with another search space" in line
+    assert "was started with another space (space {\"model.cell\": [\"gru\", \"lstm\"]" in line
 
 
 @pytest.fixture
@@ -249,7 +250,7 @@ def test_a_hopeless_trial_is_pruned_at_its_first_validation(tiny_mnist, tmp_path
         study.tell(trial, 0.9)
     hopeless = study.ask()
     report = ["--trainer.callbacks+=lit_rnn.trial_reporting.ReportToStudy", f"--trainer.callbacks.storage={storage}",
-              "--trainer.callbacks.study_name=pruning", f"--trainer.callbacks.trial_id={hopeless._trial_id}"]
+              "--trainer.callbacks.study_name=pruning", f"--trainer.callbacks.trial_number={hopeless.number}"]
     result = run_module("lit_rnn.fit", tiny_fit_args(tiny_mnist, "--model.optimizer.lr=1e-7", *report), cwd=tmp_path)
     assert result.returncode == 3, result.stderr[-3000:]
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -268,3 +269,66 @@ def test_a_trial_whose_fit_fails_is_marked_failed_with_its_reason_and_the_sweep_
     assert trials[1e300].user_attrs["error"].startswith("Training diverged at step 1")
     assert re.search(r"^trial \d: model\.optimizer\.init_args\.lr=1e\+300 seed_everything=1: Training diverged at step 1.* "
                      r"\(fail\)", result.stdout, re.M)
+
+
+LOSS_SWEEP = """
+trainer: {val_check_interval: 0.5}
+sweep:
+  study_name: loss
+  sampler: random
+  trials: 7
+  objective: val/loss
+  direction: minimize
+  space:
+    model.optimizer.init_args.lr: [1.0e-7, 0.01]
+"""
+
+
+def test_a_sweep_that_minimizes_val_loss_reports_it_at_every_validation_and_prunes_the_trials_behind(tiny_mnist, tmp_path):
+    """Five finished trials at val/loss 2.4 after half an epoch and 2.1 after one: a trial that learns nothing (2.31
+    at both) is pruned after one epoch, one that learns (2.34, then 1.90) completes. Reporting val/acc_best instead
+    (issue 19), about 0.1 to 0.2 and so below both, neither would be pruned."""
+    folder = tmp_path / "sweeps" / "loss"
+    folder.mkdir(parents=True)
+    study = optuna.create_study(study_name="loss", storage=f"sqlite:///{folder / 'study.db'}", direction="minimize")
+    lr = "model.optimizer.init_args.lr"
+    for _ in range(5):  # the median pruner's start-up trials
+        study.add_trial(optuna.trial.create_trial(
+            params={lr: 0.01}, distributions={lr: optuna.distributions.CategoricalDistribution([1e-7, 0.01])},
+            value=2.1, intermediate_values={25: 2.4, 50: 2.1}))
+    (tmp_path / "loss.yaml").write_text(LOSS_SWEEP)
+    args = tiny_fit_args(tiny_mnist, "--data.batch_size=10", "--trainer.max_epochs=1")  # 50 steps
+    result = run_module("lit_rnn.sweep", ["--config=loss.yaml", *args], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = {trial.params[lr]: trial for trial in study.get_trials()[5:]}
+    assert trials.keys() == {1e-7, 0.01}  # the sampler's seed draws each once
+    assert trials[1e-7].state == optuna.trial.TrialState.PRUNED and trials[0.01].state == optuna.trial.TrialState.COMPLETE
+    for trial in trials.values():
+        logged = EventAccumulator(str(folder / f"trial_{trial.number}" / "version_0")).Reload().Scalars("val/loss")
+        reported = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
+        assert reported == pytest.approx([point.value for point in logged]) and len(reported) == 2
+    assert trials[0.01].value == pytest.approx(trials[0.01].intermediate_values[50])  # its last val/loss
+
+
+def test_a_sweep_of_runs_logged_with_csv_reads_their_results(tiny_mnist, tmp_path):
+    (tmp_path / "grid.yaml").write_text("trainer:\n  logger: {class_path: lightning.pytorch.loggers.CSVLogger}\n"
+                                        + GRID.replace("[gru, lstm]", "[gru]").replace("[1, 2]", "[1]"))
+    result = run_module("lit_rnn.sweep", sweep_args(tiny_mnist), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (trial,) = study_of(tmp_path).get_trials()
+    run = tmp_path / "sweeps" / "cells" / "trial_0" / "version_0"
+    with open(run / "metrics.csv") as rows:
+        logged = [float(row["val/acc_best"]) for row in csv.DictReader(rows) if row.get("val/acc_best")]
+    assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == pytest.approx(logged[-1])
+    assert trial.user_attrs["train_seconds"] > 0 and not list(run.glob("events.out.tfevents.*"))
+
+
+def test_a_sweep_whose_trials_all_fail_ends_with_an_error(tiny_mnist, tmp_path):
+    (tmp_path / "grid.yaml").write_text(GRID.replace("model.cell: [gru, lstm]", "model.optimizer.init_args.lr: [1.0e+300]")
+                                        .replace("seed_everything: [1, 2]", "seed_everything: [1]"))
+    result = run_module("lit_rnn.sweep", sweep_args(tiny_mnist), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line.startswith("error: No trial of the study in sweeps/cells completed: 1 of 1 failed, the others were "
+                           "pruned. The first failure, trial 0: Training diverged at step 1")
+    assert not (tmp_path / "sweeps" / "cells" / "best.yaml").exists()

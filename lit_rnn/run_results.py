@@ -1,0 +1,34 @@
+"""A run's results, ``RUN/results.json``: the last value of each metric it logged, and how long its training took.
+
+Fit writes it, whatever loggers the run has (TensorBoard, CSV, MLflow or none), so that a command comparing runs
+(the sweep) reads a file of known shape instead of a logger's files or fit's printed text. A resumed run merges
+into the file: a metric it does not log again (a run resumed after its training ended validates no more) keeps the
+value its earlier process wrote.
+"""
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lit_rnn.checkpointing import write_atomically
+
+RESULTS_NAME = "results.json"
+
+
+def record(run: Path, metrics: Mapping[str, Any], **facts: float) -> None:
+    """Merge ``metrics`` (scalar tensors or numbers, as Lightning holds them) and ``facts`` into the run's file."""
+    results = read(run) or {"metrics": {}}
+    results["metrics"].update({name: float(value) for name, value in metrics.items()})
+    results.update(facts)
+    text = json.dumps(results, indent=2, sort_keys=True)
+    write_atomically(run / RESULTS_NAME, lambda handle: handle.write(text.encode()))
+
+
+def read(run: Path) -> dict[str, Any] | None:
+    """The run's results, ``{"metrics": {name: value}, "train_seconds": ...}``; None if the run wrote none yet."""
+    try:
+        return json.loads((run / RESULTS_NAME).read_text())
+    except FileNotFoundError:
+        return None
+
