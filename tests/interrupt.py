@@ -9,7 +9,6 @@ import os
 import signal as signals
 
 import lightning as L
-import torch
 
 MOMENTS = ("step", "epoch", "save", "validation", "sanity", "test")
 
@@ -34,19 +33,25 @@ class InterruptAt(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.moment == "save":
-            write = torch.save
+            from lit_rnn import checkpointing
 
-            def write_half_then_die(obj, handle, *args, **kwargs):
+            write_atomically = checkpointing.write_atomically
+
+            def write_half_then_die(path, write):
                 if trainer.global_step < self.step:
-                    return write(obj, handle, *args, **kwargs)
-                buffer = io.BytesIO()
-                write(obj, buffer, *args, **kwargs)
-                data = buffer.getvalue()
-                handle.write(data[: len(data) // 2])
-                handle.flush()
-                os.kill(os.getpid(), signals.SIGKILL)
+                    return write_atomically(path, write)
 
-            torch.save = write_half_then_die
+                def half(handle):
+                    buffer = io.BytesIO()
+                    write(buffer)
+                    data = buffer.getvalue()
+                    handle.write(data[: len(data) // 2])
+                    handle.flush()
+                    os.kill(os.getpid(), signals.SIGKILL)
+
+                return write_atomically(path, half)
+
+            checkpointing.write_atomically = write_half_then_die
 
     def on_train_batch_start(self, trainer: L.Trainer, *args) -> None:
         if self.moment == "step" and trainer.global_step == self.step:
