@@ -2,8 +2,11 @@
 
 import re
 
+import pytest
 from conftest import reported_accuracy, run_module
 from drawings import draw_seven
+
+pytestmark = pytest.mark.slow  # the real data
 
 TUTORIAL_LABELS = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
 

@@ -89,6 +89,7 @@ def readable(path: Path) -> bool:
     return True
 
 
+@pytest.mark.slow  # the chain of killed and resumed fit processes
 def test_every_process_of_the_interrupted_run_ends_as_its_interruption_says(runs):
     _, _, after = runs
     for (what, _, code), process in zip(CHAIN, after):
@@ -114,6 +115,7 @@ def assert_identical(a, b, where: str = "") -> None:
         assert a == b, where
 
 
+@pytest.mark.slow  # the chain of killed and resumed fit processes
 def test_interrupted_run_ends_with_bit_identical_weights_and_optimizer(runs):
     straight, interrupted, _ = runs
     expected, actual = final_state(straight), final_state(interrupted)
@@ -133,6 +135,7 @@ def scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
+@pytest.mark.slow  # the chain of killed and resumed fit processes
 def test_logged_metrics_are_identical_with_no_duplicated_or_missing_step(runs):
     straight, interrupted, _ = runs
     expected, actual = scalars(straight), scalars(interrupted)
@@ -143,6 +146,7 @@ def test_logged_metrics_are_identical_with_no_duplicated_or_missing_step(runs):
         assert steps == sorted(steps), f"{tag} zig-zags"
 
 
+@pytest.mark.slow  # the chain of killed and resumed fit processes
 def test_each_resume_continues_from_the_newest_checkpoint_and_purges_the_steps_logged_after_it(runs):
     _, interrupted, after = runs
     # The newest checkpoint after each process: step 0; the save at step 4 (the kill mid-step 7 lost 5 and 6); the
@@ -157,6 +161,7 @@ def test_each_resume_continues_from_the_newest_checkpoint_and_purges_the_steps_l
     assert purges == [0, 4, 10, 14, 16, 27]
 
 
+@pytest.mark.slow  # the chain of killed and resumed fit processes
 def test_sigterm_and_ctrl_c_save_the_step_they_arrive_in_then_say_how_to_continue(runs):
     _, _, after = runs
     for index, signal_name, step in ((3, "SIGTERM", 13), (5, "SIGINT", 26)):
@@ -167,6 +172,7 @@ def test_sigterm_and_ctrl_c_save_the_step_they_arrive_in_then_say_how_to_continu
         assert "Traceback" not in process["result"].stderr
 
 
+@pytest.mark.slow  # the chain of killed and resumed fit processes
 def test_a_kill_during_a_save_leaves_complete_checkpoints_and_nothing_in_the_system_temp_folder(runs):
     _, _, after = runs
     killed, resumed = after[4], after[5]
@@ -176,6 +182,7 @@ def test_a_kill_during_a_save_leaves_complete_checkpoints_and_nothing_in_the_sys
     assert resumed["partials"] == []  # removed by the resume
 
 
+@pytest.mark.slow  # the chain of killed and resumed fit processes
 def test_resumes_continue_the_same_run_folder_and_keep_its_config(runs):
     _, interrupted, after = runs
     assert [path.name for path in interrupted.parent.iterdir()] == ["version_0"]
@@ -234,6 +241,7 @@ def refused(capsys, args: list[str]) -> str:
     return error
 
 
+@pytest.mark.slow  # the chain of killed and resumed fit processes
 @pytest.mark.parametrize("kind", ["truncated", "empty", "not a checkpoint", "weights only", "crafted to run code"])
 def test_a_bad_checkpoint_is_refused_with_one_clear_message(kind, good_checkpoint, tiny_mnist, in_process, capsys):
     bad = in_process / "bad.ckpt"
@@ -243,6 +251,7 @@ def test_a_bad_checkpoint_is_refused_with_one_clear_message(kind, good_checkpoin
     assert sorted(path.name for path in in_process.iterdir()) == ["bad.ckpt"]  # no run folder, nothing executed
 
 
+@pytest.mark.slow  # the chain of killed and resumed fit processes
 def test_a_checkpoint_of_another_architecture_is_refused(good_checkpoint, tiny_mnist, in_process, capsys):
     error = refused(capsys, fit_args(tiny_mnist, "--model.hidden_size=32", "--ckpt_path", str(good_checkpoint)))
     assert "was saved from a different model: network.rnn.weight_ih_l0 has shape [64, 28] there but [128, 28] here" in error
@@ -257,6 +266,7 @@ def test_last_with_nothing_to_resume_says_so(tiny_mnist, in_process, capsys):
     assert nothing in refused(capsys, fit_args(tiny_mnist, "--ckpt_path", "last"))
 
 
+@pytest.mark.slow  # the chain of killed and resumed fit processes
 def test_last_passes_over_a_corrupt_newest_checkpoint_saying_so(runs, tiny_mnist, in_process, capsys):
     straight, _, _ = runs
     run = in_process / "lightning_logs" / "version_0"
