@@ -259,4 +259,5 @@ def loggers_of_run(run: Path, settings: dict[str, Any]) -> list[Logger]:
             continue_csv(loggers[-1], before_step=math.inf)
         elif cls is MLFlowLogger and (recorded := mlflow_run_of(run)) is not None:
             loggers.append(MLFlowLogger(**recorded))
+            start_mlflow_run(loggers[-1], run, resuming=True)  # its store there still, and the run in it
     return loggers

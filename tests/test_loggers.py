@@ -8,6 +8,7 @@ never stopped is checked by default; the killed and resumed one, a few processes
 import csv
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,15 @@ def test_the_test_command_logs_into_the_runs_own_loggers(resumed):
     assert rows[: len(rows_before)] == rows_before and {row["step"] for row in rows[len(rows_before):]} == {"20"}
     assert mlflow_points(workdir)["test/acc"] == points_before["test/acc"] * 2  # the same value, at the same step
     assert f"Logged at step 20 into {RUN}: mlflow ui --backend-store-uri" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_test_command_on_a_run_whose_mlflow_store_is_gone_is_one_line_and_logs_nothing(straight, tmp_path):
+    shutil.copytree(straight[0], tmp_path, dirs_exist_ok=True)
+    (tmp_path / "lightning_logs" / "mlflow.db").unlink()
+    rows_before = csv_rows(tmp_path)
+    result = run_module("lit_rnn.test", ["--ckpt_path", str(RUN / "checkpoints" / "last.ckpt")], cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line.startswith("error: The MLflow tracking store cannot be used: ") and "mlflow_run.json names" in line
+    assert csv_rows(tmp_path) == rows_before
