@@ -220,7 +220,10 @@ def test_the_test_command_logs_into_the_runs_own_loggers(resumed):
 @pytest.mark.slow
 def test_the_test_command_on_a_run_whose_mlflow_store_is_gone_is_one_line_and_logs_nothing(straight, tmp_path):
     shutil.copytree(straight[0], tmp_path, dirs_exist_ok=True)
-    (tmp_path / "lightning_logs" / "mlflow.db").unlink()
+    record = tmp_path / RUN / "mlflow_run.json"  # the copy's own store, which is then deleted
+    store = tmp_path / "lightning_logs" / "mlflow.db"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "tracking_uri": f"sqlite:///{store}"}))
+    store.unlink()
     rows_before = csv_rows(tmp_path)
     result = run_module("lit_rnn.test", ["--ckpt_path", str(RUN / "checkpoints" / "last.ckpt")], cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
