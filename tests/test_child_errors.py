@@ -6,7 +6,6 @@ import sys
 import threading
 
 import lightning as L
-import pytest
 from conftest import REPO
 
 from lit_rnn import child_errors, errors

@@ -3,13 +3,12 @@ that end without a best checkpoint are tested on their final weights and leave n
 
 import shutil
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import REPO, reported_accuracy, run_module, snapshot, tiny_fit_args
+from conftest import reported_accuracy, run_module, snapshot, tiny_fit_args
 
 pytestmark = pytest.mark.slow
 
