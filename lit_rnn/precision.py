@@ -75,9 +75,12 @@ def resolve(precision: Any, accelerator: str | Accelerator | None) -> Any:
 def to_evaluate(trained_at: Any, accelerator: str | Accelerator | None) -> Any:
     """The precision to evaluate a run here that trained at ``trained_at``: the same, unless this hardware cannot run
     its bfloat16 (a run trained on another machine), then 32-bit floats, with a line saying so."""
-    if not is_bf16(trained_at) or native_bf16(accelerator)[0]:
+    if not is_bf16(trained_at):
         return trained_at
-    rank_zero_info(f"The run trained in {trained_at}, which {native_bf16(accelerator)[1]} cannot run natively: "
+    native, device = native_bf16(accelerator)
+    if native:
+        return trained_at
+    rank_zero_info(f"The run trained in {trained_at}, which {device} cannot run natively: "
                    f"evaluating in {FP32}, so the last digits may differ from the run's own test.")
     return FP32
 
