@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lit_rnn.checkpointing import write_atomically
+from lit_rnn.errors import ConfigError, summarize
 
 RESULTS_NAME = "results.json"
 
@@ -26,9 +27,21 @@ def record(run: Path, metrics: Mapping[str, Any], **facts: float) -> None:
 
 
 def read(run: Path) -> dict[str, Any] | None:
-    """The run's results, ``{"metrics": {name: value}, "train_seconds": ...}``; None if the run wrote none yet."""
+    """The run's results, ``{"metrics": {name: value}, "train_seconds": ...}``; None if the run wrote none yet.
+
+    Raises:
+        ConfigError: the file is not one fit wrote (edited, cut off), naming it; it is left as it is.
+    """
+    path = run / RESULTS_NAME
     try:
-        return json.loads((run / RESULTS_NAME).read_text())
+        results = json.loads(path.read_text())
     except FileNotFoundError:
         return None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        results = summarize(error)
+    if not isinstance(results, dict) or not isinstance(results.get("metrics"), dict):
+        why = results if isinstance(results, str) else "no metrics in it"
+        raise ConfigError(f"{path} is not the results file fit writes ({why}). Move it out of the run folder: the "
+                          "run's checkpoints are kept, and --ckpt_path last writes it anew.")
+    return results
 

@@ -1,9 +1,11 @@
 """A run's results file, the seam between fit and the commands that compare runs: what it holds, and how a resumed
 run adds to it."""
 
+import pytest
 import torch
 
 from lit_rnn import run_results
+from lit_rnn.errors import ConfigError
 
 
 def test_a_run_without_results_reads_as_none(tmp_path):
@@ -17,3 +19,16 @@ def test_results_hold_the_last_value_of_each_metric_and_a_resume_keeps_what_it_d
     assert run_results.read(tmp_path) == {"metrics": {"val/loss": 0.25, "val/acc_best": 0.75, "test/acc": 0.875},
                                           "train_seconds": 1.0}
     assert [path.name for path in tmp_path.iterdir()] == [run_results.RESULTS_NAME]  # written whole, nothing beside
+
+
+@pytest.mark.parametrize("content, problem", [(b'{"metrics": {"val/acc": 0.5', "JSONDecodeError"), (b"\xff\xfe", "UnicodeDecodeError"),
+                                              (b"[1, 2]", "no metrics in it"), (b'{"metrics": 3}', "no metrics in it")],
+                         ids=["cut-off", "not-utf-8", "a-list", "metrics-not-a-mapping"])
+def test_a_results_file_that_fit_did_not_write_is_one_line_naming_it_and_is_left_as_it_is(tmp_path, content, problem):
+    path = tmp_path / run_results.RESULTS_NAME
+    path.write_bytes(content)
+    for use in (lambda: run_results.read(tmp_path), lambda: run_results.record(tmp_path, {"test/acc": 0.5})):
+        with pytest.raises(ConfigError) as refused:
+            use()
+        assert str(refused.value).startswith(f"{path} is not the results file fit writes (") and problem in str(refused.value)
+    assert path.read_bytes() == content
