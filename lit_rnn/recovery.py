@@ -8,7 +8,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 
-from lit_rnn import interrupts
+from lit_rnn import interrupts, run_results
 from lit_rnn.checkpointing import PARTIAL_SUFFIX, sync_folder
 from lit_rnn.errors import check_config
 
@@ -47,8 +47,9 @@ class RecoveryCheckpoint(Checkpoint):
     A step's state is written when the step ends but only takes the name ``recovery.ckpt`` once the step's
     metrics are logged, at the start of the next step; when a validation follows the step, the state after
     that validation is saved instead (a run resumed from before a validation would skip it). Every
-    checkpoint, this one's and ModelCheckpoint's, first flushes the loggers, so that the logs on disk reach
-    at least as far as any checkpoint.
+    checkpoint, this one's and ModelCheckpoint's, first flushes the loggers and records the metrics so far in
+    the run's ``results.json``, so that the logs on disk reach at least as far as any checkpoint: a run
+    resumed after its last validation validates no more, and its results still hold that validation's.
 
     Args:
         every_n_steps: Save after every this many training steps; 0 saves on no step count.
@@ -68,6 +69,9 @@ class RecoveryCheckpoint(Checkpoint):
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         for logger in trainer.loggers:
             logger.save()
+        metrics = trainer.callback_metrics  # read on every process: reading may gather the ranks' values
+        if trainer.is_global_zero and not trainer.fast_dev_run:
+            run_results.record(checkpoint_folder(trainer).parent, metrics)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.fast_dev_run:

@@ -4,6 +4,8 @@ run adds to it."""
 import pytest
 import torch
 
+from helpers.cli import fit_in_process
+
 from lit_rnn import run_results
 from lit_rnn.errors import ConfigError
 
@@ -32,3 +34,10 @@ def test_a_results_file_that_fit_did_not_write_is_one_line_naming_it_and_is_left
             use()
         assert str(refused.value).startswith(f"{path} is not the results file fit writes (") and problem in str(refused.value)
     assert path.read_bytes() == content
+
+
+def test_every_checkpoint_records_the_metrics_so_far_so_a_run_stopped_after_its_last_validation_keeps_them(
+        tiny_mnist, tmp_path, monkeypatch):
+    cli = fit_in_process(tiny_mnist, tmp_path, monkeypatch)  # the Trainer alone: fit's own record at the end is not run
+    recorded = run_results.read(cli.run)["metrics"]
+    assert recorded["val/acc_best"] == float(cli.trainer.callback_metrics["val/acc_best"])
