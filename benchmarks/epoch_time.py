@@ -30,10 +30,10 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the script is run from
 
-from lit_rnn.batches import TensorBatches  # noqa: E402
-from lit_rnn.data import MNIST_TRAIN_SIZE, MNISTDataModule  # noqa: E402
-from lit_rnn.lightning_internals import skip_nvml_check_without_nvml  # noqa: E402
-from lit_rnn.network import RecurrentClassifier  # noqa: E402
+from lit_rnn.data.batches import TensorBatches  # noqa: E402
+from lit_rnn.data.datamodule import MNIST_TRAIN_SIZE, MNISTDataModule  # noqa: E402
+from lit_rnn.base.private_apis import skip_nvml_check_without_nvml  # noqa: E402
+from lit_rnn.model.network import RecurrentClassifier  # noqa: E402
 
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
 DEFAULT_TUTORIAL = REPO.parent / "shared" / "bench" / "seed_baseline.py"

@@ -29,10 +29,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the script is run from
 
 from epoch_time import DEFAULT_DATA_DIR, _optimizer_of_default_config, positive_int  # noqa: E402
-from lit_rnn.batches import TensorBatches  # noqa: E402
-from lit_rnn.cli import LitRNNCLI  # noqa: E402
-from lit_rnn.data import MNIST_TRAIN_SIZE, MNISTDataModule  # noqa: E402
-from lit_rnn.lightning_internals import skip_nvml_check_without_nvml  # noqa: E402
+from lit_rnn.data.batches import TensorBatches  # noqa: E402
+from lit_rnn.cli.lightning_cli import LitRNNCLI  # noqa: E402
+from lit_rnn.data.datamodule import MNIST_TRAIN_SIZE, MNISTDataModule  # noqa: E402
+from lit_rnn.base.private_apis import skip_nvml_check_without_nvml  # noqa: E402
 
 
 _DEFAULT_DATA = MNISTDataModule()  # the default split and batch size: the plain loop's epoch

@@ -7,7 +7,7 @@ in one batch of them all and in a batch of one, and logits within the tolerance;
 """
 
 if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
-    from lit_rnn import interrupts
+    from lit_rnn.base import interrupts
 
     interrupts.install()
 
@@ -21,14 +21,14 @@ from types import ModuleType  # noqa: E402
 
 import torch  # noqa: E402
 
-from lit_rnn import interrupts  # noqa: E402
-from lit_rnn.checkpointing import write_atomically  # noqa: E402
-from lit_rnn.command_line import trained_model_command  # noqa: E402
-from lit_rnn.data import load_mnist  # noqa: E402
-from lit_rnn.errors import UserError, exits_cleanly_on_user_error  # noqa: E402
-from lit_rnn.network import RecurrentClassifier  # noqa: E402
-from lit_rnn.quick_exit import run_then_exit  # noqa: E402
-from lit_rnn.trained import find_checkpoint, load_network  # noqa: E402
+from lit_rnn.base import interrupts  # noqa: E402
+from lit_rnn.runs.checkpointing import write_atomically  # noqa: E402
+from lit_rnn.trained.command_line import trained_model_command  # noqa: E402
+from lit_rnn.data.datamodule import load_mnist  # noqa: E402
+from lit_rnn.base.errors import UserError, exits_cleanly_on_user_error  # noqa: E402
+from lit_rnn.model.network import RecurrentClassifier  # noqa: E402
+from lit_rnn.base.quick_exit import run_then_exit  # noqa: E402
+from lit_rnn.trained.loading import find_checkpoint, load_network  # noqa: E402
 
 INPUT, OUTPUT = "images", "logits"
 FILE_NAME = "model.onnx"

@@ -1,7 +1,7 @@
 """``python -m lit_rnn.fit``: train, test the best checkpoint, and say where the run's logs are."""
 
 if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
-    from lit_rnn import interrupts
+    from lit_rnn.base import interrupts
 
     interrupts.install()
 
@@ -12,13 +12,14 @@ from typing import Any  # noqa: E402
 import torch  # noqa: E402
 from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
 
-from lit_rnn import interrupts, run_results  # noqa: E402
-from lit_rnn.cli import LitRNNCLI  # noqa: E402
-from lit_rnn.errors import exits_cleanly_on_user_error  # noqa: E402
-from lit_rnn.logger_runs import viewers  # noqa: E402
-from lit_rnn.quick_exit import run_then_exit  # noqa: E402
-from lit_rnn.refused_settings import settings_refused_by_lightning  # noqa: E402
-from lit_rnn.recovery import after_training, run_checkpoint  # noqa: E402
+from lit_rnn.base import interrupts  # noqa: E402
+from lit_rnn.runs import results as run_results  # noqa: E402
+from lit_rnn.cli.lightning_cli import LitRNNCLI  # noqa: E402
+from lit_rnn.base.errors import exits_cleanly_on_user_error  # noqa: E402
+from lit_rnn.runs.logger_runs import viewers  # noqa: E402
+from lit_rnn.base.quick_exit import run_then_exit  # noqa: E402
+from lit_rnn.cli.refused_settings import settings_refused_by_lightning  # noqa: E402
+from lit_rnn.runs.recovery import after_training, run_checkpoint  # noqa: E402
 
 
 @exits_cleanly_on_user_error

@@ -5,7 +5,7 @@ the true label. An input that cannot be read gets one error line and the others 
 """
 
 if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
-    from lit_rnn import interrupts
+    from lit_rnn.base import interrupts
 
     interrupts.install()
 
@@ -19,14 +19,14 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from lit_rnn import interrupts  # noqa: E402
-from lit_rnn.command_line import trained_model_command  # noqa: E402
-from lit_rnn.data import MNIST_TEST_SIZE, load_mnist  # noqa: E402
-from lit_rnn.digits import read_digit  # noqa: E402
-from lit_rnn.errors import UserError, exits_cleanly_on_user_error  # noqa: E402
-from lit_rnn.network import RecurrentClassifier  # noqa: E402
-from lit_rnn.quick_exit import run_then_exit  # noqa: E402
-from lit_rnn.trained import find_checkpoint, load_network  # noqa: E402
+from lit_rnn.base import interrupts  # noqa: E402
+from lit_rnn.trained.command_line import trained_model_command  # noqa: E402
+from lit_rnn.data.datamodule import MNIST_TEST_SIZE, load_mnist  # noqa: E402
+from lit_rnn.data.digits import read_digit  # noqa: E402
+from lit_rnn.base.errors import UserError, exits_cleanly_on_user_error  # noqa: E402
+from lit_rnn.model.network import RecurrentClassifier  # noqa: E402
+from lit_rnn.base.quick_exit import run_then_exit  # noqa: E402
+from lit_rnn.trained.loading import find_checkpoint, load_network  # noqa: E402
 
 
 @dataclass

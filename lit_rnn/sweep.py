@@ -8,7 +8,7 @@ finds the trial's run without a live owner and continues it from its recovery ch
 """
 
 if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
-    from lit_rnn import interrupts
+    from lit_rnn.base import interrupts
 
     interrupts.install()
 
@@ -28,17 +28,19 @@ from lightning.pytorch.cli import LightningArgumentParser  # noqa: E402
 from optuna.storages import RetryHeartbeatStaleTrialCallback  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 
-from lit_rnn import interrupts, run_results, runs, search_space  # noqa: E402
-from lit_rnn.cli import LitRNNCLI, check_run_settings  # noqa: E402
-from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
-from lit_rnn.model import MNISTClassifier  # noqa: E402
-from lit_rnn.quick_exit import run_then_exit  # noqa: E402
-from lit_rnn.refused_settings import settings_refused_by_lightning  # noqa: E402
-from lit_rnn.resume import runs_root  # noqa: E402
-from lit_rnn.study_storage import open_storage  # noqa: E402
-from lit_rnn.sweep_report import report, trial_line  # noqa: E402
-from lit_rnn.trial_fit import failure, fit_command, run_arguments, run_fit, setting_arguments  # noqa: E402
-from lit_rnn.trial_reporting import PRUNED_EXIT_CODE, PrunerName, make_pruner  # noqa: E402
+from lit_rnn.base import interrupts  # noqa: E402
+from lit_rnn.runs import results as run_results, folders as runs  # noqa: E402
+from lit_rnn.study import search_space  # noqa: E402
+from lit_rnn.cli.lightning_cli import LitRNNCLI, check_run_settings  # noqa: E402
+from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
+from lit_rnn.model.classifier import MNISTClassifier  # noqa: E402
+from lit_rnn.base.quick_exit import run_then_exit  # noqa: E402
+from lit_rnn.cli.refused_settings import settings_refused_by_lightning  # noqa: E402
+from lit_rnn.runs.resume import runs_root  # noqa: E402
+from lit_rnn.study.storage import open_storage  # noqa: E402
+from lit_rnn.study.report import report, trial_line  # noqa: E402
+from lit_rnn.study.trial_fit import failure, fit_command, run_arguments, run_fit, setting_arguments  # noqa: E402
+from lit_rnn.study.reporting import PRUNED_EXIT_CODE, PrunerName, make_pruner  # noqa: E402
 
 OBJECTIVES = (*MNISTClassifier.MONITORABLE, "test/acc", "test/loss")
 MAX_HEARTBEAT_SECONDS = 86_400  # a day; Python's timers overflow past about 292 years, in the heartbeat's thread

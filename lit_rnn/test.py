@@ -7,7 +7,7 @@ Lightning's ``Trainer.test`` at the precision the run's config trained at.
 """
 
 if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
-    from lit_rnn import interrupts
+    from lit_rnn.base import interrupts
 
     interrupts.install()
 
@@ -16,21 +16,22 @@ from typing import Any  # noqa: E402
 
 import lightning as L  # noqa: E402
 
-from lit_rnn import interrupts, runs  # noqa: E402
-from lit_rnn.checkpointing import CheckpointError  # noqa: E402
-from lit_rnn.command_line import trained_model_command  # noqa: E402
-from lit_rnn.data import MNISTDataModule  # noqa: E402
-from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error  # noqa: E402
-from lit_rnn.evaluation import ConfusionCounts, Evaluation, evaluation, to_json, to_text  # noqa: E402
-from lit_rnn.lightning_internals import log_as_of  # noqa: E402
-from lit_rnn.log_figures import LogFigures  # noqa: E402
-from lit_rnn.logger_runs import loggers_of_run, viewers  # noqa: E402
-from lit_rnn.model import MNISTClassifier  # noqa: E402
-from lit_rnn.precision import AutoPrecisionTrainer, to_evaluate  # noqa: E402
-from lit_rnn.profiling import NoProfiler  # noqa: E402
-from lit_rnn.quick_exit import run_then_exit  # noqa: E402
-from lit_rnn.refused_settings import settings_refused_by_lightning  # noqa: E402
-from lit_rnn.trained import NOT_OURS, TrainedNetwork, find_checkpoint, load_network  # noqa: E402
+from lit_rnn.base import interrupts  # noqa: E402
+from lit_rnn.runs import folders as runs  # noqa: E402
+from lit_rnn.runs.checkpointing import CheckpointError  # noqa: E402
+from lit_rnn.trained.command_line import trained_model_command  # noqa: E402
+from lit_rnn.data.datamodule import MNISTDataModule  # noqa: E402
+from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error  # noqa: E402
+from lit_rnn.trained.evaluation import ConfusionCounts, Evaluation, evaluation, to_json, to_text  # noqa: E402
+from lit_rnn.base.private_apis import log_as_of  # noqa: E402
+from lit_rnn.logs.log_figures import LogFigures  # noqa: E402
+from lit_rnn.runs.logger_runs import loggers_of_run, viewers  # noqa: E402
+from lit_rnn.model.classifier import MNISTClassifier  # noqa: E402
+from lit_rnn.cli.precision import AutoPrecisionTrainer, to_evaluate  # noqa: E402
+from lit_rnn.cli.profiling import NoProfiler  # noqa: E402
+from lit_rnn.base.quick_exit import run_then_exit  # noqa: E402
+from lit_rnn.cli.refused_settings import settings_refused_by_lightning  # noqa: E402
+from lit_rnn.trained.loading import NOT_OURS, TrainedNetwork, find_checkpoint, load_network  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:

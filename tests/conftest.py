@@ -86,8 +86,8 @@ def checkpoint_accuracy(checkpoint: Path, data_dir: Path) -> float:
     """Accuracy of a checkpoint on the whole test set, in this one process."""
     import torch
 
-    from lit_rnn.data import load_mnist
-    from lit_rnn.model import MNISTClassifier
+    from lit_rnn.data.datamodule import load_mnist
+    from lit_rnn.model.classifier import MNISTClassifier
 
     model = MNISTClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     images, labels = load_mnist(data_dir, train=False)

@@ -33,7 +33,7 @@ class InterruptAt(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.moment == "save":
-            from lit_rnn import checkpointing
+            from lit_rnn.runs import checkpointing
 
             write_atomically = checkpointing.write_atomically
 

@@ -46,7 +46,7 @@ class DiskFullAfterStep(L.Callback):
             import errno
             import os
 
-            from lit_rnn import checkpointing
+            from lit_rnn.runs import checkpointing
 
             write_atomically = checkpointing.write_atomically
 
@@ -140,6 +140,6 @@ class FailInProcess(L.Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
         if trainer.global_rank == self.rank and trainer.global_step == self.step:
-            from lit_rnn.errors import UserError
+            from lit_rnn.base.errors import UserError
 
             raise (RuntimeError if self.bug else UserError)(f"Planted in process {self.rank} at step {self.step}.")

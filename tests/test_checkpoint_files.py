@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lit_rnn.checkpointing import CheckpointError, read_checkpoint
+from lit_rnn.runs.checkpointing import CheckpointError, read_checkpoint
 
 
 class RunsCode:

@@ -1,4 +1,4 @@
-"""A child process's error, carried to the command that started it (``lit_rnn.child_errors``), and said once."""
+"""A child process's error, carried to the command that started it (``lit_rnn.base.child_errors``), and said once."""
 
 import os
 import subprocess
@@ -8,13 +8,13 @@ import threading
 import lightning as L
 from conftest import REPO
 
-from lit_rnn import child_errors, errors
-from lit_rnn.errors import ConfigError
-from lit_rnn.lightning_internals import _CarryingScriptLauncher, carry_child_errors, spawns_processes
+from lit_rnn.base import child_errors, errors
+from lit_rnn.base.errors import ConfigError
+from lit_rnn.base.private_apis import _CarryingScriptLauncher, carry_child_errors, spawns_processes
 
 CHILD = """
-from lit_rnn import child_errors
-from lit_rnn.errors import ConfigError
+from lit_rnn.base import child_errors
+from lit_rnn.base.errors import ConfigError
 {raise_it}
 """
 

@@ -8,9 +8,9 @@ from conftest import tiny_fit_args
 from helpers.cli import cli_in_process
 from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger
 
-from lit_rnn.class_paths import known_logger
-from lit_rnn.errors import ConfigError
-from lit_rnn.logger_runs import loggers_of_run
+from lit_rnn.base.class_paths import known_logger
+from lit_rnn.base.errors import ConfigError
+from lit_rnn.runs.logger_runs import loggers_of_run
 
 
 @pytest.mark.parametrize("key, example", [("optimizer", "torch.optim.AdamW"),

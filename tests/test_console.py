@@ -1,6 +1,6 @@
 """What ``python -m lit_rnn.fit`` prints: the progress, the model, the results, and warnings about the user's settings.
 
-Each noise string below was in the output of a default run before ``lit_rnn.console`` silenced it.
+Each noise string below was in the output of a default run before ``lit_rnn.cli.console`` silenced it.
 """
 
 import pytest

@@ -5,9 +5,9 @@ import pytest
 import torch
 from conftest import IDX_NAMES, make_mnist
 
-from lit_rnn.batches import TensorBatches
-from lit_rnn.data import DataError, MNISTDataModule, load_mnist
-from lit_rnn.errors import ConfigError
+from lit_rnn.data.batches import TensorBatches
+from lit_rnn.data.datamodule import DataError, MNISTDataModule, load_mnist
+from lit_rnn.base.errors import ConfigError
 
 
 def setup_data(data_dir, **kwargs) -> MNISTDataModule:

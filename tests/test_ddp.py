@@ -8,7 +8,7 @@ import torch
 from conftest import checkpoint_accuracy, reported_accuracy, run_module, tiny_fit_args
 from probes import image_digest
 
-from lit_rnn.data import MNISTDataModule
+from lit_rnn.data.datamodule import MNISTDataModule
 
 pytestmark = pytest.mark.slow
 

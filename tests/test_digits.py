@@ -9,8 +9,8 @@ import torch
 from drawings import draw_seven
 from PIL import Image
 
-from lit_rnn.data import load_mnist
-from lit_rnn.digits import ImageError, read_digit
+from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.data.digits import ImageError, read_digit
 
 
 def centre_of_mass(image: torch.Tensor) -> tuple[float, float]:

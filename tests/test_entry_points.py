@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from lit_rnn.errors import ConfigError, exits_cleanly_on_user_error, summarize_parse_error
+from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error, summarize_parse_error
 from lit_rnn.fit import main as fit
 
 

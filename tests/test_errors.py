@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 from conftest import IDX_NAMES, run_module, snapshot, tiny_fit_args
 
-from lit_rnn.checkpointing import read_checkpoint
+from lit_rnn.runs.checkpointing import read_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -152,7 +152,7 @@ def test_a_run_still_training_is_not_tested_into(fitted, tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     before = snapshot(tmp_path)
     owner = subprocess.Popen(  # a live fit of the run, as far as its lock says
-        [sys.executable, "-c", f"from lit_rnn import runs; runs.take_ownership(runs.Path({str(RUN)!r})); print(flush=True); "
+        [sys.executable, "-c", f"from lit_rnn.runs import folders as runs; runs.take_ownership(runs.Path({str(RUN)!r})); print(flush=True); "
                                "import time; time.sleep(120)"], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         owner.stdout.readline()

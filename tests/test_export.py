@@ -11,8 +11,8 @@ import torch
 from conftest import reported_accuracy
 
 from lit_rnn import export
-from lit_rnn.data import load_mnist
-from lit_rnn.trained import load_network
+from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.trained.loading import load_network
 
 RUN = Path("lightning_logs") / "version_0"
 

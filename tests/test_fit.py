@@ -7,7 +7,7 @@ from conftest import checkpoint_accuracy, reported_accuracy, run_module, snapsho
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from lit_rnn import run_results
+from lit_rnn.runs import results as run_results
 
 
 SCALARS = {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc", "lr-Adam"}

@@ -1,4 +1,4 @@
-"""Signals at the edges of a phase, in a process of its own: ``lit_rnn.interrupts`` alone, without a command's imports."""
+"""Signals at the edges of a phase, in a process of its own: ``lit_rnn.base.interrupts`` alone, without a command's imports."""
 
 import os
 import subprocess
@@ -8,8 +8,8 @@ from conftest import REPO
 
 SECOND_CTRL_C = """
 import os, signal
-from lit_rnn import interrupts
-from lit_rnn.quick_exit import run_then_exit
+from lit_rnn.base import interrupts
+from lit_rnn.base.quick_exit import run_then_exit
 
 def main():
     interrupts.install()
@@ -42,7 +42,7 @@ def test_a_second_ctrl_c_as_the_saved_step_is_announced_says_nothing_contrary():
 
 def test_a_signal_during_the_imports_ends_the_process_there_with_its_start_up_line():
     # An exception raised inside a library's import can be taken for an import error, or swallowed.
-    result = run_script("import os, signal\nfrom lit_rnn import interrupts\ninterrupts.install()\n"
+    result = run_script("import os, signal\nfrom lit_rnn.base import interrupts\ninterrupts.install()\n"
                         "try:\n    os.kill(os.getpid(), signal.SIGTERM)\nexcept BaseException:\n    pass\nprint('went on')")
     assert (result.returncode, result.stdout) == (143, "")
     assert result.stderr == f"\nerror: Stopped by SIGTERM {'during start-up, before anything was saved. Run the command again.'}\n"

@@ -14,7 +14,7 @@ from lightning.pytorch.loops.fit_loop import _FitLoop
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from lit_rnn.lightning_internals import (
+from lit_rnn.base.private_apis import (
     _EpochExactFitLoop,
     cpu_has_native_bf16,
     flat_settings,
@@ -98,7 +98,7 @@ def test_an_evaluation_logs_at_the_step_and_epoch_of_the_checkpoint_it_restores(
 def test_lightning_still_names_the_running_hook_on_the_module_and_the_quick_setter_stores_it_as_nn_module_would():
     from lightning.pytorch.trainer import call
 
-    from lit_rnn.lightning_internals import QuickHookNames
+    from lit_rnn.base.private_apis import QuickHookNames
 
     # What the mix-in speeds up: Lightning's hook callers set the attribute on the module around each call.
     for caller in (call._call_lightning_module_hook, call._call_callback_hooks):
@@ -123,7 +123,7 @@ def test_lightnings_nvml_check_is_dropped_only_where_nvml_cannot_be_loaded(monke
 
     import lightning.fabric
 
-    from lit_rnn.lightning_internals import NVML_CHECK, skip_nvml_check_without_nvml
+    from lit_rnn.base.private_apis import NVML_CHECK, skip_nvml_check_without_nvml
 
     assert f'os.environ["{NVML_CHECK}"] = "1"' in inspect.getsource(lightning.fabric)  # what Lightning does at import
     monkeypatch.setenv(NVML_CHECK, "1")

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lit_rnn.data import load_mnist
-from lit_rnn.figures import HIGH, confusion_matrix_picture, digit_grid
+from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.logs.figures import HIGH, confusion_matrix_picture, digit_grid
 
 PICTURES = {"train/digits", "val/confusion_matrix", "val/worst_mistakes", "test/confusion_matrix", "test/worst_mistakes"}
 # Shown at their natural size ("Show actual image size"), the pictures fit the 1,000 pixels that TensorBoard's

@@ -18,8 +18,8 @@ from jsonargparse import Namespace
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from lit_rnn.errors import ConfigError
-from lit_rnn.logger_runs import check_mlflow_installed
+from lit_rnn.base.errors import ConfigError
+from lit_rnn.runs.logger_runs import check_mlflow_installed
 
 RUN = Path("lightning_logs") / "version_0"
 PICTURES = ("train/digits", "val/confusion_matrix", "val/worst_mistakes", "test/confusion_matrix", "test/worst_mistakes")

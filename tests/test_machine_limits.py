@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, tiny_fit_args
 
-from lit_rnn.checkpointing import read_checkpoint
+from lit_rnn.runs.checkpointing import read_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import make_mnist, tiny_fit_args
 
-from lit_rnn.checkpointing import read_checkpoint
+from lit_rnn.runs.checkpointing import read_checkpoint
 from lit_rnn.fit import main
 
 SHORT_RUN = ("--trainer.max_epochs=1", "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=1",
@@ -58,7 +58,7 @@ def test_a_sane_learning_rate_trains_and_its_loss_stays_finite(workspace, capsys
 
 
 def test_the_divergence_check_finds_one_non_finite_weight_and_no_overflow_in_finite_ones():
-    from lit_rnn.model import _all_finite
+    from lit_rnn.model.classifier import _all_finite
 
     huge = torch.full((1000,), 3.0e38)  # finite float32 weights whose float32 sum would overflow to inf
     with warnings.catch_warnings():

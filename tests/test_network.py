@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from lit_rnn.errors import ConfigError
-from lit_rnn.network import MAX_WEIGHTS, RecurrentClassifier, weight_count
+from lit_rnn.base.errors import ConfigError
+from lit_rnn.model.network import MAX_WEIGHTS, RecurrentClassifier, weight_count
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

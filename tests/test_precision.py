@@ -8,10 +8,10 @@ import torch
 from conftest import tiny_fit_args
 from helpers.cli import cli_in_process
 
-from lit_rnn import precision
-from lit_rnn.cli import CONFIG_DIR
-from lit_rnn.errors import ConfigError
-from lit_rnn.lightning_internals import cpu_has_native_bf16
+from lit_rnn.cli import precision
+from lit_rnn.cli.lightning_cli import CONFIG_DIR
+from lit_rnn.base.errors import ConfigError
+from lit_rnn.base.private_apis import cpu_has_native_bf16
 
 BF16_REQUESTS = ["bf16", "bf16-mixed", "bf16-true"]
 OTHER_PRECISIONS = [None, 32, "32", "32-true", 64, "64-true"]

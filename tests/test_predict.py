@@ -14,9 +14,9 @@ from conftest import run_module
 from drawings import draw_seven
 from lightning.pytorch.demos.boring_classes import BoringModel
 
-from lit_rnn.data import load_mnist
-from lit_rnn.digits import read_digit
-from lit_rnn.model import MNISTClassifier
+from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.data.digits import read_digit
+from lit_rnn.model.classifier import MNISTClassifier
 from lit_rnn.predict import main
 
 CHECKPOINTS = Path("lightning_logs") / "version_0" / "checkpoints"
@@ -205,7 +205,7 @@ def test_nothing_a_checkpoint_names_is_ever_imported(tiny_run, tmp_path, cell):
         return
     assert result.returncode == 0 and result.stderr == "" and "test image 0:" in result.stdout  # the network's own settings are sound
     # The same checkpoint through Lightning's loader imports the module: the test above would see it.
-    loaded = subprocess.run([sys.executable, "-c", "from lit_rnn.model import MNISTClassifier as M; import sys; "
+    loaded = subprocess.run([sys.executable, "-c", "from lit_rnn.model.classifier import MNISTClassifier as M; import sys; "
                              "M.load_from_checkpoint(sys.argv[1])", str(tmp_path / "crafted.ckpt")],
                             cwd=tmp_path, env={**os.environ, **pythonpath}, capture_output=True)
     assert (tmp_path / "IMPORTED").exists(), loaded.stderr[-2000:]

@@ -10,7 +10,7 @@ from conftest import REPO
 SCRIPT = """
 import atexit, sys, threading, time
 from pathlib import Path
-from lit_rnn.quick_exit import run_then_exit
+from lit_rnn.base.quick_exit import run_then_exit
 
 folder = Path(sys.argv[1])
 atexit.register(lambda: (folder / "atexit").write_text("ran"))
@@ -44,7 +44,7 @@ def test_the_process_ends_with_the_code_the_output_the_threads_and_the_exit_hand
 
 ENDING = """
 import atexit, os, signal, sys
-from lit_rnn.quick_exit import run_then_exit
+from lit_rnn.base.quick_exit import run_then_exit
 
 atexit.register(lambda: os.kill(os.getpid(), signal.{signal}))  # as the command's last line is out
 

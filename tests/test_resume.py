@@ -20,9 +20,9 @@ from conftest import run_module, tiny_fit_args
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-from lit_rnn.checkpointing import PARTIAL_SUFFIX, CheckpointError, RandomState, read_checkpoint, write_atomically
+from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, CheckpointError, RandomState, read_checkpoint, write_atomically
 from lit_rnn.fit import main
-from lit_rnn.runs import newest_valid_checkpoint
+from lit_rnn.runs.folders import newest_valid_checkpoint
 
 STEPS_PER_EPOCH = 10  # 500 training images in batches of 50
 

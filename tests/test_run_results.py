@@ -6,8 +6,8 @@ import torch
 
 from helpers.cli import fit_in_process
 
-from lit_rnn import run_results
-from lit_rnn.errors import ConfigError
+from lit_rnn.runs import results as run_results
+from lit_rnn.base.errors import ConfigError
 
 
 def test_a_run_without_results_reads_as_none(tmp_path):

@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import REPO
 
-from lit_rnn import runs
-from lit_rnn.checkpointing import TRAINING_STATE_KEYS
+from lit_rnn.runs import folders as runs
+from lit_rnn.runs.checkpointing import TRAINING_STATE_KEYS
 
 
 def save_checkpoint(path: Path, best: str = "", mtime_ns: int | None = None) -> Path:
@@ -55,7 +55,7 @@ def test_a_run_has_one_owner_at_a_time_and_only_dead_owners_leftovers_are_cleare
     assert not run.parent.exists()
     run.mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from lit_rnn import runs; "
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from lit_rnn.runs import folders as runs; "
          "runs.take_ownership(Path(sys.argv[1])); print('owned', flush=True); time.sleep(60)", str(run)],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
     )

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, reported_accuracy, run_module, tiny_fit_args
 from test_resume import interrupt
 
-from lit_rnn.checkpointing import read_checkpoint
+from lit_rnn.runs.checkpointing import read_checkpoint
 
 pytestmark = pytest.mark.slow
 

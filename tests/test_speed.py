@@ -13,11 +13,11 @@ from torch.utils.data import DataLoader
 from torchvision.datasets import MNIST
 from torchvision.transforms import ToTensor
 
-from lit_rnn.batches import EpochOrder, TensorBatches
-from lit_rnn.cli import CONFIG_DIR
-from lit_rnn.data import load_mnist
-from lit_rnn.network import RecurrentClassifier
-from lit_rnn.profiling import NoProfiler
+from lit_rnn.data.batches import EpochOrder, TensorBatches
+from lit_rnn.cli.lightning_cli import CONFIG_DIR
+from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.model.network import RecurrentClassifier
+from lit_rnn.cli.profiling import NoProfiler
 
 
 def reference_batches(data_dir, order: torch.Tensor, batch_size: int):

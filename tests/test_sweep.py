@@ -20,7 +20,7 @@ from conftest import REPO, run_module, tiny_fit_args
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_resume import assert_identical
 
-from lit_rnn.checkpointing import read_checkpoint
+from lit_rnn.runs.checkpointing import read_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -249,7 +249,7 @@ def test_a_hopeless_trial_is_pruned_at_its_first_validation(tiny_mnist, tmp_path
             trial.report(0.9, step)
         study.tell(trial, 0.9)
     hopeless = study.ask()
-    report = ["--trainer.callbacks+=lit_rnn.trial_reporting.ReportToStudy", f"--trainer.callbacks.storage={storage}",
+    report = ["--trainer.callbacks+=lit_rnn.study.reporting.ReportToStudy", f"--trainer.callbacks.storage={storage}",
               "--trainer.callbacks.study_name=pruning", f"--trainer.callbacks.trial_number={hopeless.number}"]
     result = run_module("lit_rnn.fit", tiny_fit_args(tiny_mnist, "--model.optimizer.lr=1e-7", *report), cwd=tmp_path)
     assert result.returncode == 3, result.stderr[-3000:]

@@ -9,11 +9,11 @@ import pytest
 from conftest import tiny_fit_args
 from optuna.trial import TrialState
 
-from lit_rnn.errors import ConfigError
-from lit_rnn.study_storage import open_storage
+from lit_rnn.base.errors import ConfigError
+from lit_rnn.study.storage import open_storage
 from lit_rnn.sweep import Sweep, SweepCLI, SweepSettings
-from lit_rnn.sweep_report import NoTrialCompleted, check_some_trial_completed
-from lit_rnn.trial_reporting import ReportToStudy
+from lit_rnn.study.report import NoTrialCompleted, check_some_trial_completed
+from lit_rnn.study.reporting import ReportToStudy
 
 SWEEP = """
 sweep:

@@ -3,7 +3,7 @@ aliases that would expand without bound is refused before anything expands it.""
 
 import pytest
 
-from lit_rnn.yaml_files import MAX_VALUES, YAMLFileError, read_yaml
+from lit_rnn.base.yaml_files import MAX_VALUES, YAMLFileError, read_yaml
 
 
 def laughs(levels: int) -> bytes:

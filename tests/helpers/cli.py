@@ -4,7 +4,7 @@ import sys
 
 from conftest import tiny_fit_args
 
-from lit_rnn.cli import LitRNNCLI
+from lit_rnn.cli.lightning_cli import LitRNNCLI
 
 
 def cli_in_process(workdir, monkeypatch, args: list[str]) -> LitRNNCLI:

@@ -1,0 +1,203 @@
+"""The private parts of Lightning (and of PyTorch) that lit_rnn relies on, each in one place, because no public
+route reaches them.
+
+Each has a test in ``tests/test_lightning_internals.py`` that fails loudly when Lightning changes it.
+"""
+
+import ctypes
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
+from lightning.fabric.utilities.distributed import _set_num_threads_if_needed
+from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
+from lightning.pytorch.trainer.connectors.data_connector import _parse_num_batches
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loops import evaluation_loop, fit_loop, prediction_loop
+from lightning.pytorch.loops.fit_loop import _FitLoop
+from lightning.pytorch.loops.loop import _Loop
+from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher, _SubprocessScriptLauncher
+from torch.utils.tensorboard.summary import hparams
+
+from lit_rnn.base import child_errors, errors
+
+
+class _EpochExactFitLoop(_FitLoop):
+    """Lightning's fit loop, resuming a run bounded by ``max_steps`` as exactly as one bounded by ``max_epochs``.
+
+    Lightning marks a loop restored from a checkpoint as "restarting" when the checkpoint's epoch was unfinished,
+    and always when ``max_steps`` is set. A checkpoint written at the end of an epoch (by ``on_train_epoch_end``)
+    then counts that epoch twice: the resumed run runs its end again, and stops an epoch early.
+    Here an epoch that had ended is an ended epoch, whatever bounds the run.
+    """
+
+    @_Loop.restarting.setter
+    def restarting(self, restarting: bool) -> None:
+        current = self.epoch_progress.current
+        epoch_unfinished = any(value != current.processed for value in (current.ready, current.started))
+        _Loop.restarting.fset(self, restarting and epoch_unfinished)
+
+
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+def skip_nvml_check_without_nvml() -> None:
+    """Undo Lightning's ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` on a machine without NVML, where it only costs time.
+
+    Lightning sets the variable as it is imported, so that asking whether CUDA is available asks NVML instead of
+    starting CUDA (which would spoil forked processes). PyTorch's optimizers ask at every step. Without NVML (no
+    NVIDIA driver), each answer first fails to load ``libnvidia-ml.so.1``, then asks CUDA as it would without the
+    variable: the same answer, 0.12 ms later, a tenth of the tutorial's training step on two CPU cores.
+    """
+    if os.environ.get(NVML_CHECK) != "1":
+        return
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")  # the library PyTorch's NVML check loads
+    except OSError:
+        del os.environ[NVML_CHECK]
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions (AVX512_BF16, or AMX's tiles with their bfloat16 products).
+
+    PyTorch asks its own CPU-feature probe (cpuinfo) for these in ``torch.cpu``'s underscored helpers, the same ones
+    oneDNN's choice of kernels follows; there is no public function, and reading ``/proc/cpuinfo`` works on Linux only.
+    """
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def _at_least_one_batch(stage: Any, length: int | float, limit: int | float) -> int | float:
+    """Lightning's count of the batches a ``limit_*_batches`` allows, but never none for a positive fraction."""
+    if isinstance(limit, float) and 0 < limit and 0 < length < float("inf") and int(length * limit) == 0:
+        return 1
+    return _parse_num_batches(stage, length, limit)
+
+
+def take_at_least_one_batch() -> None:
+    """Make a fraction of a loader that is less than one batch mean one batch, as it does for ``val_check_interval``.
+
+    Lightning takes ``int(batches * fraction)`` and refuses a run where that is 0: the debugging habit
+    ``--trainer.limit_val_batches 0.1`` ends the run on a validation set of 5 batches of 1,000 images. Lightning's
+    loops read the count through the name ``_parse_num_batches`` in their own modules, which is replaced there.
+    """
+    for loop in (fit_loop, evaluation_loop, prediction_loop):
+        loop._parse_num_batches = _at_least_one_batch
+
+
+class QuickHookNames:
+    """A LightningModule mix-in: Lightning's record of the hook it is running, kept without ``nn.Module``'s checks.
+
+    Lightning sets ``_current_fx_name`` on the module before and after each hook it calls, about 45 times a training
+    step. ``nn.Module.__setattr__`` first checks whether the value is a parameter, a buffer or a submodule, which a
+    hook's name never is, and that costs more per step than the tutorial's optimizer update. Here the name goes
+    straight into the instance's ``__dict__``, where ``nn.Module`` would have put it.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+
+def use_epoch_exact_fit_loop(trainer: L.Trainer) -> None:
+    """Give ``trainer`` the fit loop above, with the limits and the epoch loop that it was built with."""
+    loop = _EpochExactFitLoop(trainer, min_epochs=trainer.fit_loop.min_epochs, max_epochs=trainer.fit_loop.max_epochs)
+    loop.epoch_loop = trainer.fit_loop.epoch_loop
+    trainer.fit_loop = loop
+
+
+def logged_step(trainer: L.Trainer) -> int:
+    """The step at which Lightning logs epoch-end metrics, so that pictures logged beside them line up with them."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
+
+
+def step_is_logged(trainer: L.Trainer) -> bool:
+    """Whether Lightning writes this training step's metrics (every ``log_every_n_steps``; each step of a
+    ``fast_dev_run``): Lightning's own condition, ``update_train_step_metrics``'s."""
+    return trainer._logger_connector.should_update_logs or bool(trainer.fast_dev_run)
+
+
+def flat_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` flattened to ``a/b`` keys as Lightning's loggers flatten hyperparameters before logging them."""
+    return _flatten_dict(_convert_params(settings))
+
+
+def write_hparams(logger: TensorBoardLogger, settings: dict[str, Any], metrics: Iterable[str]) -> None:
+    """Write TensorBoard's HPARAMS entry: ``settings`` flattened as Lightning flattens them, next to ``metrics``.
+
+    ``TensorBoardLogger.log_hyperparams`` would also log each metric at step 0 with a placeholder value, a point
+    that does not exist on every curve; so the summary is written the way it writes it, without that.
+    """
+    flat = logger._sanitize_params(flat_settings(settings))
+    writer = logger.experiment._get_file_writer()
+    for summary in hparams(flat, {name: 0.0 for name in metrics}):
+        writer.add_summary(summary)
+
+
+def log_as_of(trainer: L.Trainer, checkpoint: dict[str, Any]) -> None:
+    """Make ``trainer`` log at the step and epoch where ``checkpoint`` was saved, not at a new run's step 0.
+
+    Lightning logs evaluation metrics at its count of optimizer steps and with its epoch; restoring its fit loop's
+    progress from the checkpoint, as a resume does, gives the counts of the moment the weights were saved.
+    """
+    trainer.fit_loop.load_state_dict(checkpoint["loops"]["fit_loop"])
+
+
+class _CarryingScriptLauncher(_SubprocessScriptLauncher):
+    """``ddp``'s launcher, which runs the command again for each further process; the first process says a failed
+    child's error as its own, once, with its exit code. Lightning's own kills the first process at once, and the user
+    sees no line, or each process's copy of it."""
+
+    def launch(self, function: Callable, *args: Any, trainer: L.Trainer | None = None, **kwargs: Any) -> Any:
+        if self.cluster_environment.creates_processes_externally:  # a child, or processes started by torchrun or SLURM
+            return super().launch(function, *args, trainer=trainer, **kwargs)
+        self.cluster_environment.validate_settings(num_devices=self.num_processes, num_nodes=self.num_nodes)
+        folder = child_errors.records_folder()
+        child_errors.watch(folder)
+        with child_errors.recorded_into(folder):
+            self._call_children_scripts()
+        _ChildErrorObserver(self.procs, folder).start()
+        _set_num_threads_if_needed(num_processes=self.num_processes)
+        return function(*args, **kwargs)
+
+
+class _ChildErrorObserver(_ChildProcessObserver):
+    """Lightning's watch over the children: when one fails, all are ended; here the first process says the error the
+    failed child left, unless it said one of its own, and exits with its code."""
+
+    def __init__(self, children: list, folder: Path) -> None:
+        super().__init__(main_pid=os.getpid(), child_processes=children)
+        self._folder = folder
+
+    def _terminate_all(self) -> None:
+        failed = next(child for child in self._child_processes if child.returncode)
+        error = child_errors.recorded(self._folder, failed.pid)
+        if error is None:  # a child killed by a signal, or stopped by one: Lightning's way
+            super()._terminate_all()
+            return
+        exit_code = errors.report_for_child(error)
+        for child in self._child_processes:
+            child.send_signal(self._termination_signal)
+        if exit_code is not None:  # else this process said its own error and is on its way out
+            sys.stdout.flush()
+            os._exit(exit_code)
+
+
+def carry_child_errors(trainer: L.Trainer) -> None:
+    """Give ``trainer`` the launcher above in place of Lightning's own of the same kind."""
+    launcher = trainer.strategy.launcher
+    if type(launcher) is _SubprocessScriptLauncher:
+        trainer.strategy._launcher = _CarryingScriptLauncher(launcher.cluster_environment, launcher.num_processes,
+                                                             launcher.num_nodes)
+
+
+def spawns_processes(trainer: L.Trainer) -> bool:
+    """Whether the strategy starts its processes from inside the command (``ddp_spawn``, ``ddp_fork``,
+    ``ddp_notebook``), runs fit in them, and hands the weights back through a file of its own."""
+    return isinstance(trainer.strategy.launcher, _MultiProcessingLauncher)

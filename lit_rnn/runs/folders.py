@@ -1,0 +1,231 @@
+"""The run folders, ``ROOT/version_N``: each the one home of a run's logs, config and checkpoints.
+
+Every command goes through here to name and claim a new run folder, to take one for the life of its process
+(a run has one owner at a time, so a requeued job cannot write into a run that is still going), to list runs,
+to find a run's checkpoints (the newest that reads back whole, the best, the last), and to remove the folder of
+a run that failed before it saved anything.
+"""
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+import os
+import shutil
+import socket
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, CheckpointError, read_checkpoint
+from lit_rnn.base.errors import UserError
+from lit_rnn.base.yaml_files import YAMLFileError, read_yaml
+
+LOG_ROOT = Path("lightning_logs")
+RUN_PREFIX = "version_"
+CHECKPOINTS = "checkpoints"
+BEST_PREFIX = "best-"
+CONFIG_FILE = "config.yaml"  # the settings as given, which LightningCLI's SaveConfigCallback writes
+LOCK_NAME = ".lock"  # held with flock by the run's live process; the lock dies with the process, however it ends
+
+_held: dict[Path, IO[str]] = {}  # the locks this process holds, open until it exits, by the run's absolute path
+_created_roots: set[Path] = set()  # run roots that this process made, to remove again if they stay empty
+
+
+class RunInUse(UserError):
+    """Another live process owns the run folder."""
+
+
+class NothingToResume(UserError):
+    """``--ckpt_path last`` found no run with a readable checkpoint."""
+
+
+def checkpoint_folder(run: Path) -> Path:
+    return run / CHECKPOINTS
+
+
+def runs_newest_first(root: Path) -> list[Path]:
+    """The ``version_N`` run folders under ``root``, highest N first."""
+    runs = [path for path in root.glob(f"{RUN_PREFIX}*") if path.is_dir() and path.name[len(RUN_PREFIX):].isdigit()]
+    return sorted(runs, key=lambda path: int(path.name[len(RUN_PREFIX):]), reverse=True)
+
+
+def run_of(checkpoint: Path) -> Path | None:
+    """The run folder that holds ``checkpoint`` (``RUN/checkpoints/NAME.ckpt``), or None for a loose file."""
+    folder = checkpoint.parent
+    if folder.name == CHECKPOINTS and folder.parent.name.startswith(RUN_PREFIX):
+        return folder.parent
+    return None
+
+
+def claim_new_run(root: Path) -> Path:
+    """Create and own the next free ``root/version_N``. ``mkdir`` claims it: of two runs started together only one
+    can create a given folder, so each gets its own."""
+    try:
+        if not root.exists():
+            root.mkdir(parents=True)
+            _created_roots.add(root)
+        runs = runs_newest_first(root)
+        number = int(runs[0].name[len(RUN_PREFIX):]) + 1 if runs else 0
+        while True:
+            run = root / f"{RUN_PREFIX}{number}"
+            try:
+                run.mkdir()
+                break
+            except FileExistsError:
+                number += 1
+    except OSError as error:
+        raise UserError(
+            f"The run's logs and checkpoints cannot be written under {root} ({error.strerror}). Run from a folder "
+            "you can write, or point --trainer.logger.init_args.save_dir at one."
+        ) from None
+    take_ownership(run)
+    return run
+
+
+def take_ownership(run: Path, then: str = "resume with --ckpt_path last") -> None:
+    """Lock ``run`` for this process's life, then clear what dead owners left half-written; ``then`` is what the user
+    can do once the owner has ended.
+
+    Raises:
+        RunInUse: naming the process that owns it.
+    """
+    if run.absolute() in _held:
+        return
+    try:
+        handle = open(run / LOCK_NAME, "a+")  # noqa: SIM115 - held open until the process exits
+    except OSError as error:
+        raise UserError(f"The run folder {run} cannot be written ({error.strerror}). Resume as a user who can write it.") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise RunInUse(
+            f"The run {run} is in use by {owner}, which is still running: a run has one owner at a time. Wait for it "
+            f"to end (or stop it: it saves and exits on SIGTERM), then {then}."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+    handle.flush()
+    _held[run.absolute()] = handle
+    for partial in checkpoint_folder(run).glob(f".*{PARTIAL_SUFFIX}"):
+        partial.unlink(missing_ok=True)  # a dead owner's write, cut off
+
+
+@contextmanager
+def owned(run: Path | None, then: str) -> Iterator[None]:
+    """Own ``run`` (see ``take_ownership``) while a command writes into it, and give it back after; None is no run."""
+    already = run is None or run.absolute() in _held
+    if run is not None:
+        take_ownership(run, then)
+    try:
+        yield
+    finally:
+        if not already:
+            _held.pop(run.absolute()).close()
+
+
+def run_config(run: Path) -> dict[str, Any]:
+    """The settings in the run's ``config.yaml``, as given to its fit; empty where it has none (a run fitted from
+    Python, or one whose file was moved away).
+
+    Raises:
+        YAMLFileError: the file is there but is not a run's settings.
+    """
+    path = run / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    fix = "Restore it from a copy, or move it out of the run folder: the commands then use the run's checkpoints alone."
+    settings = read_yaml(path, fix)
+    if not isinstance(settings, dict) or not isinstance(settings.get("trainer", {}), dict):
+        raise YAMLFileError(f"{path} is not a run's settings (a mapping with trainer, model and data). {fix}")
+    return settings
+
+
+def in_use(run: Path) -> bool:
+    """Whether a live process owns ``run`` (this one included)."""
+    if run.absolute() in _held:
+        return True
+    try:
+        with open(run / LOCK_NAME) as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except FileNotFoundError:
+        return False
+    except BlockingIOError:
+        return True
+    return False
+
+
+def remove_if_unused(run: Path) -> None:
+    """Remove a run folder that this process owns and that holds no checkpoint: a run that stopped before it saved
+    anything. Left there, it would only hide the runs before it."""
+    if run.absolute() in _held and not any(checkpoint_folder(run).glob("*.ckpt")):
+        _held.pop(run.absolute()).close()
+        shutil.rmtree(run, ignore_errors=True)
+        if run.parent in _created_roots and not any(run.parent.iterdir()):
+            run.parent.rmdir()
+
+
+def checkpoints_newest_first(run: Path) -> list[Path]:
+    return sorted(checkpoint_folder(run).glob("*.ckpt"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
+
+
+def newest_valid_checkpoint(run: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint of ``run`` that reads back whole, warning about newer ones passed over; None if none."""
+    refused = []
+    for path in checkpoints_newest_first(run):
+        try:
+            checkpoint = read_checkpoint(path)
+        except CheckpointError as error:
+            refused.append(error)
+            continue
+        for error in refused:
+            print(f"warning: {error.path} {error.problem}; using {path}, the newest valid checkpoint.", file=sys.stderr)
+        return path, checkpoint
+    if refused:
+        raise NothingToResume(
+            f"{checkpoint_folder(run)} holds no readable checkpoint: "
+            + "; ".join(f"{error.path.name} {error.problem}" for error in refused)
+            + ". Start a new run without --ckpt_path."
+        )
+    return None
+
+
+def last_checkpoint(root: Path) -> tuple[Path, dict[str, Any]]:
+    """The newest valid checkpoint of the newest run under ``root`` that has one: what ``last`` means everywhere.
+
+    Runs that hold no checkpoint (stopped before their first save) are passed over, so they never hide a good run.
+    """
+    for run in runs_newest_first(root):
+        found = newest_valid_checkpoint(run)
+        if found is not None:
+            return found
+    raise NothingToResume(
+        f"There is no checkpoint to use as 'last': no run under {root} holds one. Train a model first "
+        "(python -m lit_rnn.fit), run this from the folder you trained in, or give a .ckpt file."
+    )
+
+
+def best_in(run: Path, checkpoint: dict[str, Any]) -> Path | None:
+    """The best checkpoint of ``run`` as its ``ModelCheckpoint`` ranked it in ``checkpoint``, found in the run's own
+    folder wherever the run now is; None when the run has none (no validation yet, or ``save_top_k 0``)."""
+    for key, state in checkpoint.get("callbacks", {}).items():
+        if isinstance(state, dict) and "best_model_path" in state and state["best_model_path"]:
+            best = checkpoint_folder(run) / Path(state["best_model_path"]).name
+            return best if best.is_file() else None
+    return None
+
+
+def best_checkpoint(root: Path) -> Path:
+    """The best checkpoint of the newest run under ``root`` that has one."""
+    for run in runs_newest_first(root):
+        found = newest_valid_checkpoint(run)
+        best = found and best_in(run, found[1])
+        if best:
+            return best
+    raise NothingToResume(
+        f"There is no best checkpoint under {root}: no run there has validated a model yet. Train one first "
+        "(python -m lit_rnn.fit), run this from the folder you trained in, or give --ckpt_path last or a .ckpt file."
+    )

@@ -1,0 +1,151 @@
+"""Which run a ``fit`` command is: a new run folder, or the run its ``--ckpt_path`` belongs to.
+
+The plan is made before anything is built and without touching a file: the checkpoint is found, read and
+checked against the config (a resume must see the data in the order the run saw it). Applying it claims or
+takes the run folder and points everything that writes (logger, checkpoints, config) there, in one place.
+
+Left to Lightning, ``ckpt_path="last"`` looks in the new run's empty ``version_N``, warns and trains from
+scratch; a run resumed into its old folder shows in TensorBoard every step between its checkpoint and the
+crash twice; and a checkpoint resumed from another folder keeps that folder's best checkpoint path.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from jsonargparse import Namespace
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.utilities import rank_zero_only
+
+from lit_rnn.runs import folders as runs
+from lit_rnn.runs.checkpointing import read_checkpoint
+from lit_rnn.data.datamodule import MNISTDataModule
+from lit_rnn.base.errors import ConfigError, check_config
+from lit_rnn.runs.logger_runs import is_mlflow, logger_configs, point_mlflow_at_run, use_local_mlflow_store
+
+DATA_ORDER = ("batch_size", "val_size", "split_seed")
+"""The data settings that decide which images each step trains on: a resume must keep them."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Where a fit command writes and what it resumes from.
+
+    Attributes:
+        run: The run folder to continue; None for a new run under ``root``.
+        root: Where new run folders are made.
+        checkpoint_path: The checkpoint to resume from; None for a run from scratch.
+        checkpoint: Its contents, read and checked.
+    """
+
+    root: Path
+    run: Path | None = None
+    checkpoint_path: Path | None = None
+    checkpoint: dict[str, Any] | None = None
+
+
+def _file_loggers(config: Namespace) -> list[Namespace]:
+    """The ``init_args`` of the configured loggers that write into a ``save_dir`` of ``version_N`` folders (TensorBoard,
+    CSV); not MLflow's, whose ``save_dir`` is its own store."""
+    init_args = [logger.get("init_args") for logger in logger_configs(config) if not is_mlflow(logger)]
+    return [args for args in init_args if args is not None and args.get("save_dir") is not None]
+
+
+def runs_root(config: Namespace) -> Path:
+    """The folder holding the ``version_N`` run folders: the first logger's ``save_dir/name``, else ``./lightning_logs``."""
+    loggers = _file_loggers(config)
+    if not loggers:
+        return runs.LOG_ROOT
+    return Path(loggers[0].save_dir) / (getattr(loggers[0], "name", None) or "")
+
+
+def plan_run(config: Namespace) -> RunPlan:
+    """Decide where the run goes and check what it resumes from; reads files, writes none."""
+    root = runs_root(config)
+    if config.ckpt_path is None:
+        return RunPlan(root)
+    if config.ckpt_path == "last":
+        path, checkpoint = runs.last_checkpoint(root)
+    else:
+        path = Path(config.ckpt_path)
+        checkpoint = read_checkpoint(path)
+    _check_resumable(config, path, checkpoint)
+    return RunPlan(root, runs.run_of(path), path, checkpoint)
+
+
+def _check_resumable(config: Namespace, path: Path, checkpoint: dict[str, Any]) -> None:
+    epochs_done = checkpoint["epoch"]
+    max_epochs = config.trainer.get("max_epochs")
+    check_config(max_epochs in (None, -1) or max_epochs >= epochs_done, "trainer.max_epochs", max_epochs,
+                 f"at least {epochs_done}, the epochs {path} has already trained (more, to train on)")
+    # A run without a seed (--seed_everything false) is resumed without one too: it shuffles by its checkpoint's seed.
+    seed = _saved_seed(checkpoint) if config.seed_everything is not False else {}
+    saved = {**checkpoint.get("datamodule_hyper_parameters", {}), **seed}
+    current = {**{key: config.data.get(key) for key in DATA_ORDER}, "seed_everything": config.seed_everything}
+    changed = [f"--{'data.' if key in DATA_ORDER else ''}{key} {current[key]} (the run's: {saved[key]})"
+               for key in current if key in saved and saved[key] != current[key]]
+    if changed:
+        raise ConfigError(
+            f"The resume would train on other batches than the run did: {', '.join(changed)}. Resume with the "
+            f"run's own settings (its config.yaml: --config {path.parent.parent / 'config.yaml'}), or start a new run "
+            "without --ckpt_path."
+        )
+
+
+def _saved_seed(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    state = checkpoint.get(MNISTDataModule.__qualname__, {})
+    return {"seed_everything": state["shuffle_seed"]} if "shuffle_seed" in state else {}
+
+
+def apply_plan(plan: RunPlan, config: Namespace) -> Path | None:
+    """Take the run folder (a new one is claimed) and point the loggers, the checkpoints and the config there.
+
+    Only the first process of a distributed run claims and locks; the others learn the folder from it.
+
+    Returns:
+        The run folder, or None on processes other than the first of a new run, and in a ``fast_dev_run``.
+    """
+    if plan.checkpoint_path is not None:
+        config.ckpt_path = str(plan.checkpoint_path)
+    mlflow_loggers = [logger.init_args for logger in logger_configs(config) if is_mlflow(logger)]
+    for init_args in mlflow_loggers:
+        use_local_mlflow_store(init_args, plan.root)
+    if config.trainer.get("fast_dev_run"):
+        return None  # a smoke test: Lightning writes no logs and no checkpoints
+    first = rank_zero_only.rank == 0
+    if plan.run is None:
+        if not first:
+            return None
+        run = runs.claim_new_run(plan.root)
+    else:
+        run = plan.run
+        if first:
+            runs.take_ownership(run)
+    config.trainer.default_root_dir = str(run)
+    config.checkpoint.dirpath = str(runs.checkpoint_folder(run))
+    for logger in _file_loggers(config):
+        logger.save_dir, logger.name, logger.version = str(run.parent), "", run.name
+        if plan.run is not None and "purge_step" in logger:
+            # TensorBoard drops what the stopped run logged after its checkpoint: every optimizer step logs one further.
+            logger.purge_step = plan.checkpoint["global_step"]
+    for init_args in mlflow_loggers:
+        point_mlflow_at_run(init_args, run, resuming=plan.run is not None)
+    return run
+
+
+class KeepConfigWhenResuming(SaveConfigCallback):
+    """Saves the run's ``config.yaml`` into its run folder, except into a resumed run's, where the original one is kept.
+
+    The run folder is the Trainer's ``default_root_dir`` (``apply_plan``), not Lightning's ``log_dir``, which is
+    MLflow's store, or nothing, when MLflow is the first logger.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs, save_to_log_dir=False)
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        path = Path(trainer.default_root_dir) / self.config_filename
+        if self.config.get("ckpt_path") is not None and path.exists():
+            return
+        self.parser.save(self.config, str(path), skip_none=False, overwrite=self.overwrite, multifile=self.multifile)

@@ -1,0 +1,101 @@
+"""What ``python -m lit_rnn.test`` tells about a checkpoint: the accuracy, the loss, the accuracy on each digit and the
+confusion matrix, counted while Lightning evaluates it, and shown as a text table or as one JSON object."""
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import lightning as L
+import torch
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from lit_rnn.logs.log_figures import NUM_CLASSES
+
+SPLIT_NAMES = {"test": "Test accuracy on the {images:,} MNIST test images",
+               "val": "Validation accuracy on the {images:,} images of the run's validation split"}
+"""The headline of each split; the test's is the line ``fit`` prints, so that the two can be set side by side."""
+
+
+class ConfusionCounts(L.Callback):
+    """Counts the confusion matrix of a test or validation from the logits its steps return: the model's own
+    predictions, in the very batches its logged accuracy was measured on."""
+
+    def __init__(self) -> None:
+        self.counts = MulticlassConfusionMatrix(num_classes=NUM_CLASSES)
+
+    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                          batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.counts = self.counts.to(outputs.device)
+        self.counts.update(outputs.argmax(dim=1), batch[1])
+
+    on_validation_batch_end = on_test_batch_end
+
+    def matrix(self) -> list[list[int]]:
+        """Rows: the true digit; columns: the predicted one."""
+        return self.counts.compute().cpu().tolist()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A checkpoint's results on one split. ``None`` stands for what is not a number: a loss that overflowed, the
+    accuracy on a digit that the split holds no image of.
+
+    Attributes:
+        checkpoint: The checkpoint evaluated.
+        split: ``test`` (MNIST's official test images) or ``val`` (the run's validation split).
+        epoch: The epoch at which the checkpoint was saved (counted from 0).
+        step: Its training step, where the results are logged in its run.
+        images: How many images were evaluated.
+        accuracy: The share of them classified right.
+        loss: The mean cross-entropy loss.
+        per_digit_accuracy: The accuracy on the images of each digit, 0 to 9.
+        confusion_matrix: How many images of each true digit (rows) were read as each digit (columns).
+        logged_to: The run folder whose TensorBoard logs got the results; None for a checkpoint outside a run.
+    """
+
+    checkpoint: str
+    split: str
+    epoch: int
+    step: int
+    images: int
+    accuracy: float
+    loss: float | None
+    per_digit_accuracy: list[float | None]
+    confusion_matrix: list[list[int]]
+    logged_to: str | None
+
+
+def _number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def evaluation(metrics: dict[str, float], matrix: list[list[int]], **details: Any) -> Evaluation:
+    """The results from what Lightning returned for the split (``SPLIT/acc``, ``SPLIT/loss``) and the counted matrix."""
+    split = details["split"]
+    rows = torch.tensor(matrix)
+    per_digit = [_number(right / total) if total else None for right, total in zip(rows.diag().tolist(), rows.sum(dim=1).tolist())]
+    return Evaluation(images=int(rows.sum()), accuracy=metrics[f"{split}/acc"], loss=_number(metrics[f"{split}/loss"]),
+                      per_digit_accuracy=per_digit, confusion_matrix=matrix, **details)
+
+
+def to_text(result: Evaluation) -> str:
+    """The headline (accuracy to 4 places, as ``fit`` prints it, and the loss), then a table: a row per true digit,
+    with its accuracy and how many of its images were read as each digit."""
+    loss = "not a number" if result.loss is None else f"{result.loss:.4f}"
+    lines = [
+        f"Checkpoint: {result.checkpoint} (epoch {result.epoch}, step {result.step})",
+        f"{SPLIT_NAMES[result.split].format(images=result.images)}: {result.accuracy:.4f}, loss {loss}",
+        "",
+        "Accuracy per digit, and the confusion matrix (rows: the true digit; columns: the digit predicted):",
+        f"{'digit':>5} {'accuracy':>8} |" + "".join(f"{digit:>6}" for digit in range(NUM_CLASSES)),
+    ]
+    for digit, (accuracy, row) in enumerate(zip(result.per_digit_accuracy, result.confusion_matrix)):
+        shown = "-" if accuracy is None else f"{accuracy:.4f}"
+        lines.append(f"{digit:>5} {shown:>8} |" + "".join(f"{count:>6}" for count in row))
+    return "\n".join(lines)
+
+
+def to_json(result: Evaluation) -> str:
+    """One JSON object; strict JSON, which has no NaN or Infinity (they are null)."""
+    return json.dumps(asdict(result), allow_nan=False)
