@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 # Where MNIST/raw lives: ../shared/data when it is there (machines without a network), else ./data (downloaded).
 DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST/raw),../shared/data,data)
 
-.PHONY: fit test test-slow bench
+.PHONY: fit lint test test-slow bench
 
 $(VENV)/installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,7 +15,13 @@ $(VENV)/installed: pyproject.toml
 fit: $(VENV)/installed
 	$(PYTHON) -m lit_rnn.fit --data.data_dir $(DATA_DIR) $(ARGS)
 
-test: $(VENV)/installed
+# The style and the rooms' import contracts (pyproject.toml), checked before the tests.
+lint: $(VENV)/installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+test: lint
 	$(PYTHON) -m pytest $(ARGS)
 
 test-slow: $(VENV)/installed

@@ -7,8 +7,8 @@ Usage: python benchmarks/epoch_time.py [--data-dir ../shared/data] [--repeats 3]
 Each run is a fresh process, so that its peak memory is its own. The timed span is the training steps of
 one epoch: the tutorial's own ``train_seconds``; the plain loop's batches; for fit, from the start of the
 epoch to the end of its last training step. The processes of the tutorial and of fit are timed whole too, from
-their start to their exit (fit's split into ``FIT_PHASES``). The tutorial always runs on the CPU, as written; ``--accelerator gpu`` moves the
-other two to the first GPU. Ratios are taken within each repeat, then their median is printed.
+their start to their exit (fit's split into ``FIT_PHASES``). The tutorial always runs on the CPU, as written;
+``--accelerator gpu`` moves the other two to the first GPU. Ratios are taken within each repeat, then their median is printed.
 """
 
 import argparse
@@ -30,10 +30,10 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the script is run from
 
-from lit_rnn.data.batches import TensorBatches  # noqa: E402
-from lit_rnn.data.datamodule import MNIST_TRAIN_SIZE, MNISTDataModule  # noqa: E402
-from lit_rnn.base.private_apis import skip_nvml_check_without_nvml  # noqa: E402
-from lit_rnn.model.network import RecurrentClassifier  # noqa: E402
+from lit_rnn.base.private_apis import skip_nvml_check_without_nvml
+from lit_rnn.data.batches import TensorBatches
+from lit_rnn.data.datamodule import MNIST_TRAIN_SIZE, MNISTDataModule
+from lit_rnn.model.network import RecurrentClassifier
 
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
 DEFAULT_TUTORIAL = REPO.parent / "shared" / "bench" / "seed_baseline.py"
@@ -50,7 +50,9 @@ def _cuda_peak_mib(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
 
-PROCESS_START = "LIT_RNN_BENCHMARK_START"  # the parent's clock as it starts a child, so that the child can time its start-up
+PROCESS_START = (
+    "LIT_RNN_BENCHMARK_START"  # the parent's clock as it starts a child, so that the child can time its start-up
+)
 FIT_PHASES = ("start-up", "set-up", "training", "validation", "test", "report")
 """fit's whole process in consecutive spans: start-up (the interpreter, imports and argument parsing), set-up (the
 Trainer, the data, the sanity check), training (the epoch's training steps), validation (with the checkpoints saved
@@ -75,7 +77,9 @@ class PhaseClock(L.Callback):
         if trainer.current_epoch == 0:
             self._mark("training", pl_module)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if trainer.current_epoch == 0 and batch_idx + 1 == trainer.num_training_batches:
             self._mark("trained", pl_module)
             self.images = len(trainer.datamodule.splits["train"][1])
@@ -130,8 +134,12 @@ def plain_loop(data_dir: str, device: torch.device) -> dict[str, Any]:
     with torch.no_grad():
         for images, labels in TensorBatches(test_images, test_labels, data.eval_batch_size):
             correct += (network(images).argmax(dim=1) == labels).sum().item()
-    return {"train_seconds": seconds, "images": len(train_labels), "test_acc": correct / len(test_labels),
-            "cuda_peak_mib": _cuda_peak_mib(device)}
+    return {
+        "train_seconds": seconds,
+        "images": len(train_labels),
+        "test_acc": correct / len(test_labels),
+        "cuda_peak_mib": _cuda_peak_mib(device),
+    }
 
 
 def _child_env(args: argparse.Namespace, **extra: str) -> dict[str, str]:
@@ -144,7 +152,9 @@ def _run_child(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[str,
     time as it started and as it exited."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.time()
-        process = subprocess.Popen(command, cwd=cwd, env={**env, PROCESS_START: repr(started)}, stdout=out, stderr=err, text=True)
+        process = subprocess.Popen(
+            command, cwd=cwd, env={**env, PROCESS_START: repr(started)}, stdout=out, stderr=err, text=True
+        )
         _, status, usage = os.wait4(process.pid, 0)
         exited = time.time()
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -164,20 +174,40 @@ def run_tutorial(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     command = [sys.executable, str(args.tutorial), str(args.data_dir), "--eval-every", "0"]
     stdout, rss, started, exited = _run_child(command, workdir, _child_env(args))
     result = json.loads(stdout.strip().splitlines()[-1])
-    return {"train_seconds": result["train_seconds"], "images": MNIST_TRAIN_SIZE, "test_acc": result["test_acc_10k"],
-            "rss_mib": rss, "cuda_peak_mib": None, "process_seconds": exited - started}
+    return {
+        "train_seconds": result["train_seconds"],
+        "images": MNIST_TRAIN_SIZE,
+        "test_acc": result["test_acc_10k"],
+        "rss_mib": rss,
+        "cuda_peak_mib": None,
+        "process_seconds": exited - started,
+    }
 
 
 def run_plain(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", "plain", "--data-dir", str(args.data_dir), "--accelerator", args.accelerator]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "plain",
+        "--data-dir",
+        str(args.data_dir),
+        "--accelerator",
+        args.accelerator,
+    ]
     stdout, rss, _, _ = _run_child(command, workdir, _child_env(args))
     return {**_result_line(stdout), "rss_mib": rss}
 
 
 def run_fit(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     command = [
-        sys.executable, "-m", "lit_rnn.fit", f"--data.data_dir={args.data_dir}", f"--trainer.accelerator={args.accelerator}",
-        "--trainer.devices=1", f"--trainer.callbacks+={Path(__file__).stem}.{PhaseClock.__name__}",
+        sys.executable,
+        "-m",
+        "lit_rnn.fit",
+        f"--data.data_dir={args.data_dir}",
+        f"--trainer.accelerator={args.accelerator}",
+        "--trainer.devices=1",
+        f"--trainer.callbacks+={Path(__file__).stem}.{PhaseClock.__name__}",
     ]
     # The repository first (this checkout's lit_rnn), then this folder (for PhaseClock).
     path = os.pathsep.join([str(REPO), str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
@@ -185,8 +215,14 @@ def run_fit(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     accuracy = next(line for line in stdout.splitlines() if line.startswith("Test accuracy"))
     result = _result_line(stdout)
     phases = _phases(result.pop("times"), exited)
-    return {**result, **phases, "train_seconds": phases["training"], "test_acc": float(accuracy.split(": ")[1].split()[0]),
-            "process_seconds": sum(phases.values()), "rss_mib": rss}
+    return {
+        **result,
+        **phases,
+        "train_seconds": phases["training"],
+        "test_acc": float(accuracy.split(": ")[1].split()[0]),
+        "process_seconds": sum(phases.values()),
+        "rss_mib": rss,
+    }
 
 
 def positive_int(text: str) -> int:
@@ -209,8 +245,10 @@ def _device(accelerator: str) -> torch.device:
 def _row(name: str, result: dict[str, Any]) -> str:
     cuda = f"{result['cuda_peak_mib']:9.0f}" if result["cuda_peak_mib"] is not None else f"{'-':>9}"
     total = f"{result['process_seconds']:10.2f}" if "process_seconds" in result else f"{'-':>10}"
-    return (f"{name:<10}{result['train_seconds']:9.2f}{result['images']:9,}{result['images'] / result['train_seconds']:10,.0f}"
-            f"{result['rss_mib']:9.0f}{cuda}{result['test_acc']:9.4f}{total}")
+    return (
+        f"{name:<10}{result['train_seconds']:9.2f}{result['images']:9,}{result['images'] / result['train_seconds']:10,.0f}"
+        f"{result['rss_mib']:9.0f}{cuda}{result['test_acc']:9.4f}{total}"
+    )
 
 
 HEADER = f"{'run':<10}{'train s':>9}{'images':>9}{'images/s':>10}{'RSS MiB':>9}{'CUDA MiB':>9}{'test acc':>9}{'process s':>10}"
@@ -218,12 +256,24 @@ HEADER = f"{'run':<10}{'train s':>9}{'images':>9}{'images/s':>10}{'RSS MiB':>9}{
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding MNIST/raw (default: %(default)s)")
-    parser.add_argument("--tutorial", type=Path, default=DEFAULT_TUTORIAL, help="the tutorial's script (default: %(default)s)")
-    parser.add_argument("--repeats", type=positive_int, default=3, help="runs of each; the median is reported (default: %(default)s)")
-    parser.add_argument("--accelerator", choices=("cpu", "gpu", "auto"), default="auto",
-                        help="where the plain loop and fit train (default: %(default)s, a GPU when there is one)")
-    parser.add_argument("--threads", type=positive_int, help="CPU threads of every run (default: PyTorch's, one per core)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding MNIST/raw (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--tutorial", type=Path, default=DEFAULT_TUTORIAL, help="the tutorial's script (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--repeats", type=positive_int, default=3, help="runs of each; the median is reported (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--accelerator",
+        choices=("cpu", "gpu", "auto"),
+        default="auto",
+        help="where the plain loop and fit train (default: %(default)s, a GPU when there is one)",
+    )
+    parser.add_argument(
+        "--threads", type=positive_int, help="CPU threads of every run (default: PyTorch's, one per core)"
+    )
     parser.add_argument("--child", choices=("plain",), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.data_dir, args.tutorial = args.data_dir.resolve(), args.tutorial.resolve()
@@ -239,8 +289,10 @@ def main() -> None:
     if not args.tutorial.is_file():
         sys.exit(f"error: the tutorial's script is not at {args.tutorial}: pass --tutorial with its path")
 
-    print(f"torch {torch.__version__}, {args.threads or torch.get_num_threads()} CPU threads, plain loop and fit on "
-          f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'the CPU'}; tutorial on the CPU")
+    print(
+        f"torch {torch.__version__}, {args.threads or torch.get_num_threads()} CPU threads, plain loop and fit on "
+        f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'the CPU'}; tutorial on the CPU"
+    )
     print(HEADER)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in RUNS}
     runners = {"tutorial": run_tutorial, "plain": run_plain, "fit": run_fit}
@@ -253,21 +305,32 @@ def main() -> None:
     print(f"\nmedian of {args.repeats}:")
     print(HEADER)
     for name in RUNS:
-        median = {key: statistics.median(r[key] for r in results[name]) if results[name][0][key] is not None else None
-                  for key in results[name][0]}
+        median = {
+            key: statistics.median(r[key] for r in results[name]) if results[name][0][key] is not None else None
+            for key in results[name][0]
+        }
         print(_row(name, median))
-    print("\nfit's process, phase by phase (median seconds; the tutorial's process: "
-          f"{statistics.median(t['process_seconds'] for t in results['tutorial']):.2f} s, of which training "
-          f"{statistics.median(t['train_seconds'] for t in results['tutorial']):.2f} s):")
+    print(
+        "\nfit's process, phase by phase (median seconds; the tutorial's process: "
+        f"{statistics.median(t['process_seconds'] for t in results['tutorial']):.2f} s, of which training "
+        f"{statistics.median(t['train_seconds'] for t in results['tutorial']):.2f} s):"
+    )
     for phase in FIT_PHASES:
         print(f"  {phase:<12}{statistics.median(f[phase] for f in results['fit']):6.2f}")
     ratios = {
-        "fit epoch / tutorial (time)": [f["train_seconds"] / t["train_seconds"] for f, t in zip(results["fit"], results["tutorial"])],
+        "fit epoch / tutorial (time)": [
+            f["train_seconds"] / t["train_seconds"] for f, t in zip(results["fit"], results["tutorial"])
+        ],
         "fit epoch / tutorial (time per image)": [
-            (f["train_seconds"] / f["images"]) / (t["train_seconds"] / t["images"]) for f, t in zip(results["fit"], results["tutorial"])],
-        "fit epoch / plain loop (time)": [f["train_seconds"] / p["train_seconds"] for f, p in zip(results["fit"], results["plain"])],
+            (f["train_seconds"] / f["images"]) / (t["train_seconds"] / t["images"])
+            for f, t in zip(results["fit"], results["tutorial"])
+        ],
+        "fit epoch / plain loop (time)": [
+            f["train_seconds"] / p["train_seconds"] for f, p in zip(results["fit"], results["plain"])
+        ],
         "fit command / tutorial script (processes)": [
-            f["process_seconds"] / t["process_seconds"] for f, t in zip(results["fit"], results["tutorial"])],
+            f["process_seconds"] / t["process_seconds"] for f, t in zip(results["fit"], results["tutorial"])
+        ],
     }
     print("\nratios, median over the repeats (each repeat's runs compared with each other):")
     for name, values in ratios.items():

@@ -28,12 +28,12 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the script is run from
 
-from epoch_time import DEFAULT_DATA_DIR, _optimizer_of_default_config, positive_int  # noqa: E402
-from lit_rnn.data.batches import TensorBatches  # noqa: E402
-from lit_rnn.cli.lightning_cli import LitRNNCLI  # noqa: E402
-from lit_rnn.data.datamodule import MNIST_TRAIN_SIZE, MNISTDataModule  # noqa: E402
-from lit_rnn.base.private_apis import skip_nvml_check_without_nvml  # noqa: E402
+from epoch_time import DEFAULT_DATA_DIR, _optimizer_of_default_config, positive_int
 
+from lit_rnn.base.private_apis import skip_nvml_check_without_nvml
+from lit_rnn.cli.lightning_cli import LitRNNCLI
+from lit_rnn.data.batches import TensorBatches
+from lit_rnn.data.datamodule import MNIST_TRAIN_SIZE, MNISTDataModule
 
 _DEFAULT_DATA = MNISTDataModule()  # the default split and batch size: the plain loop's epoch
 EPOCH_STEPS = math.ceil((MNIST_TRAIN_SIZE - _DEFAULT_DATA.val_size) / _DEFAULT_DATA.batch_size)
@@ -75,7 +75,9 @@ class StepClock(L.Callback):
 def fit_loop(data_dir: Path, steps: int, workdir: Path) -> float:
     """CPU seconds of ``steps`` of fit's training steps on the linear network, with the default command's callbacks."""
     os.chdir(workdir)
-    cli = LitRNNCLI(args=[f"--data.data_dir={data_dir}", f"--trainer.max_steps={steps}", "--trainer.limit_val_batches=0"])
+    cli = LitRNNCLI(
+        args=[f"--data.data_dir={data_dir}", f"--trainer.max_steps={steps}", "--trainer.limit_val_batches=0"]
+    )
     cli.model.network = linear_network()  # the optimizer is built from the module's parameters when fit starts
     clock = StepClock()
     cli.trainer.callbacks.append(clock)
@@ -86,13 +88,23 @@ def fit_loop(data_dir: Path, steps: int, workdir: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding MNIST/raw (default: %(default)s)")
-    parser.add_argument("--steps", type=positive_int, default=800,
-                        help=f"training steps of each run, at most an epoch's {EPOCH_STEPS} (default: %(default)s)")
-    parser.add_argument("--repeats", type=positive_int, default=5, help="runs of each; the median is reported (default: %(default)s)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding MNIST/raw (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--steps",
+        type=positive_int,
+        default=800,
+        help=f"training steps of each run, at most an epoch's {EPOCH_STEPS} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repeats", type=positive_int, default=5, help="runs of each; the median is reported (default: %(default)s)"
+    )
     args = parser.parse_args()
     if args.steps > EPOCH_STEPS:
-        parser.error(f"--steps {args.steps} is more than the {EPOCH_STEPS} steps of an epoch, which the plain loop runs at most")
+        parser.error(
+            f"--steps {args.steps} is more than the {EPOCH_STEPS} steps of an epoch, which the plain loop runs at most"
+        )
     if not (args.data_dir / "MNIST" / "raw").is_dir():
         sys.exit(f"error: no MNIST/raw folder in {args.data_dir}: pass --data-dir with the folder that holds it")
     torch.set_num_threads(1)
@@ -106,10 +118,15 @@ def main() -> None:
     extra = []
     with tempfile.TemporaryDirectory(prefix="step_overhead_") as workdir:
         for _ in range(args.repeats):
-            plain, fit = plain_loop(data_dir, args.steps) / args.steps, fit_loop(data_dir, args.steps, Path(workdir)) / args.steps
+            plain, fit = (
+                plain_loop(data_dir, args.steps) / args.steps,
+                fit_loop(data_dir, args.steps, Path(workdir)) / args.steps,
+            )
             extra.append(fit - plain)
             print(f"{plain * 1e3:8.3f}{fit * 1e3:8.3f}{(fit - plain) * 1e3:11.3f}", flush=True)
-    print(f"\nLightning's own work per training step, median of {args.repeats}: {statistics.median(extra) * 1e3:.3f} ms")
+    print(
+        f"\nLightning's own work per training step, median of {args.repeats}: {statistics.median(extra) * 1e3:.3f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -11,24 +11,24 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
 
     interrupts.install()
 
-import argparse  # noqa: E402
-import importlib  # noqa: E402
-import math  # noqa: E402
-import warnings  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from types import ModuleType  # noqa: E402
+import argparse
+import importlib
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 
-import torch  # noqa: E402
+import torch
 
-from lit_rnn.base import interrupts  # noqa: E402
-from lit_rnn.runs.checkpointing import write_atomically  # noqa: E402
-from lit_rnn.trained.command_line import trained_model_command  # noqa: E402
-from lit_rnn.data.datamodule import load_mnist  # noqa: E402
-from lit_rnn.base.errors import UserError, exits_cleanly_on_user_error  # noqa: E402
-from lit_rnn.model.network import RecurrentClassifier  # noqa: E402
-from lit_rnn.base.quick_exit import run_then_exit  # noqa: E402
-from lit_rnn.trained.loading import find_checkpoint, load_network  # noqa: E402
+from lit_rnn.base import interrupts
+from lit_rnn.base.errors import UserError, exits_cleanly_on_user_error
+from lit_rnn.base.quick_exit import run_then_exit
+from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.model.network import RecurrentClassifier
+from lit_rnn.runs.checkpointing import write_atomically
+from lit_rnn.trained.command_line import trained_model_command
+from lit_rnn.trained.loading import find_checkpoint, load_network
 
 INPUT, OUTPUT = "images", "logits"
 FILE_NAME = "model.onnx"
@@ -92,7 +92,12 @@ def to_onnx(network: RecurrentClassifier) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes about PyTorch's own internals
         program = torch.onnx.export(
-            network, (torch.zeros(2, 28, 28),), dynamo=True, verbose=False, input_names=[INPUT], output_names=[OUTPUT],
+            network,
+            (torch.zeros(2, 28, 28),),
+            dynamo=True,
+            verbose=False,
+            input_names=[INPUT],
+            output_names=[OUTPUT],
             dynamic_shapes={INPUT: {0: torch.export.Dim("batch")}},
         )
     return program.model_proto.SerializeToString()
@@ -133,10 +138,18 @@ def parser() -> argparse.ArgumentParser:
         "that ONNX Runtime reads every MNIST test image as PyTorch does.",
         "whose test images check the export",
     )
-    parser.add_argument("--output", type=Path, default=None,
-                        help=f"Where to write the ONNX file (default: {FILE_NAME} in the checkpoint's run folder).")
-    parser.add_argument("--tolerance", type=tolerance, default=TOLERANCE,
-                        help=f"The largest difference allowed between ONNX Runtime's logits and PyTorch's (default: {TOLERANCE:.0e}).")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"Where to write the ONNX file (default: {FILE_NAME} in the checkpoint's run folder).",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=tolerance,
+        default=TOLERANCE,
+        help=f"The largest difference allowed between ONNX Runtime's logits and PyTorch's (default: {TOLERANCE:.0e}).",
+    )
     return parser
 
 
@@ -154,14 +167,20 @@ def main(args: list[str] | None = None) -> Agreement:
     try:
         write_atomically(output, lambda handle: handle.write(model))
     except OSError as error:
-        raise ExportError(f"The ONNX file cannot be written to {output} ({error.strerror}). Give --output a path in a "
-                          "folder you can write.") from None
+        raise ExportError(
+            f"The ONNX file cannot be written to {output} ({error.strerror}). Give --output a path in a "
+            "folder you can write."
+        ) from None
     print(f"Checkpoint: {trained.path}")
-    print(f"ONNX Runtime agrees with PyTorch on all {agreement.images:,} MNIST test images: the same digit for every one "
-          f"(in one batch, and the first alone), logits within {agreement.max_difference:.1e} of PyTorch's "
-          f"(tolerance {options.tolerance:.0e}).")
-    print(f"Exported to {output} ({output.stat().st_size / 1000:.1f} kB): float images (batch, 28, 28) in [0, 1] as "
-          f"'{INPUT}', the 10 digits' logits as '{OUTPUT}'.")
+    print(
+        f"ONNX Runtime agrees with PyTorch on all {agreement.images:,} MNIST test images: the same digit for every one "
+        f"(in one batch, and the first alone), logits within {agreement.max_difference:.1e} of PyTorch's "
+        f"(tolerance {options.tolerance:.0e})."
+    )
+    print(
+        f"Exported to {output} ({output.stat().st_size / 1000:.1f} kB): float images (batch, 28, 28) in [0, 1] as "
+        f"'{INPUT}', the 10 digits' logits as '{OUTPUT}'."
+    )
     return agreement
 
 

@@ -5,21 +5,21 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
 
     interrupts.install()
 
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import time
+from pathlib import Path
+from typing import Any
 
-import torch  # noqa: E402
-from lightning.pytorch.utilities import rank_zero_only  # noqa: E402
+import torch
+from lightning.pytorch.utilities import rank_zero_only
 
-from lit_rnn.base import interrupts  # noqa: E402
-from lit_rnn.runs import results as run_results  # noqa: E402
-from lit_rnn.cli.lightning_cli import LitRNNCLI  # noqa: E402
-from lit_rnn.base.errors import exits_cleanly_on_user_error  # noqa: E402
-from lit_rnn.runs.logger_runs import viewers  # noqa: E402
-from lit_rnn.base.quick_exit import run_then_exit  # noqa: E402
-from lit_rnn.cli.refused_settings import settings_refused_by_lightning  # noqa: E402
-from lit_rnn.runs.recovery import after_training, run_checkpoint  # noqa: E402
+from lit_rnn.base import interrupts
+from lit_rnn.base.errors import exits_cleanly_on_user_error
+from lit_rnn.base.quick_exit import run_then_exit
+from lit_rnn.cli.lightning_cli import LitRNNCLI
+from lit_rnn.cli.refused_settings import settings_refused_by_lightning
+from lit_rnn.runs import results as run_results
+from lit_rnn.runs.logger_runs import viewers
+from lit_rnn.runs.recovery import after_training, run_checkpoint
 
 
 @exits_cleanly_on_user_error
@@ -27,8 +27,9 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     """Run fit then test; returns the test metrics."""
     cli = LitRNNCLI(args=args)
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
-    interrupts.set_phase("before training began: nothing was trained yet. Run the same command again.",
-                         trainer.is_global_zero)
+    interrupts.set_phase(
+        "before training began: nothing was trained yet. Run the same command again.", trainer.is_global_zero
+    )
     start = time.perf_counter()
     try:
         with settings_refused_by_lightning():
@@ -49,8 +50,17 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     weights = f"best checkpoint, {_as_given(best)}" if best else "the final weights: the run saved no best checkpoint"
     hints = viewers(trainer.loggers, cli.run, cli.plan.root) if cli.run is not None else []
     tested = data.images_in("test", trainer.num_test_batches[0])
-    _report(metrics, tested, len(data.splits["test"][1]), train_seconds, predictions.tolist(), labels[:10].tolist(),
-            weights, cli.run, hints)
+    _report(
+        metrics,
+        tested,
+        len(data.splits["test"][1]),
+        train_seconds,
+        predictions.tolist(),
+        labels[:10].tolist(),
+        weights,
+        cli.run,
+        hints,
+    )
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()  # else gloo's threads can abort the processes as they exit
     return metrics
@@ -69,8 +79,17 @@ def _record(run: Path | None, metrics: dict[str, Any], **facts: float) -> None:
 
 
 @rank_zero_only
-def _report(metrics: dict[str, float], tested: int, test_size: int, train_seconds: float, predictions: list[int],
-            labels: list[int], weights: str, run: Path | None, hints: list[str]) -> None:
+def _report(
+    metrics: dict[str, float],
+    tested: int,
+    test_size: int,
+    train_seconds: float,
+    predictions: list[int],
+    labels: list[int],
+    weights: str,
+    run: Path | None,
+    hints: list[str],
+) -> None:
     share = "the" if tested == test_size else f"{tested:,} of the"  # fewer with --trainer.limit_test_batches
     print(f"\nTest accuracy on {share} {test_size:,} MNIST test images: {metrics['test/acc']:.4f} ({weights})")
     print(f"Training took {train_seconds:.1f} s.")

@@ -9,24 +9,24 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
 
     interrupts.install()
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-from dataclasses import asdict, dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import math
+import re
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
-import torch  # noqa: E402
+import torch
 
-from lit_rnn.base import interrupts  # noqa: E402
-from lit_rnn.trained.command_line import trained_model_command  # noqa: E402
-from lit_rnn.data.datamodule import MNIST_TEST_SIZE, load_mnist  # noqa: E402
-from lit_rnn.data.digits import read_digit  # noqa: E402
-from lit_rnn.base.errors import UserError, exits_cleanly_on_user_error  # noqa: E402
-from lit_rnn.model.network import RecurrentClassifier  # noqa: E402
-from lit_rnn.base.quick_exit import run_then_exit  # noqa: E402
-from lit_rnn.trained.loading import find_checkpoint, load_network  # noqa: E402
+from lit_rnn.base import interrupts
+from lit_rnn.base.errors import UserError, exits_cleanly_on_user_error
+from lit_rnn.base.quick_exit import run_then_exit
+from lit_rnn.data.datamodule import MNIST_TEST_SIZE, load_mnist
+from lit_rnn.data.digits import read_digit
+from lit_rnn.model.network import RecurrentClassifier
+from lit_rnn.trained.command_line import trained_model_command
+from lit_rnn.trained.loading import find_checkpoint, load_network
 
 
 @dataclass
@@ -90,22 +90,32 @@ def to_predictions(sources: list[str], probabilities: torch.Tensor, labels: list
     best, digits = probabilities.max(dim=1)
     return [
         Prediction(source, digit, _probability(probability), [_probability(p) for p in row], label)
-        for source, digit, probability, row, label in zip(sources, digits.tolist(), best.tolist(), probabilities.tolist(), labels)
+        for source, digit, probability, row, label in zip(
+            sources, digits.tolist(), best.tolist(), probabilities.tolist(), labels
+        )
     ]
 
 
-def predict_test_images(network: RecurrentClassifier, indices: list[int], data_dir: str) -> tuple[list[Prediction], list[str]]:
+def predict_test_images(
+    network: RecurrentClassifier, indices: list[int], data_dir: str
+) -> tuple[list[Prediction], list[str]]:
     images, labels = load_mnist(data_dir, train=False)
     found = [index for index in indices if index < len(labels)]
     past = [index for index in indices if index >= len(labels)]
-    errors = [
-        f"--indices {past[0]}{f' and {len(past) - 1} more' if len(past) > 1 else ''}: the MNIST test set has only "
-        f"{len(labels):,} images, indices 0-{len(labels) - 1}. Give indices in that range."
-    ] if past else []
+    errors = (
+        [
+            f"--indices {past[0]}{f' and {len(past) - 1} more' if len(past) > 1 else ''}: the MNIST test set has only "
+            f"{len(labels):,} images, indices 0-{len(labels) - 1}. Give indices in that range."
+        ]
+        if past
+        else []
+    )
     if not found:
         return [], errors
     chosen = torch.tensor(found, dtype=torch.long)
-    return to_predictions([f"test image {index}" for index in found], classify(network, images[chosen]), labels[chosen].tolist()), errors
+    return to_predictions(
+        [f"test image {index}" for index in found], classify(network, images[chosen]), labels[chosen].tolist()
+    ), errors
 
 
 def predict_files(network: RecurrentClassifier, files: list[str]) -> tuple[list[Prediction], list[str]]:
@@ -125,7 +135,9 @@ def print_text(checkpoint: Path, tested: list[Prediction], found: list[Predictio
     print(f"Checkpoint: {checkpoint}")
     for result in tested:
         mark = "" if result.digit == result.label else ", wrong"
-        print(f"{result.source}: {result.digit} (probability {_shown_probability(result)}), true label {result.label}{mark}")
+        print(
+            f"{result.source}: {result.digit} (probability {_shown_probability(result)}), true label {result.label}{mark}"
+        )
     if tested:
         right = sum(result.digit == result.label for result in tested)
         print(f"{right} of {len(tested)} test images right ({right / len(tested):.3f})")
@@ -151,10 +163,18 @@ def parser() -> argparse.ArgumentParser:
         "for --indices",
     )
     parser.add_argument("files", nargs="*", help="Image files, one digit each.")
-    parser.add_argument("--indices", type=parse_indices, default=[],
-                        help="MNIST test images by index, such as 0-9 (the tutorial's check) or 3,7,100-120.")
-    parser.add_argument("--format", choices=["text", "json"], default="text",
-                        help="text: a line per input; json: one JSON object for scripts.")
+    parser.add_argument(
+        "--indices",
+        type=parse_indices,
+        default=[],
+        help="MNIST test images by index, such as 0-9 (the tutorial's check) or 3,7,100-120.",
+    )
+    parser.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text: a line per input; json: one JSON object for scripts.",
+    )
     return parser
 
 
@@ -172,7 +192,9 @@ def main(args: list[str] | None = None) -> list[Prediction]:
     tested, errors = [], []
     if options.indices:
         try:
-            tested, errors = predict_test_images(network, options.indices, options.data_dir or trained.data_dir or "data")
+            tested, errors = predict_test_images(
+                network, options.indices, options.data_dir or trained.data_dir or "data"
+            )
         except UserError as error:  # the test set is missing or unreadable
             errors.append(str(error))
     found, unreadable = predict_files(network, options.files)

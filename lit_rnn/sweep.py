@@ -12,35 +12,36 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
 
     interrupts.install()
 
-import json  # noqa: E402
-import math  # noqa: E402
-import re  # noqa: E402
-import warnings  # noqa: E402
-from argparse import ArgumentError  # noqa: E402
-from collections.abc import Mapping  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Literal  # noqa: E402
+import json
+import math
+import re
+import warnings
+from argparse import ArgumentError
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
 
-import optuna  # noqa: E402
-import yaml  # noqa: E402
-from jsonargparse import Namespace  # noqa: E402
-from lightning.pytorch.cli import LightningArgumentParser  # noqa: E402
-from optuna.storages import RetryHeartbeatStaleTrialCallback  # noqa: E402
-from optuna.trial import FrozenTrial, TrialState  # noqa: E402
+import optuna
+import yaml
+from jsonargparse import Namespace
+from lightning.pytorch.cli import LightningArgumentParser
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
 
-from lit_rnn.base import interrupts  # noqa: E402
-from lit_rnn.runs import results as run_results, folders as runs  # noqa: E402
-from lit_rnn.study import search_space  # noqa: E402
-from lit_rnn.cli.lightning_cli import LitRNNCLI, check_run_settings  # noqa: E402
-from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error  # noqa: E402
-from lit_rnn.model.classifier import MNISTClassifier  # noqa: E402
-from lit_rnn.base.quick_exit import run_then_exit  # noqa: E402
-from lit_rnn.cli.refused_settings import settings_refused_by_lightning  # noqa: E402
-from lit_rnn.runs.resume import runs_root  # noqa: E402
-from lit_rnn.study.storage import open_storage  # noqa: E402
-from lit_rnn.study.report import report, trial_line  # noqa: E402
-from lit_rnn.study.trial_fit import failure, fit_command, run_arguments, run_fit, setting_arguments  # noqa: E402
-from lit_rnn.study.reporting import PRUNED_EXIT_CODE, PrunerName, make_pruner  # noqa: E402
+from lit_rnn.base import interrupts
+from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error
+from lit_rnn.base.quick_exit import run_then_exit
+from lit_rnn.cli.lightning_cli import LitRNNCLI, check_run_settings
+from lit_rnn.cli.refused_settings import settings_refused_by_lightning
+from lit_rnn.model.classifier import MNISTClassifier
+from lit_rnn.runs import folders as runs
+from lit_rnn.runs import results as run_results
+from lit_rnn.runs.resume import runs_root
+from lit_rnn.study import search_space
+from lit_rnn.study.report import report, trial_line
+from lit_rnn.study.reporting import PRUNED_EXIT_CODE, PrunerName, make_pruner
+from lit_rnn.study.storage import open_storage
+from lit_rnn.study.trial_fit import failure, fit_command, run_arguments, run_fit, setting_arguments
 
 OBJECTIVES = (*MNISTClassifier.MONITORABLE, "test/acc", "test/loss")
 MAX_HEARTBEAT_SECONDS = 86_400  # a day; Python's timers overflow past about 292 years, in the heartbeat's thread
@@ -84,22 +85,34 @@ class SweepSettings:
         self.dimensions = search_space.parse_space(space or {})
         self.grid = search_space.grid(self.dimensions) if sampler == "grid" else None
         if self.grid is None and (trials is None or trials < 1):
-            raise ConfigError(f"--sweep.trials is {trials!r}, but a {sampler} search needs a number of trials, 1 or more.")
+            raise ConfigError(
+                f"--sweep.trials is {trials!r}, but a {sampler} search needs a number of trials, 1 or more."
+            )
         if trials is not None and trials < 1:
             raise ConfigError(f"--sweep.trials is {trials!r}, but it must be 1 or more.")
         if not re.fullmatch(r"\w[\w.-]*", study_name) or len(study_name.encode()) > MAX_STUDY_NAME_BYTES:
-            raise ConfigError(f"--sweep.study_name is {study_name!r}, but it names the study's folder inside {folder}: use "
-                              "letters, digits, '.', '-' and '_', beginning with a letter, digit or '_' (such as "
-                              f"search-2), {MAX_STUDY_NAME_BYTES} characters at most.")
+            raise ConfigError(
+                f"--sweep.study_name is {study_name!r}, but it names the study's folder inside {folder}: use "
+                "letters, digits, '.', '-' and '_', beginning with a letter, digit or '_' (such as "
+                f"search-2), {MAX_STUDY_NAME_BYTES} characters at most."
+            )
         if objective not in OBJECTIVES:
-            raise ConfigError(f"--sweep.objective is {objective!r}, but it must be a metric every run logs: "
-                              f"{', '.join(OBJECTIVES)}.")
+            raise ConfigError(
+                f"--sweep.objective is {objective!r}, but it must be a metric every run logs: {', '.join(OBJECTIVES)}."
+            )
         if not 1 <= heartbeat_seconds <= MAX_HEARTBEAT_SECONDS:
-            raise ConfigError(f"--sweep.heartbeat_seconds is {heartbeat_seconds!r}, but it must be a whole number of "
-                              f"seconds from 1 to {MAX_HEARTBEAT_SECONDS:,} (a day).")
+            raise ConfigError(
+                f"--sweep.heartbeat_seconds is {heartbeat_seconds!r}, but it must be a whole number of "
+                f"seconds from 1 to {MAX_HEARTBEAT_SECONDS:,} (a day)."
+            )
         self.space, self.objective, self.direction, self.sampler_name = space, objective, direction, sampler
         self.trials = math.prod(len(choices) for choices in self.grid.values()) if self.grid else trials
-        self.seed, self.pruner_name, self.study_name, self.heartbeat_seconds = seed, pruner, study_name, heartbeat_seconds
+        self.seed, self.pruner_name, self.study_name, self.heartbeat_seconds = (
+            seed,
+            pruner,
+            study_name,
+            heartbeat_seconds,
+        )
         self.folder = Path(folder) / study_name
         if storage is None:  # the default: a SQLite file in the sweep's folder
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -148,8 +161,9 @@ class Sweep:
             ((key, value),) = setting.items()
             try:
                 if key.split(".")[0] == "sweep":  # the one section of this parser that fit's does not have
-                    raise ConfigError(f"fit has no --{key}: the sweep's own settings go in its sweep: section, and one "
-                                      "value each.")
+                    raise ConfigError(
+                        f"fit has no --{key}: the sweep's own settings go in its sweep: section, and one value each."
+                    )
                 config = self.config_with(setting)
                 check_run_settings(config)
                 with warnings.catch_warnings(), settings_refused_by_lightning():
@@ -169,9 +183,11 @@ class Sweep:
         except ArgumentError as error:
             reason = summarize_parse_error(error.message)
         if reason:
-            raise ConfigError(f"--trainer.logger cannot keep each trial's run in its own folder, {run.parent.parent}/"
-                              "trial_N, which the sweep sets with --trainer.logger.init_args.save_dir and name: "
-                              f"{reason} Give one TensorBoard logger (the default) or one CSV logger.")
+            raise ConfigError(
+                f"--trainer.logger cannot keep each trial's run in its own folder, {run.parent.parent}/"
+                "trial_N, which the sweep sets with --trainer.logger.init_args.save_dir and name: "
+                f"{reason} Give one TensorBoard logger (the default) or one CSV logger."
+            )
 
     def config_with(self, values: Mapping[str, Any]) -> Namespace:
         """The sweep's config with ``values`` set as a trial's command line sets them on its base config."""
@@ -185,11 +201,19 @@ class Sweep:
         settings = self.settings
         storage = open_storage(settings.storage, settings.heartbeat_seconds)
         try:
-            study = optuna.create_study(study_name=settings.study_name, storage=storage, sampler=settings.sampler(),
-                                        pruner=settings.pruner(), direction=settings.direction, load_if_exists=True)
+            study = optuna.create_study(
+                study_name=settings.study_name,
+                storage=storage,
+                sampler=settings.sampler(),
+                pruner=settings.pruner(),
+                direction=settings.direction,
+                load_if_exists=True,
+            )
         except Exception as error:  # a database that refuses the connection, the credentials or the schema
-            raise ConfigError(f"--sweep.storage {settings.storage} cannot hold the study: {summarize(error)}. Check the "
-                              "URL, that the server runs and the user may create tables there.") from None
+            raise ConfigError(
+                f"--sweep.storage {settings.storage} cannot hold the study: {summarize(error)}. Check the "
+                "URL, that the server runs and the user may create tables there."
+            ) from None
         self.check_same_question(study)
         settings.folder.mkdir(parents=True, exist_ok=True)
         (settings.folder / "base.yaml").write_text(yaml.safe_dump(self.base, sort_keys=False))
@@ -201,17 +225,24 @@ class Sweep:
         The study keeps its space and objective as user attributes (a study that has none yet takes this sweep's).
         """
         settings = self.settings
-        asked = {"space": json.dumps(settings.space, sort_keys=True), "objective": settings.objective,
-                 "direction": settings.direction}
-        started = {"space": study.user_attrs.get("space", asked["space"]),
-                   "objective": study.user_attrs.get("objective", asked["objective"]),
-                   "direction": study.direction.name.lower()}
+        asked = {
+            "space": json.dumps(settings.space, sort_keys=True),
+            "objective": settings.objective,
+            "direction": settings.direction,
+        }
+        started = {
+            "space": study.user_attrs.get("space", asked["space"]),
+            "objective": study.user_attrs.get("objective", asked["objective"]),
+            "direction": study.direction.name.lower(),
+        }
         differ = [key for key in asked if started[key] != asked[key]]
         if differ:
-            raise ConfigError(f"The study {settings.study_name} in {settings.storage} was started with another "
-                              f"{' and '.join(differ)} ({'; '.join(f'{key} {started[key]}' for key in differ)}): its "
-                              "trials would not compare with these. Give a new --sweep.study_name, or the study's own "
-                              f"{' and '.join(differ)}.")
+            raise ConfigError(
+                f"The study {settings.study_name} in {settings.storage} was started with another "
+                f"{' and '.join(differ)} ({'; '.join(f'{key} {started[key]}' for key in differ)}): its "
+                "trials would not compare with these. Give a new --sweep.study_name, or the study's own "
+                f"{' and '.join(differ)}."
+            )
         for key in ("space", "objective"):
             if key not in study.user_attrs:
                 study.set_user_attr(key, asked[key])
@@ -232,8 +263,12 @@ class Sweep:
     def run_trials(self, study: optuna.Study) -> None:
         """Run trials, one ``optimize`` call each (so Optuna keeps their heartbeats), while the study wants more."""
         while self._retries_waiting(study) or self._trials_begun(study) < self.settings.trials:
-            study.optimize(self.run_trial, n_trials=1, catch=(TrialFailed,),
-                           callbacks=[lambda study, trial: print(trial_line(study, trial, self.settings.objective), flush=True)])
+            study.optimize(
+                self.run_trial,
+                n_trials=1,
+                catch=(TrialFailed,),
+                callbacks=[lambda study, trial: print(trial_line(study, trial, self.settings.objective), flush=True)],
+            )
 
     def _trials_begun(self, study: optuna.Study) -> int:
         """The trials begun, a retry counting as the trial it retries."""
@@ -265,8 +300,13 @@ class Sweep:
         """The trial's fit command line, with its settings drawn by the sampler, and its run folder."""
         values = search_space.suggest(trial, self.settings.dimensions)
         run = self.run_folder(trial.study.get_trials(deepcopy=False)[trial.number])
-        report = {"storage": self.settings.storage, "study_name": trial.study.study_name, "trial_number": trial.number,
-                  "objective": self.settings.objective, "pruner": self.settings.pruner_name}
+        report = {
+            "storage": self.settings.storage,
+            "study_name": trial.study.study_name,
+            "trial_number": trial.number,
+            "objective": self.settings.objective,
+            "pruner": self.settings.pruner_name,
+        }
         resume = run.exists() and runs.newest_valid_checkpoint(run) is not None
         return fit_command(self.settings.folder / "base.yaml", values, run, report, resume), run
 
@@ -295,8 +335,10 @@ def main(args: list[str] | None = None) -> optuna.Study:
     study = sweep.open_study()
     sweep.continue_interrupted(study)
     sweep.run_trials(study)
-    interrupts.set_phase("while writing the study's report: every finished trial is in the study. Start the same "
-                         "command again to write the report.")
+    interrupts.set_phase(
+        "while writing the study's report: every finished trial is in the study. Start the same "
+        "command again to write the report."
+    )
     report(study, settings.folder, settings.objective, settings.dimensions, sweep.best_config)
     return study
 

@@ -11,27 +11,27 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
 
     interrupts.install()
 
-import argparse  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+from typing import Any
 
-import lightning as L  # noqa: E402
+import lightning as L
 
-from lit_rnn.base import interrupts  # noqa: E402
-from lit_rnn.runs import folders as runs  # noqa: E402
-from lit_rnn.runs.checkpointing import CheckpointError  # noqa: E402
-from lit_rnn.trained.command_line import trained_model_command  # noqa: E402
-from lit_rnn.data.datamodule import MNISTDataModule  # noqa: E402
-from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error  # noqa: E402
-from lit_rnn.trained.evaluation import ConfusionCounts, Evaluation, evaluation, to_json, to_text  # noqa: E402
-from lit_rnn.base.private_apis import log_as_of  # noqa: E402
-from lit_rnn.logs.log_figures import LogFigures  # noqa: E402
-from lit_rnn.runs.logger_runs import loggers_of_run, viewers  # noqa: E402
-from lit_rnn.model.classifier import MNISTClassifier  # noqa: E402
-from lit_rnn.cli.precision import AutoPrecisionTrainer, to_evaluate  # noqa: E402
-from lit_rnn.cli.profiling import NoProfiler  # noqa: E402
-from lit_rnn.base.quick_exit import run_then_exit  # noqa: E402
-from lit_rnn.cli.refused_settings import settings_refused_by_lightning  # noqa: E402
-from lit_rnn.trained.loading import NOT_OURS, TrainedNetwork, find_checkpoint, load_network  # noqa: E402
+from lit_rnn.base import interrupts
+from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error
+from lit_rnn.base.private_apis import log_as_of
+from lit_rnn.base.quick_exit import run_then_exit
+from lit_rnn.cli.precision import AutoPrecisionTrainer, to_evaluate
+from lit_rnn.cli.profiling import NoProfiler
+from lit_rnn.cli.refused_settings import settings_refused_by_lightning
+from lit_rnn.data.datamodule import MNISTDataModule
+from lit_rnn.logs.log_figures import LogFigures
+from lit_rnn.model.classifier import MNISTClassifier
+from lit_rnn.runs import folders as runs
+from lit_rnn.runs.checkpointing import CheckpointError
+from lit_rnn.runs.logger_runs import loggers_of_run, viewers
+from lit_rnn.trained.command_line import trained_model_command
+from lit_rnn.trained.evaluation import ConfusionCounts, Evaluation, evaluation, to_json, to_text
+from lit_rnn.trained.loading import NOT_OURS, TrainedNetwork, find_checkpoint, load_network
 
 
 def parser() -> argparse.ArgumentParser:
@@ -41,10 +41,18 @@ def parser() -> argparse.ArgumentParser:
         "the accuracy on each digit and the confusion matrix, also logged into its run's own logs.",
         "to evaluate on",
     )
-    parser.add_argument("--split", choices=["test", "val"], default="test",
-                        help="test: MNIST's 10,000 test images (default); val: the run's own validation split.")
-    parser.add_argument("--format", choices=["text", "json"], default="text",
-                        help="text: the results and a table; json: one JSON object for scripts.")
+    parser.add_argument(
+        "--split",
+        choices=["test", "val"],
+        default="test",
+        help="test: MNIST's 10,000 test images (default); val: the run's own validation split.",
+    )
+    parser.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text: the results and a table; json: one JSON object for scripts.",
+    )
     return parser
 
 
@@ -64,7 +72,9 @@ def data_module(trained: TrainedNetwork, data_dir: str | None) -> MNISTDataModul
     except ConfigError as error:
         if data_dir is not None and error.problem.startswith("--data.data_dir"):
             raise
-        raise CheckpointError(trained.path, f"holds data settings that cannot be used ({error.problem})", NOT_OURS) from None
+        raise CheckpointError(
+            trained.path, f"holds data settings that cannot be used ({error.problem})", NOT_OURS
+        ) from None
     except TypeError as error:  # a setting this project's data module does not have
         raise CheckpointError(trained.path, f"holds data settings of another kind ({error})", NOT_OURS) from None
 
@@ -93,18 +103,27 @@ def main(args: list[str] | None = None) -> Evaluation:
     with runs.owned(trained.run, then="test it"):  # it logs into the run: never while the run's own fit writes there
         with settings_refused_by_lightning():
             trainer = AutoPrecisionTrainer(
-                devices=1, precision=to_evaluate(run_precision(settings), "auto"),
+                devices=1,
+                precision=to_evaluate(run_precision(settings), "auto"),
                 logger=loggers_of_run(trained.run, settings) if trained.run else False,
-                callbacks=[LogFigures(), counts], profiler=NoProfiler(), enable_checkpointing=False,
-                enable_progress_bar=False, enable_model_summary=False,
+                callbacks=[LogFigures(), counts],
+                profiler=NoProfiler(),
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
             )
         log_as_of(trainer, trained.checkpoint)
         interrupts.set_phase(f"during the evaluation of {trained.path}, which is unchanged. Run the command again.")
         evaluate = trainer.test if options.split == "test" else trainer.validate
         (metrics,) = evaluate(model, data, verbose=False)
     result = evaluation(
-        metrics, counts.matrix(), checkpoint=str(trained.path), split=options.split, epoch=trained.checkpoint["epoch"],
-        step=trained.checkpoint["global_step"], logged_to=str(trained.run) if trained.run is not None else None,
+        metrics,
+        counts.matrix(),
+        checkpoint=str(trained.path),
+        split=options.split,
+        epoch=trained.checkpoint["epoch"],
+        step=trained.checkpoint["global_step"],
+        logged_to=str(trained.run) if trained.run is not None else None,
     )
     if options.format == "json":
         print(to_json(result))

@@ -64,22 +64,33 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     A run folder's lock file is left out: it names the run's latest owner, and any command that takes the run
     (before it finds a setting wrong) becomes that.
     """
-    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*")
-            if path.is_file() and path.name != ".lock"}
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in folder.rglob("*")
+        if path.is_file() and path.name != ".lock"
+    }
 
 
 def tiny_fit_args(data_dir: Path, *extra: str) -> list[str]:
     """Command-line arguments for a fit of a few seconds on the tiny data."""
     return [
-        f"--data.data_dir={data_dir}", "--data.val_size=100", "--data.batch_size=50",
-        "--data.eval_batch_size=100", "--trainer.max_epochs=2", "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false", "--trainer.log_every_n_steps=5", *extra,
+        f"--data.data_dir={data_dir}",
+        "--data.val_size=100",
+        "--data.batch_size=50",
+        "--data.eval_batch_size=100",
+        "--trainer.max_epochs=2",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--trainer.log_every_n_steps=5",
+        *extra,
     ]
 
 
 def reported_accuracy(stdout: str) -> float:
     """The test accuracy that ``lit_rnn.fit`` printed."""
-    return float(re.search(r"Test accuracy on (?:[0-9,]+ of )?the [0-9,]+ MNIST test images: ([0-9.]+)", stdout).group(1))
+    return float(
+        re.search(r"Test accuracy on (?:[0-9,]+ of )?the [0-9,]+ MNIST test images: ([0-9.]+)", stdout).group(1)
+    )
 
 
 def checkpoint_accuracy(checkpoint: Path, data_dir: Path) -> float:
@@ -100,7 +111,11 @@ def run_module(
 ) -> subprocess.CompletedProcess:
     """Run ``python -m module args`` in ``cwd`` as a user would, capturing its output; ``env`` adds variables."""
     return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]), **(env or {})},
     )
 
@@ -118,6 +133,8 @@ def tiny_run(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 def default_run(real_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One default fit on the real MNIST (the folder it ran in, its output), shared by the tests of its results."""
     workdir = tmp_path_factory.mktemp("default_run")
-    result = run_module("lit_rnn.fit", [f"--data.data_dir={real_mnist}", "--trainer.enable_progress_bar=false"], cwd=workdir)
+    result = run_module(
+        "lit_rnn.fit", [f"--data.data_dir={real_mnist}", "--trainer.enable_progress_bar=false"], cwd=workdir
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir, result.stdout

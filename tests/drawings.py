@@ -5,8 +5,13 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 
-def draw_seven(path: Path, ink: str | int = "black", paper: str | int = "white", size: tuple[int, int] = (300, 400),
-               mode: str = "L") -> Path:
+def draw_seven(
+    path: Path,
+    ink: str | int = "black",
+    paper: str | int = "white",
+    size: tuple[int, int] = (300, 400),
+    mode: str = "L",
+) -> Path:
     """Save a thick-stroked "7" (a bar and a slanting stem) filling most of a ``size`` canvas."""
     width, height = size
     stroke = max(3, min(size) // 9)

@@ -16,15 +16,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from conftest import make_mnist, run_module  # noqa: E402
-from test_resume import STEPS_PER_EPOCH, assert_identical, final_state, fit_args, interrupt, scalars  # noqa: E402
+from conftest import make_mnist, run_module
+from test_resume import STEPS_PER_EPOCH, assert_identical, final_state, fit_args, interrupt, scalars
 
 EPOCHS = 3
 MOMENTS = (
     [(f"SIGKILL as step {step} starts", interrupt(step)) for step in range(EPOCHS * STEPS_PER_EPOCH)]
     + [(f"SIGKILL at the epoch boundary at step {step}", interrupt(step, "epoch")) for step in (10, 20)]
-    + [(f"SIGKILL halfway through the first write at step >= {step}", interrupt(step, "save"))
-       for step in (4, 8, 10, 12, 16, 20, 24, 28, 30)]
+    + [
+        (f"SIGKILL halfway through the first write at step >= {step}", interrupt(step, "save"))
+        for step in (4, 8, 10, 12, 16, 20, 24, 28, 30)
+    ]
     + [(f"SIGTERM during step {step}", interrupt(step, signal_name="TERM")) for step in (5, 19)]
     + [(f"SIGINT during step {step}", interrupt(step, signal_name="INT")) for step in (9, 29)]
 )
@@ -63,8 +65,10 @@ def main() -> None:
     assert run_module("lit_rnn.fit", fit_args(data), cwd=root / "uninterrupted").returncode == 0
     expected_run = root / "uninterrupted" / "lightning_logs" / "version_0"
     with ThreadPoolExecutor(2) as pool:
-        outcomes = pool.map(lambda job: try_moment(data, root, *job, expected_run),
-                            [(number, what, stop) for number, (what, stop) in enumerate(MOMENTS)])
+        outcomes = pool.map(
+            lambda job: try_moment(data, root, *job, expected_run),
+            [(number, what, stop) for number, (what, stop) in enumerate(MOMENTS)],
+        )
         identical = 0
         for what, outcome in outcomes:
             identical += outcome.endswith("bit-identical")

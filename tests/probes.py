@@ -23,7 +23,9 @@ class RecordTrainingImages(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / f"rank{trainer.global_rank}-epoch{trainer.current_epoch}.txt").write_text("\n".join(self.digests))
+        (self.out_dir / f"rank{trainer.global_rank}-epoch{trainer.current_epoch}.txt").write_text(
+            "\n".join(self.digests)
+        )
         self.digests = []
 
 
@@ -96,7 +98,9 @@ class CountBatches(L.Callback):
 
     def __init__(self, out_dir: str) -> None:
         self.out_dir = Path(out_dir)
-        self.counts = {f"{stage}_{unit}": 0 for stage in ("train", "sanity", "val", "test") for unit in ("batches", "images")}
+        self.counts = {
+            f"{stage}_{unit}": 0 for stage in ("train", "sanity", "val", "test") for unit in ("batches", "images")
+        }
         self.counts["steps"] = 0
 
     def _count(self, stage: str, batch) -> None:
@@ -106,6 +110,7 @@ class CountBatches(L.Callback):
 
     def _write(self) -> None:
         import json
+
         import torch.distributed as dist
 
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0

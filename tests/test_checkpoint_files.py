@@ -29,15 +29,20 @@ def damaged_pickle(path: Path) -> None:
             archive.writestr(name, data[:10] if name.endswith("/data.pkl") else data)
 
 
-@pytest.mark.parametrize("make, problem", [
-    (lambda path: path.mkdir(), "is a folder, not a checkpoint file. Give --ckpt_path a .ckpt file"),
-    (lambda path: path.symlink_to(path.name), "is not a regular file"),
-    (lambda path: None, "does not exist"),
-    (zip_of_another_kind, "is not a PyTorch checkpoint: it is a zip archive of another kind"),
-    (damaged_pickle, "is corrupt (EOFError)"),
-    (lambda path: torch.save({"state_dict": {}, "payload": RunsCode()}, path),
-     "was refused: it holds Python objects (posix.system) that could run code"),
-])
+@pytest.mark.parametrize(
+    "make, problem",
+    [
+        (lambda path: path.mkdir(), "is a folder, not a checkpoint file. Give --ckpt_path a .ckpt file"),
+        (lambda path: path.symlink_to(path.name), "is not a regular file"),
+        (lambda path: None, "does not exist"),
+        (zip_of_another_kind, "is not a PyTorch checkpoint: it is a zip archive of another kind"),
+        (damaged_pickle, "is corrupt (EOFError)"),
+        (
+            lambda path: torch.save({"state_dict": {}, "payload": RunsCode()}, path),
+            "was refused: it holds Python objects (posix.system) that could run code",
+        ),
+    ],
+)
 def test_a_path_that_is_no_checkpoint_says_what_it_is(tmp_path, monkeypatch, make, problem):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "model.ckpt"
@@ -50,23 +55,34 @@ def test_a_path_that_is_no_checkpoint_says_what_it_is(tmp_path, monkeypatch, mak
 
 def lightning_like_checkpoint(**changes) -> dict:
     """The entries of a checkpoint as Lightning writes one, with ``changes``."""
-    return {"epoch": 1, "global_step": 30, "state_dict": {"network.head.bias": torch.zeros(10)},
-            "loops": {"fit_loop": {}}, "optimizer_states": [], "lr_schedulers": [], "callbacks": {}, **changes}
+    return {
+        "epoch": 1,
+        "global_step": 30,
+        "state_dict": {"network.head.bias": torch.zeros(10)},
+        "loops": {"fit_loop": {}},
+        "optimizer_states": [],
+        "lr_schedulers": [],
+        "callbacks": {},
+        **changes,
+    }
 
 
-@pytest.mark.parametrize("changes, problem", [
-    ({"epoch": "x"}, "its epoch is 'x', but it must be a whole number of epochs, 0 or more"),
-    ({"epoch": -1}, "its epoch is -1, but it must be a whole number of epochs"),
-    ({"epoch": 1.5}, "its epoch is 1.5, but it must be a whole number of epochs"),
-    ({"epoch": True}, "its epoch is True, but it must be a whole number of epochs"),
-    ({"global_step": None}, "its global_step is None, but it must be a whole number of steps"),
-    ({"global_step": "y" * 100}, "its global_step is 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy..., but"),
-    ({"loops": "nope"}, "its loops is 'nope', but it must be a mapping holding the fit loop's progress"),
-    ({"loops": {}}, "its loops is {}, but it must be a mapping holding the fit loop's progress"),
-    ({"state_dict": [1]}, "its state_dict is [1], but it must be a mapping of weights"),
-    ({"optimizer_states": {}}, "its optimizer_states is {}, but it must be a list"),
-    ({"callbacks": 3}, "its callbacks is 3, but it must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "changes, problem",
+    [
+        ({"epoch": "x"}, "its epoch is 'x', but it must be a whole number of epochs, 0 or more"),
+        ({"epoch": -1}, "its epoch is -1, but it must be a whole number of epochs"),
+        ({"epoch": 1.5}, "its epoch is 1.5, but it must be a whole number of epochs"),
+        ({"epoch": True}, "its epoch is True, but it must be a whole number of epochs"),
+        ({"global_step": None}, "its global_step is None, but it must be a whole number of steps"),
+        ({"global_step": "y" * 100}, "its global_step is 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy..., but"),
+        ({"loops": "nope"}, "its loops is 'nope', but it must be a mapping holding the fit loop's progress"),
+        ({"loops": {}}, "its loops is {}, but it must be a mapping holding the fit loop's progress"),
+        ({"state_dict": [1]}, "its state_dict is [1], but it must be a mapping of weights"),
+        ({"optimizer_states": {}}, "its optimizer_states is {}, but it must be a list"),
+        ({"callbacks": 3}, "its callbacks is 3, but it must be a mapping"),
+    ],
+)
 def test_a_checkpoint_whose_bookkeeping_is_not_lightnings_says_which_entry(tmp_path, changes, problem):
     path = tmp_path / "edited.ckpt"
     torch.save(lightning_like_checkpoint(**changes), path)

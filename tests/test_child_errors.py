@@ -22,12 +22,17 @@ from lit_rnn.base.errors import ConfigError
 def child_that_records(folder, raise_it: str) -> subprocess.Popen:
     """A process that leaves the error of ``raise_it`` in ``folder``, as a command's child does."""
     code = CHILD.format(raise_it=raise_it)
-    return subprocess.Popen([sys.executable, "-c", code], env={**child_errors.environment(folder), "PYTHONPATH": str(REPO)})
+    return subprocess.Popen(
+        [sys.executable, "-c", code], env={**child_errors.environment(folder), "PYTHONPATH": str(REPO)}
+    )
 
 
 def test_a_childs_error_comes_back_as_itself_with_its_traceback_as_its_cause(tmp_path):
-    child = child_that_records(tmp_path, "try:\n    raise ConfigError('The MNIST file x is truncated.')\n"
-                                         "except ConfigError as error:\n    assert child_errors.record(error)")
+    child = child_that_records(
+        tmp_path,
+        "try:\n    raise ConfigError('The MNIST file x is truncated.')\n"
+        "except ConfigError as error:\n    assert child_errors.record(error)",
+    )
     child.wait()
     error = child_errors.recorded(tmp_path, child.pid)
     assert type(error) is ConfigError and str(error) == "The MNIST file x is truncated."
@@ -37,9 +42,12 @@ def test_a_childs_error_comes_back_as_itself_with_its_traceback_as_its_cause(tmp
 
 
 def test_an_error_that_does_not_pickle_comes_back_as_its_traceback(tmp_path):
-    child = child_that_records(tmp_path, "class Odd(Exception):\n    def __init__(self, a, b):\n        super().__init__(a)\n"
-                                         "try:\n    raise Odd('two arguments', 2)\nexcept Odd as error:\n"
-                                         "    child_errors.record(error)")
+    child = child_that_records(
+        tmp_path,
+        "class Odd(Exception):\n    def __init__(self, a, b):\n        super().__init__(a)\n"
+        "try:\n    raise Odd('two arguments', 2)\nexcept Odd as error:\n"
+        "    child_errors.record(error)",
+    )
     child.wait()
     error = child_errors.recorded(tmp_path, child.pid)
     assert isinstance(error, child_errors.ChildTraceback)

@@ -5,9 +5,9 @@ import pytest
 import torch
 from conftest import IDX_NAMES, make_mnist
 
+from lit_rnn.base.errors import ConfigError
 from lit_rnn.data.batches import TensorBatches
 from lit_rnn.data.datamodule import DataError, MNISTDataModule, load_mnist
-from lit_rnn.base.errors import ConfigError
 
 
 def setup_data(data_dir, **kwargs) -> MNISTDataModule:
@@ -94,8 +94,11 @@ def test_download_failure_is_one_line_and_leaves_no_folder_behind(tmp_path, monk
     from torchvision.datasets import MNIST
 
     monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/", "http://127.0.0.1:9/again/"])  # nothing listens there
-    with pytest.raises(DataError, match=r"could not be downloaded \(RuntimeError: Error downloading train-images-idx3-ubyte.gz: "
-                                        r"\.\.\. <urlopen error \[Errno 111\] Connection refused>\)") as error:
+    with pytest.raises(
+        DataError,
+        match=r"could not be downloaded \(RuntimeError: Error downloading train-images-idx3-ubyte.gz: "
+        r"\.\.\. <urlopen error \[Errno 111\] Connection refused>\)",
+    ) as error:
         MNISTDataModule(data_dir=str(tmp_path / "new")).prepare_data()
     assert "\n" not in str(error.value)
     assert list(tmp_path.iterdir()) == []
@@ -105,15 +108,33 @@ def header(magic: int, *sizes: int) -> bytes:
     return struct.pack(f">{1 + len(sizes)}I", magic, *sizes)
 
 
-@pytest.mark.parametrize("train, file, content, expected", [
-    (True, 0, lambda body: body[:1000], "is 1,000 bytes long, but its header announces 600 images of 28x28 pixels, 470,416 bytes"),
-    (True, 0, lambda body: body + b"\0", "is 470,417 bytes long"),
-    (False, 0, lambda body: body[:10], "is truncated: it is shorter than the header"),
-    (False, 0, lambda body: header(0x0D03, 200, 28, 28) + bytes(200 * 28 * 28 * 4), "is not an IDX file of uint8 images of 28x28 pixels: its header announces element type 0x0d in 3"),
-    (False, 1, lambda body: header(0x0802, 200, 1) + bytes(200), "is not an IDX file of uint8 labels: its header announces element type 0x08 in 2"),
-    (False, 0, lambda body: header(0x0803, 200, 28, 27) + bytes(200 * 28 * 27), "holds 200 items of shape 28x27"),
-    (False, 0, lambda body: header(0x0803, 0, 28, 28), "holds 0 items of shape 28x28"),
-])
+@pytest.mark.parametrize(
+    "train, file, content, expected",
+    [
+        (
+            True,
+            0,
+            lambda body: body[:1000],
+            "is 1,000 bytes long, but its header announces 600 images of 28x28 pixels, 470,416 bytes",
+        ),
+        (True, 0, lambda body: body + b"\0", "is 470,417 bytes long"),
+        (False, 0, lambda body: body[:10], "is truncated: it is shorter than the header"),
+        (
+            False,
+            0,
+            lambda body: header(0x0D03, 200, 28, 28) + bytes(200 * 28 * 28 * 4),
+            "is not an IDX file of uint8 images of 28x28 pixels: its header announces element type 0x0d in 3",
+        ),
+        (
+            False,
+            1,
+            lambda body: header(0x0802, 200, 1) + bytes(200),
+            "is not an IDX file of uint8 labels: its header announces element type 0x08 in 2",
+        ),
+        (False, 0, lambda body: header(0x0803, 200, 28, 27) + bytes(200 * 28 * 27), "holds 200 items of shape 28x27"),
+        (False, 0, lambda body: header(0x0803, 0, 28, 28), "holds 0 items of shape 28x28"),
+    ],
+)
 def test_a_malformed_idx_file_is_named_with_what_is_wrong(tmp_path, train, file, content, expected):
     make_mnist(tmp_path)
     path = tmp_path / "MNIST" / "raw" / IDX_NAMES[train][file]
@@ -129,16 +150,21 @@ def test_a_label_outside_0_to_9_is_refused_with_its_value_and_position(tmp_path)
     labels = bytearray(path.read_bytes())
     labels[8 + 41], labels[8 + 500] = 10, 255
     path.write_bytes(bytes(labels))
-    with pytest.raises(DataError, match=re.escape(f"{path} holds the label 10 at position 41 (and 1 more labels outside 0-9)")):
+    with pytest.raises(
+        DataError, match=re.escape(f"{path} holds the label 10 at position 41 (and 1 more labels outside 0-9)")
+    ):
         load_mnist(tmp_path, train=True)
     load_mnist(tmp_path, train=False)  # the test files are still fine
 
 
-@pytest.mark.parametrize("make, expected", [
-    (lambda folder: folder.symlink_to(folder.name), "is a symbolic link that loops back on itself"),
-    (lambda folder: folder.symlink_to("nowhere"), "is a symbolic link to nowhere, which does not exist"),
-    (lambda folder: folder.write_text(""), "is a file, not a folder"),
-])
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda folder: folder.symlink_to(folder.name), "is a symbolic link that loops back on itself"),
+        (lambda folder: folder.symlink_to("nowhere"), "is a symbolic link to nowhere, which does not exist"),
+        (lambda folder: folder.write_text(""), "is a file, not a folder"),
+    ],
+)
 def test_a_data_folder_that_cannot_hold_files_says_why(tmp_path, make, expected):
     data_dir = tmp_path / "data"
     make(data_dir)
@@ -153,7 +179,9 @@ def test_an_empty_data_folder_name_is_refused():
 
 
 def test_a_validation_split_as_large_as_the_training_files_is_refused(tiny_mnist):
-    with pytest.raises(ConfigError, match="--data.val_size is 600, but it must be below 600, the number of training images"):
+    with pytest.raises(
+        ConfigError, match="--data.val_size is 600, but it must be below 600, the number of training images"
+    ):
         setup_data(tiny_mnist, val_size=600)
 
 

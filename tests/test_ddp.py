@@ -13,12 +13,18 @@ from lit_rnn.data.datamodule import MNISTDataModule
 pytestmark = pytest.mark.slow
 
 DDP = ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
+
+
 @pytest.fixture(scope="module")
 def ddp_run(tiny_mnist, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("ddp")
     args = tiny_fit_args(
-        tiny_mnist, *DDP, "--data.batch_size=25", "--trainer.max_epochs=10",
-        "--trainer.callbacks+=probes.RecordTrainingImages", f"--trainer.callbacks.out_dir={workdir / 'seen'}",
+        tiny_mnist,
+        *DDP,
+        "--data.batch_size=25",
+        "--trainer.max_epochs=10",
+        "--trainer.callbacks+=probes.RecordTrainingImages",
+        f"--trainer.callbacks.out_dir={workdir / 'seen'}",
     )
     result = run_module("lit_rnn.fit", args, cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -67,9 +73,15 @@ def test_a_distributed_run_resumes_from_its_checkpoint(ddp_run, tiny_mnist):
 
 @pytest.mark.parametrize("bug", [False, True], ids=["user error", "bug"])
 def test_an_error_in_the_second_process_is_said_once_as_in_one_process(bug, tiny_mnist, tmp_path):
-    args = tiny_fit_args(tiny_mnist, "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu",
-                         "--trainer.callbacks+=probes.FailInProcess", "--trainer.callbacks.rank=1",
-                         f"--trainer.callbacks.bug={str(bug).lower()}")
+    args = tiny_fit_args(
+        tiny_mnist,
+        "--trainer.strategy=ddp",
+        "--trainer.devices=2",
+        "--trainer.accelerator=cpu",
+        "--trainer.callbacks+=probes.FailInProcess",
+        "--trainer.callbacks.rank=1",
+        f"--trainer.callbacks.bug={str(bug).lower()}",
+    )
     result = run_module("lit_rnn.fit", args, cwd=tmp_path)
     assert result.returncode == (1 if bug else 2), result.stderr[-3000:]
     assert "Traceback" not in result.stderr and "SIGTERM" not in result.stderr
@@ -77,8 +89,11 @@ def test_an_error_in_the_second_process_is_said_once_as_in_one_process(bug, tiny
     if not bug:
         assert line == "error: Planted in process 1 at step 2."
         return
-    match = re.fullmatch(r"error: this is a bug in lit_rnn: RuntimeError: Planted in process 1 at step 2\. "
-                         r"The full traceback is in (\S+); please report it\.", line)
+    match = re.fullmatch(
+        r"error: this is a bug in lit_rnn: RuntimeError: Planted in process 1 at step 2\. "
+        r"The full traceback is in (\S+); please report it\.",
+        line,
+    )
     assert match, line
     report = Path(match[1]).read_text()
     Path(match[1]).unlink()

@@ -98,14 +98,29 @@ def write_nan_tiff(path):
     return path
 
 
-@pytest.mark.parametrize("name, write, problem", [
-    # Pillow refuses to open a picture declaring over twice its pixel limit, and warns above the limit
-    ("bomb.pgm", lambda path: write_bytes(path, b"P5\n100000 100000\n255\n"), "is too large to read safely (Image size (10000000000 pixels)"),
-    ("big.pgm", lambda path: write_bytes(path, b"P5\n10000 10000\n255\n"), "is too large to read safely (Image size (100000000 pixels)"),
-    ("zero.pgm", lambda path: write_bytes(path, b"P5\n2 2\n0\n" + bytes(4)), "could not be read (ValueError: maxval must be"),
-    ("nan.tif", write_nan_tiff, "holds pixels that are not numbers"),
-    ("pipe.png", lambda path: os.mkfifo(path), "could not be read (it is not a regular file)"),
-])
+@pytest.mark.parametrize(
+    "name, write, problem",
+    [
+        # Pillow refuses to open a picture declaring over twice its pixel limit, and warns above the limit
+        (
+            "bomb.pgm",
+            lambda path: write_bytes(path, b"P5\n100000 100000\n255\n"),
+            "is too large to read safely (Image size (10000000000 pixels)",
+        ),
+        (
+            "big.pgm",
+            lambda path: write_bytes(path, b"P5\n10000 10000\n255\n"),
+            "is too large to read safely (Image size (100000000 pixels)",
+        ),
+        (
+            "zero.pgm",
+            lambda path: write_bytes(path, b"P5\n2 2\n0\n" + bytes(4)),
+            "could not be read (ValueError: maxval must be",
+        ),
+        ("nan.tif", write_nan_tiff, "holds pixels that are not numbers"),
+        ("pipe.png", lambda path: os.mkfifo(path), "could not be read (it is not a regular file)"),
+    ],
+)
 def test_whatever_pillow_raises_is_one_error_naming_the_file(tmp_path, recwarn, name, write, problem):
     path = tmp_path / name
     write(path)

@@ -1,9 +1,8 @@
 """The entry points' decorator: user errors and parse errors become one line, and so does an unforeseen bug."""
 
 import re
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,8 +30,11 @@ def test_an_unforeseen_exception_is_one_line_pointing_at_its_traceback(capsys):
         main()
     assert exit.value.code == 1
     (line,) = capsys.readouterr().err.splitlines()
-    match = re.fullmatch(r"error: this is a bug in lit_rnn: RuntimeError: no such weight \.\.\. second line\. "
-                         r"The full traceback is in (\S+lit_rnn-crash-\S+\.txt); please report it\.", line)
+    match = re.fullmatch(
+        r"error: this is a bug in lit_rnn: RuntimeError: no such weight \.\.\. second line\. "
+        r"The full traceback is in (\S+lit_rnn-crash-\S+\.txt); please report it\.",
+        line,
+    )
     assert match, line
     report = Path(match[1]).read_text()
     Path(match[1]).unlink()
@@ -52,15 +54,18 @@ def test_a_user_error_keeps_its_message_and_exit_code(capsys):
     assert exit.value.code == 2 and capsys.readouterr().err == "error: --x is 3, but it must be 2.\n"
 
 
-@pytest.mark.parametrize("argument, expected", [
-    ("--model.optimizer.lr=nan", "--model.optimizer.lr is 'nan', but it must be a finite positive number."),
-    ("--model.optimizer.lr=inf", "--model.optimizer.lr is 'inf', but it must be a finite positive number."),
-    ("--model.dropout=-inf", "--model.dropout is '-inf', but it must be a finite number."),
-    ("--model.hidden_size=abc", "--model.hidden_size is 'abc', but it must be of type int."),
-    ("--model.cell=", "--model.cell is '', but it must be one of 'lstm', 'gru', 'rnn'."),
-    ("--model.optimizer.betas=abc", "--model.optimizer.betas is 'abc', but it must be of type tuple."),
-    ("--trainer.max_epochs=abc", "--trainer.max_epochs is 'abc', but it must be of type int."),
-])
+@pytest.mark.parametrize(
+    "argument, expected",
+    [
+        ("--model.optimizer.lr=nan", "--model.optimizer.lr is 'nan', but it must be a finite positive number."),
+        ("--model.optimizer.lr=inf", "--model.optimizer.lr is 'inf', but it must be a finite positive number."),
+        ("--model.dropout=-inf", "--model.dropout is '-inf', but it must be a finite number."),
+        ("--model.hidden_size=abc", "--model.hidden_size is 'abc', but it must be of type int."),
+        ("--model.cell=", "--model.cell is '', but it must be one of 'lstm', 'gru', 'rnn'."),
+        ("--model.optimizer.betas=abc", "--model.optimizer.betas is 'abc', but it must be of type tuple."),
+        ("--trainer.max_epochs=abc", "--trainer.max_epochs is 'abc', but it must be of type int."),
+    ],
+)
 def test_a_value_of_the_wrong_kind_is_one_sentence_naming_the_option(argument, expected, capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["lit_rnn.fit"])  # as from the command line, whatever pytest was given
     with pytest.raises(SystemExit) as exit:

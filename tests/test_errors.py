@@ -5,10 +5,10 @@ import shutil
 import struct
 import subprocess
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from conftest import IDX_NAMES, run_module, snapshot, tiny_fit_args
@@ -20,6 +20,8 @@ pytestmark = pytest.mark.slow
 RUN = Path("lightning_logs") / "version_0"
 OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # nothing listens there
 TWO_PROCESSES = ["--trainer.devices=2", "--trainer.accelerator=cpu"]
+
+
 def raw(workspace: Path, name: str) -> Path:
     return workspace / "data" / "MNIST" / "raw" / name
 
@@ -75,62 +77,152 @@ CASES = [
     Case("unknown cell", ["--model.cell=lsmt"], "model.cell"),
     Case("unknown key", ["--model.hiden_size=32"], "--model.hiden_size"),
     Case("missing yaml", ["--config=missing.yaml"], "missing.yaml"),
-    Case("broken yaml", ["--config=broken.yaml"], "broken.yaml",
-         lambda w: (w / "broken.yaml").write_text("model: [hidden_size: 3\n")),
-    Case("yaml of nested aliases", ["--config=laughs.yaml"], "laughs.yaml expands to more than 100,000 values",
-         lambda w: (w / "laughs.yaml").write_text("a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-             f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi")))),
-    Case("yaml with a nul byte", ["--config=nul.yaml"], "nul.yaml holds a NUL byte",
-         lambda w: (w / "nul.yaml").write_bytes(b"trainer:\n  max_epochs: 1\0\n")),
-    Case("yaml not utf-8", ["--config=latin.yaml"], "latin.yaml is not UTF-8 text",
-         lambda w: (w / "latin.yaml").write_bytes(b"model:\n  cell: gr\xfc\n")),
-    Case("a function as the optimizer", ['--model.optimizer={"class_path": "os.system", "init_args": {"command": '
-                                         '"touch ran"}}'], "--model.optimizer is os.system, which is not a subclass"),
+    Case(
+        "broken yaml",
+        ["--config=broken.yaml"],
+        "broken.yaml",
+        lambda w: (w / "broken.yaml").write_text("model: [hidden_size: 3\n"),
+    ),
+    Case(
+        "yaml of nested aliases",
+        ["--config=laughs.yaml"],
+        "laughs.yaml expands to more than 100,000 values",
+        lambda w: (w / "laughs.yaml").write_text(
+            "a: &a [x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+        ),
+    ),
+    Case(
+        "yaml with a nul byte",
+        ["--config=nul.yaml"],
+        "nul.yaml holds a NUL byte",
+        lambda w: (w / "nul.yaml").write_bytes(b"trainer:\n  max_epochs: 1\0\n"),
+    ),
+    Case(
+        "yaml not utf-8",
+        ["--config=latin.yaml"],
+        "latin.yaml is not UTF-8 text",
+        lambda w: (w / "latin.yaml").write_bytes(b"model:\n  cell: gr\xfc\n"),
+    ),
+    Case(
+        "a function as the optimizer",
+        ['--model.optimizer={"class_path": "os.system", "init_args": {"command": "touch ran"}}'],
+        "--model.optimizer is os.system, which is not a subclass",
+    ),
     Case("max epochs below the checkpoint's", ["--ckpt_path=last", "--trainer.max_epochs=1"], "--trainer.max_epochs"),
     Case("data folder missing", ["--data.data_dir=typo/data"], "typo/data"),
-    Case("data folder not writable", ["--data.data_dir=notes.txt"], "notes.txt", lambda w: (w / "notes.txt").write_text("")),
-    Case("mnist missing, no network", ["--data.data_dir=empty"], "could not be downloaded",
-         lambda w: (w / "empty").mkdir(), env=OFFLINE),
+    Case(
+        "data folder not writable",
+        ["--data.data_dir=notes.txt"],
+        "notes.txt",
+        lambda w: (w / "notes.txt").write_text(""),
+    ),
+    Case(
+        "mnist missing, no network",
+        ["--data.data_dir=empty"],
+        "could not be downloaded",
+        lambda w: (w / "empty").mkdir(),
+        env=OFFLINE,
+    ),
     Case("idx truncated", [], IDX_NAMES[True][0][:5], lambda w: truncate(raw(w, IDX_NAMES[True][0]))),
     Case("idx wrong magic", [], "is not an IDX file", lambda w: set_magic(raw(w, IDX_NAMES[False][0]), 0x0A0B0C0D)),
     Case("idx counts disagree", [], "do not match", drop_one_label),
     # met by the processes that Lightning starts: each process's error is carried to the command, and said once
-    Case("idx truncated, met in each of ddp's processes", [*TWO_PROCESSES, "--trainer.strategy=ddp"],
-         f"{IDX_NAMES[True][0]} is 1,000 bytes long", lambda w: truncate(raw(w, IDX_NAMES[True][0]))),
-    Case("mlflow tracking server unreachable", ["--trainer.logger=lightning.pytorch.loggers.MLFlowLogger",
-                                                "--trainer.logger.init_args.tracking_uri=http://127.0.0.1:9"],
-         "http://127.0.0.1:9"),
-    Case("logger that cannot be built", ["--trainer.logger=lightning.pytorch.loggers.MLFlowLogger",
-                                         "--trainer.logger.init_args.tracking_uri=notaurl://x"], "MLFlowLogger could not be built"),
-    Case("callback that refuses its settings", ["--trainer.callbacks+=lightning.pytorch.callbacks.EarlyStopping",
-                                                "--trainer.callbacks.monitor=val/acc", "--trainer.callbacks.mode=sideways"],
-         "EarlyStopping could not be built"),
-    Case("csv metrics file not the logger's", ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--ckpt_path=last",
-                                               "--trainer.max_epochs=3"], "metrics.csv is not a metrics file",
-         lambda w: (w / RUN / "metrics.csv").write_bytes(b"garbage\x00\xff\n")),
-    Case("csv metrics row with an extra field", ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--ckpt_path=last",
-                                                 "--trainer.max_epochs=3"], "has more fields than the header names",
-         lambda w: (w / RUN / "metrics.csv").write_text("epoch,step,train/loss\n0,4,0.5\n0,9,0.4,0.1\n")),
-    Case("csv metrics value not a number", ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--ckpt_path=last",
-                                            "--trainer.max_epochs=3"], "metrics.csv is not a metrics file",
-         lambda w: (w / RUN / "metrics.csv").write_text("epoch,step,train/loss\n0,4,0.5\n0,9,low\n")),
-    Case("mlflow run record not lit_rnn's", ["--trainer.logger=lightning.pytorch.loggers.MLFlowLogger", "--ckpt_path=last",
-                                             "--trainer.max_epochs=3"], "mlflow_run.json is not the record",
-         lambda w: (w / RUN / "mlflow_run.json").write_text('{"run_id": 5')),
-    Case("the same kind of logger twice", ["--config=two_csv.yaml"], "lists CSVLogger more than once",
-         lambda w: (w / "two_csv.yaml").write_text(
-             "trainer:\n  logger:\n" + "    - class_path: lightning.pytorch.loggers.CSVLogger\n" * 2)),
-    Case("logs not writable", ["--trainer.logger.init_args.save_dir=notes.txt"], "notes.txt",
-         lambda w: (w / "notes.txt").write_text("")),
-    Case("disk fills during a checkpoint", ["--recovery.every_n_steps=3", "--trainer.callbacks+=probes.DiskFullAfterStep",
-                                            "--trainer.callbacks.step=4"], "disk is full", exit_code=1, keeps_new_run=True),
+    Case(
+        "idx truncated, met in each of ddp's processes",
+        [*TWO_PROCESSES, "--trainer.strategy=ddp"],
+        f"{IDX_NAMES[True][0]} is 1,000 bytes long",
+        lambda w: truncate(raw(w, IDX_NAMES[True][0])),
+    ),
+    Case(
+        "mlflow tracking server unreachable",
+        [
+            "--trainer.logger=lightning.pytorch.loggers.MLFlowLogger",
+            "--trainer.logger.init_args.tracking_uri=http://127.0.0.1:9",
+        ],
+        "http://127.0.0.1:9",
+    ),
+    Case(
+        "logger that cannot be built",
+        [
+            "--trainer.logger=lightning.pytorch.loggers.MLFlowLogger",
+            "--trainer.logger.init_args.tracking_uri=notaurl://x",
+        ],
+        "MLFlowLogger could not be built",
+    ),
+    Case(
+        "callback that refuses its settings",
+        [
+            "--trainer.callbacks+=lightning.pytorch.callbacks.EarlyStopping",
+            "--trainer.callbacks.monitor=val/acc",
+            "--trainer.callbacks.mode=sideways",
+        ],
+        "EarlyStopping could not be built",
+    ),
+    Case(
+        "csv metrics file not the logger's",
+        ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--ckpt_path=last", "--trainer.max_epochs=3"],
+        "metrics.csv is not a metrics file",
+        lambda w: (w / RUN / "metrics.csv").write_bytes(b"garbage\x00\xff\n"),
+    ),
+    Case(
+        "csv metrics row with an extra field",
+        ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--ckpt_path=last", "--trainer.max_epochs=3"],
+        "has more fields than the header names",
+        lambda w: (w / RUN / "metrics.csv").write_text("epoch,step,train/loss\n0,4,0.5\n0,9,0.4,0.1\n"),
+    ),
+    Case(
+        "csv metrics value not a number",
+        ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--ckpt_path=last", "--trainer.max_epochs=3"],
+        "metrics.csv is not a metrics file",
+        lambda w: (w / RUN / "metrics.csv").write_text("epoch,step,train/loss\n0,4,0.5\n0,9,low\n"),
+    ),
+    Case(
+        "mlflow run record not lit_rnn's",
+        ["--trainer.logger=lightning.pytorch.loggers.MLFlowLogger", "--ckpt_path=last", "--trainer.max_epochs=3"],
+        "mlflow_run.json is not the record",
+        lambda w: (w / RUN / "mlflow_run.json").write_text('{"run_id": 5'),
+    ),
+    Case(
+        "the same kind of logger twice",
+        ["--config=two_csv.yaml"],
+        "lists CSVLogger more than once",
+        lambda w: (w / "two_csv.yaml").write_text(
+            "trainer:\n  logger:\n" + "    - class_path: lightning.pytorch.loggers.CSVLogger\n" * 2
+        ),
+    ),
+    Case(
+        "logs not writable",
+        ["--trainer.logger.init_args.save_dir=notes.txt"],
+        "notes.txt",
+        lambda w: (w / "notes.txt").write_text(""),
+    ),
+    Case(
+        "disk fills during a checkpoint",
+        ["--recovery.every_n_steps=3", "--trainer.callbacks+=probes.DiskFullAfterStep", "--trainer.callbacks.step=4"],
+        "disk is full",
+        exit_code=1,
+        keeps_new_run=True,
+    ),
     Case("checkpoint missing", ["--ckpt_path=gone.ckpt"], "gone.ckpt"),
-    Case("checkpoint truncated", ["--ckpt_path=cut.ckpt"], "cut.ckpt",
-         lambda w: (w / "cut.ckpt").write_bytes((w / RUN / "checkpoints" / "last.ckpt").read_bytes()[:5000])),
-    Case("checkpoint of another architecture", [f"--ckpt_path={RUN / 'checkpoints' / 'last.ckpt'}", "--model.hidden_size=32"],
-         "different model"),
-    Case("image file that is not an image", ["--ckpt_path=best", "notes.txt"], "notes.txt",
-         lambda w: (w / "notes.txt").write_text("7"), module="lit_rnn.predict"),
+    Case(
+        "checkpoint truncated",
+        ["--ckpt_path=cut.ckpt"],
+        "cut.ckpt",
+        lambda w: (w / "cut.ckpt").write_bytes((w / RUN / "checkpoints" / "last.ckpt").read_bytes()[:5000]),
+    ),
+    Case(
+        "checkpoint of another architecture",
+        [f"--ckpt_path={RUN / 'checkpoints' / 'last.ckpt'}", "--model.hidden_size=32"],
+        "different model",
+    ),
+    Case(
+        "image file that is not an image",
+        ["--ckpt_path=best", "notes.txt"],
+        "notes.txt",
+        lambda w: (w / "notes.txt").write_text("7"),
+        module="lit_rnn.predict",
+    ),
     # The run's settings that Lightning would take and fail on later, or that would break its resume.
     Case("seed negative", ["--seed_everything=-5"], "--seed_everything"),
     Case("seed past 32 bits", ["--seed_everything=4294967296"], "--seed_everything"),
@@ -140,16 +232,26 @@ CASES = [
     Case("resume with another batch size", ["--ckpt_path=last", "--data.batch_size=25"], "--data.batch_size 25"),
     Case("resume with another seed", ["--ckpt_path=last", "--seed_everything=2"], "--seed_everything 2"),
     Case("resume with another validation split", ["--ckpt_path=last", "--data.split_seed=3"], "--data.split_seed 3"),
-    Case("early stopping on a metric never logged", ["--trainer.callbacks+=lightning.pytorch.callbacks.EarlyStopping",
-                                                     "--trainer.callbacks.monitor=val/accuracy"],
-         "--trainer.callbacks.monitor (of EarlyStopping) is 'val/accuracy'"),
-    Case("a ModelCheckpoint callback on a metric never logged", ["--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
-                                                                 "--trainer.callbacks.monitor=val_acc"],
-         "--trainer.callbacks.monitor (of ModelCheckpoint) is 'val_acc'"),
-    Case("16-bit mixed precision on a CPU", ["--trainer.accelerator=cpu", "--trainer.precision=16-mixed"],
-         "--trainer.precision is '16-mixed'"),
-    Case("16-bit precision on a CPU", ["--trainer.accelerator=cpu", "--trainer.precision=16-true"],
-         "--trainer.precision is '16-true'"),
+    Case(
+        "early stopping on a metric never logged",
+        ["--trainer.callbacks+=lightning.pytorch.callbacks.EarlyStopping", "--trainer.callbacks.monitor=val/accuracy"],
+        "--trainer.callbacks.monitor (of EarlyStopping) is 'val/accuracy'",
+    ),
+    Case(
+        "a ModelCheckpoint callback on a metric never logged",
+        ["--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint", "--trainer.callbacks.monitor=val_acc"],
+        "--trainer.callbacks.monitor (of ModelCheckpoint) is 'val_acc'",
+    ),
+    Case(
+        "16-bit mixed precision on a CPU",
+        ["--trainer.accelerator=cpu", "--trainer.precision=16-mixed"],
+        "--trainer.precision is '16-mixed'",
+    ),
+    Case(
+        "16-bit precision on a CPU",
+        ["--trainer.accelerator=cpu", "--trainer.precision=16-true"],
+        "--trainer.precision is '16-true'",
+    ),
     Case("barebones mode", ["--trainer.barebones=true"], "--trainer.barebones is True"),
     Case("ddp_spawn", ["--trainer.strategy=ddp_spawn", *TWO_PROCESSES], "--trainer.strategy is 'ddp_spawn'"),
     Case("ddp_fork", ["--trainer.strategy=ddp_fork", *TWO_PROCESSES], "--trainer.strategy is 'ddp_fork'"),
@@ -159,31 +261,79 @@ CASES = [
     Case("test checkpoint missing", ["--ckpt_path=gone.ckpt"], "gone.ckpt", module="lit_rnn.test"),
     # data
     Case("label outside 0-9", [], "holds the label 10 at position 0", lambda w: set_first_label(w, 10)),
-    Case("images of another element type", [], "element type 0x0d",
-         lambda w: set_magic(raw(w, IDX_NAMES[True][0]), 0x00000D03)),
-    Case("data folder a symlink loop", ["--data.data_dir=loop"], "loop is a symbolic link that loops back on itself",
-         lambda w: (w / "loop").symlink_to("loop")),
+    Case(
+        "images of another element type",
+        [],
+        "element type 0x0d",
+        lambda w: set_magic(raw(w, IDX_NAMES[True][0]), 0x00000D03),
+    ),
+    Case(
+        "data folder a symlink loop",
+        ["--data.data_dir=loop"],
+        "loop is a symbolic link that loops back on itself",
+        lambda w: (w / "loop").symlink_to("loop"),
+    ),
     Case("data folder empty name", ["--data.data_dir="], "--data.data_dir is ''"),
     Case("validation split as large as the training files", ["--data.val_size=600"], "--data.val_size is 600"),
     # checkpoints
     Case("checkpoint a folder", ["--ckpt_path=lightning_logs"], "is a folder, not a checkpoint file"),
-    Case("checkpoint a zip of another kind", ["--ckpt_path=notes.zip"], "is not a PyTorch checkpoint", zip_of_another_kind),
-    Case("predict checkpoint a zip of another kind", ["--ckpt_path=notes.zip", "--indices=0"], "is not a PyTorch checkpoint",
-         zip_of_another_kind, module="lit_rnn.predict"),
-    Case("predict checkpoint a folder", ["--ckpt_path=lightning_logs", "--indices=0"], "is a folder, not a checkpoint file",
-         module="lit_rnn.predict"),
+    Case(
+        "checkpoint a zip of another kind",
+        ["--ckpt_path=notes.zip"],
+        "is not a PyTorch checkpoint",
+        zip_of_another_kind,
+    ),
+    Case(
+        "predict checkpoint a zip of another kind",
+        ["--ckpt_path=notes.zip", "--indices=0"],
+        "is not a PyTorch checkpoint",
+        zip_of_another_kind,
+        module="lit_rnn.predict",
+    ),
+    Case(
+        "predict checkpoint a folder",
+        ["--ckpt_path=lightning_logs", "--indices=0"],
+        "is a folder, not a checkpoint file",
+        module="lit_rnn.predict",
+    ),
     # pictures, and the predict command line
-    Case("picture a decompression bomb", ["bomb.pgm"], "bomb.pgm is too large to read safely",
-         lambda w: (w / "bomb.pgm").write_bytes(b"P5\n100000 100000\n255\n"), module="lit_rnn.predict"),
+    Case(
+        "picture a decompression bomb",
+        ["bomb.pgm"],
+        "bomb.pgm is too large to read safely",
+        lambda w: (w / "bomb.pgm").write_bytes(b"P5\n100000 100000\n255\n"),
+        module="lit_rnn.predict",
+    ),
     Case("predict unknown format", ["--format=xml", "--indices=0"], "invalid choice: 'xml'", module="lit_rnn.predict"),
-    Case("predict unknown option", ["--bogus", "--indices=0"], "unrecognized arguments: --bogus", module="lit_rnn.predict"),
-    Case("predict indices past the test set", ["--indices=0-30000000"], "goes past the MNIST test set", module="lit_rnn.predict"),
+    Case(
+        "predict unknown option",
+        ["--bogus", "--indices=0"],
+        "unrecognized arguments: --bogus",
+        module="lit_rnn.predict",
+    ),
+    Case(
+        "predict indices past the test set",
+        ["--indices=0-30000000"],
+        "goes past the MNIST test set",
+        module="lit_rnn.predict",
+    ),
     # the model
     Case("learning rate nan", ["--model.optimizer.lr=nan"], "must be a finite positive number"),
-    Case("learning rate infinite in yaml", ["--config=lr.yaml"], "must be a finite positive number",
-         lambda w: (w / "lr.yaml").write_text("model:\n  optimizer:\n    class_path: torch.optim.Adam\n    init_args: {lr: .inf}\n")),
-    Case("learning rate that overflows the weights", ["--model.optimizer.lr=1e300"], "Training diverged at step 1",
-         exit_code=1, keeps_new_run=True),
+    Case(
+        "learning rate infinite in yaml",
+        ["--config=lr.yaml"],
+        "must be a finite positive number",
+        lambda w: (w / "lr.yaml").write_text(
+            "model:\n  optimizer:\n    class_path: torch.optim.Adam\n    init_args: {lr: .inf}\n"
+        ),
+    ),
+    Case(
+        "learning rate that overflows the weights",
+        ["--model.optimizer.lr=1e300"],
+        "Training diverged at step 1",
+        exit_code=1,
+        keeps_new_run=True,
+    ),
     Case("hidden size huge", ["--model.hidden_size=1000000000000"], "--model.hidden_size is 1000000000000"),
     Case("layers huge", ["--model.num_layers=1000000000000"], "--model.num_layers is 1000000000000"),
 ]

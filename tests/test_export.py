@@ -43,7 +43,9 @@ def test_the_file_runs_in_onnx_runtime_as_the_network_runs_in_pytorch_at_any_bat
     model = exported / RUN / "model.onnx"  # the default place: the checkpoint's run folder
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
     (images_input,) = session.get_inputs()
-    assert images_input.name == "images" and images_input.shape[1:] == [28, 28] and isinstance(images_input.shape[0], str)
+    assert (
+        images_input.name == "images" and images_input.shape[1:] == [28, 28] and isinstance(images_input.shape[0], str)
+    )
     (best,) = (exported / RUN / "checkpoints").glob("best-*.ckpt")
     network = load_network(best).network
     images, _ = load_mnist(tiny_mnist, train=False)
@@ -64,16 +66,18 @@ def test_the_command_says_what_it_checked_and_where_it_wrote(exported, tmp_path,
     agreement = export.main(["--output", str(output)])
     lines = capsys.readouterr().out.splitlines()
     assert agreement.images == agreement.same_digit == 200 and agreement.max_difference <= 1e-4
-    assert lines[1] == (f"ONNX Runtime agrees with PyTorch on all 200 MNIST test images: the same digit for every one (in "
-                        f"one batch, and the first alone), logits within {agreement.max_difference:.1e} of PyTorch's "
-                        "(tolerance 1e-04).")
+    assert lines[1] == (
+        f"ONNX Runtime agrees with PyTorch on all 200 MNIST test images: the same digit for every one (in "
+        f"one batch, and the first alone), logits within {agreement.max_difference:.1e} of PyTorch's "
+        "(tolerance 1e-04)."
+    )
     assert lines[2].startswith(f"Exported to {output} ({output.stat().st_size / 1000:.1f} kB)")
     assert output.read_bytes() == model
 
 
 def test_a_failed_check_writes_nothing_and_says_so_in_one_line(exported, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(exported)
-    model = use_export_of(exported, monkeypatch)
+    use_export_of(exported, monkeypatch)
     output = tmp_path / "model.onnx"
     output.write_bytes(b"an earlier export")
     with pytest.raises(SystemExit) as exit:
@@ -81,8 +85,10 @@ def test_a_failed_check_writes_nothing_and_says_so_in_one_line(exported, tmp_pat
     assert exit.value.code == 1
     captured = capsys.readouterr()
     (line,) = captured.err.splitlines()
-    assert line.startswith("error: The exported model disagrees with PyTorch in ONNX Runtime: on a batch of 200 test images, "
-                           "0 get another digit and the logits differ by up to ")
+    assert line.startswith(
+        "error: The exported model disagrees with PyTorch in ONNX Runtime: on a batch of 200 test images, "
+        "0 get another digit and the logits differ by up to "
+    )
     assert line.endswith("(tolerance 1e-12). Nothing was written; please report it.")
     assert captured.out == "" and output.read_bytes() == b"an earlier export"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model.onnx"]  # no partial file left

@@ -9,7 +9,6 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from lit_rnn.runs import results as run_results
 
-
 SCALARS = {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc", "lr-Adam"}
 
 

@@ -16,8 +16,15 @@ from conftest import make_mnist, run_module, tiny_fit_args
 
 from lit_rnn.fit import main
 
-DATA = ["--data.val_size=500", "--data.batch_size=50", "--data.eval_batch_size=100", "--trainer.max_epochs=1",
-        "--trainer.accelerator=cpu", "--trainer.callbacks+=probes.CountBatches", "--trainer.callbacks.out_dir=counts"]
+DATA = [
+    "--data.val_size=500",
+    "--data.batch_size=50",
+    "--data.eval_batch_size=100",
+    "--trainer.max_epochs=1",
+    "--trainer.accelerator=cpu",
+    "--trainer.callbacks+=probes.CountBatches",
+    "--trainer.callbacks.out_dir=counts",
+]
 TEST_IMAGES = 400
 TEMPLATE = ["--trainer.limit_train_batches=0.01", "--trainer.limit_val_batches=0.1", "--trainer.limit_test_batches=0.1"]
 
@@ -31,25 +38,38 @@ class Habit:
 
 
 def counts(train: int = 4, sanity: int = 2, val: int = 5, test: int = 4, steps: int | None = None) -> dict[str, int]:
-    return {"train_batches": train, "sanity_batches": sanity, "val_batches": val, "test_batches": test,
-            "steps": train if steps is None else steps}
+    return {
+        "train_batches": train,
+        "sanity_batches": sanity,
+        "val_batches": val,
+        "test_batches": test,
+        "steps": train if steps is None else steps,
+    }
 
 
 HABITS = [
     Habit("nothing added", [], counts()),
     Habit("the template's fractions, below one batch", TEMPLATE, counts(1, 1, 1, 1)),
-    Habit("fractions of several batches, rounded down", ["--trainer.limit_train_batches=0.5",
-                                                         "--trainer.limit_val_batches=0.5", "--trainer.limit_test_batches=0.5"],
-          counts(2, 2, 2, 2)),
-    Habit("whole numbers of batches", ["--trainer.limit_train_batches=3", "--trainer.limit_val_batches=2",
-                                       "--trainer.limit_test_batches=3"], counts(3, 2, 2, 3)),
+    Habit(
+        "fractions of several batches, rounded down",
+        ["--trainer.limit_train_batches=0.5", "--trainer.limit_val_batches=0.5", "--trainer.limit_test_batches=0.5"],
+        counts(2, 2, 2, 2),
+    ),
+    Habit(
+        "whole numbers of batches",
+        ["--trainer.limit_train_batches=3", "--trainer.limit_val_batches=2", "--trainer.limit_test_batches=3"],
+        counts(3, 2, 2, 3),
+    ),
     Habit("a tiny fraction for one batch", ["--trainer.limit_val_batches=0.001"], counts(val=1, sanity=1)),
     Habit("1, which LightningCLI reads as 1.0: the whole set", ["--trainer.limit_val_batches=1"], counts()),
     Habit("no validation", ["--trainer.limit_val_batches=0"], counts(sanity=0, val=0)),
     Habit("validating every half epoch", ["--trainer.val_check_interval=0.5"], counts(val=10)),
     Habit("validating every 2 batches", ["--trainer.val_check_interval=2"], counts(val=10)),
-    Habit("validating every second epoch", ["--trainer.check_val_every_n_epoch=2", "--trainer.max_epochs=3"],
-          counts(train=12, steps=12)),
+    Habit(
+        "validating every second epoch",
+        ["--trainer.check_val_every_n_epoch=2", "--trainer.max_epochs=3"],
+        counts(train=12, steps=12),
+    ),
     Habit("accumulating gradients", ["--trainer.accumulate_grad_batches=2"], counts(steps=2)),
     Habit("fast_dev_run true", ["--trainer.fast_dev_run=true"], counts(1, 0, 1, 1)),
     Habit("fast_dev_run 3", ["--trainer.fast_dev_run=3"], counts(3, 0, 3, 3)),
@@ -63,17 +83,32 @@ HABITS = [
     Habit("no logger", ["--trainer.logger=false"], counts()),
     Habit("deterministic", ["--trainer.deterministic=true"], counts()),
     Habit("gradient clipping", ["--trainer.gradient_clip_val=0.5"], counts()),
-    Habit("early stopping on a logged metric", ["--trainer.callbacks+=lightning.pytorch.callbacks.EarlyStopping",
-                                                "--trainer.callbacks.monitor=val/loss"], counts()),
-    Habit("ddp_spawn", ["--trainer.strategy=ddp_spawn", "--trainer.devices=2"],
-          refusal="--trainer.strategy is 'ddp_spawn', but it must be ddp for several processes"),
-    Habit("ddp_fork", ["--trainer.strategy=ddp_fork", "--trainer.devices=2"],
-          refusal="--trainer.strategy is 'ddp_fork', but it must be ddp for several processes"),
+    Habit(
+        "early stopping on a logged metric",
+        ["--trainer.callbacks+=lightning.pytorch.callbacks.EarlyStopping", "--trainer.callbacks.monitor=val/loss"],
+        counts(),
+    ),
+    Habit(
+        "ddp_spawn",
+        ["--trainer.strategy=ddp_spawn", "--trainer.devices=2"],
+        refusal="--trainer.strategy is 'ddp_spawn', but it must be ddp for several processes",
+    ),
+    Habit(
+        "ddp_fork",
+        ["--trainer.strategy=ddp_fork", "--trainer.devices=2"],
+        refusal="--trainer.strategy is 'ddp_fork', but it must be ddp for several processes",
+    ),
     Habit("barebones", ["--trainer.barebones=true"], refusal="--trainer.barebones is True, but it must be false"),
-    Habit("16-bit mixed precision on a CPU", ["--trainer.precision=16-mixed"],
-          refusal="--trainer.precision is '16-mixed', but it must be 32-true on a CPU"),
-    Habit("16-bit precision on a CPU", ["--trainer.precision=16-true"],
-          refusal="--trainer.precision is '16-true', but it must be 32-true on a CPU"),
+    Habit(
+        "16-bit mixed precision on a CPU",
+        ["--trainer.precision=16-mixed"],
+        refusal="--trainer.precision is '16-mixed', but it must be 32-true on a CPU",
+    ),
+    Habit(
+        "16-bit precision on a CPU",
+        ["--trainer.precision=16-true"],
+        refusal="--trainer.precision is '16-true', but it must be 32-true on a CPU",
+    ),
 ]
 
 
@@ -92,8 +127,10 @@ def images_tested(stdout: str) -> int:
 QUICK = ("the template's fractions, below one batch", "fast_dev_run true", "ddp_spawn")
 
 
-@pytest.mark.parametrize("habit", [pytest.param(habit, id=habit.name, marks=() if habit.name in QUICK else pytest.mark.slow)
-                                   for habit in HABITS])
+@pytest.mark.parametrize(
+    "habit",
+    [pytest.param(habit, id=habit.name, marks=() if habit.name in QUICK else pytest.mark.slow) for habit in HABITS],
+)
 def test_a_lightning_habit_runs_as_in_lightning_or_is_one_error_line(habit, data, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     deterministic = torch.are_deterministic_algorithms_enabled()
@@ -122,6 +159,15 @@ def test_fractions_below_one_batch_take_one_batch_per_process(data, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     for rank in (0, 1):  # each process: 2 training batches, 3 validation batches, 2 test batches; one of each
         ran = json.loads((tmp_path / "counts" / f"rank{rank}.json").read_text())
-        assert ran == {"train_batches": 1, "train_images": 50, "sanity_batches": 1, "sanity_images": 100,
-                       "val_batches": 1, "val_images": 100, "test_batches": 1, "test_images": 100, "steps": 1}
+        assert ran == {
+            "train_batches": 1,
+            "train_images": 50,
+            "sanity_batches": 1,
+            "sanity_images": 100,
+            "val_batches": 1,
+            "val_images": 100,
+            "test_batches": 1,
+            "test_images": 100,
+            "steps": 1,
+        }
     assert images_tested(result.stdout) == 200

@@ -59,12 +59,23 @@ class Probe(L.Callback):
 def test_the_logging_step_helpers_follow_lightnings_own_logging(tmp_path):
     probe = Probe()
     logger = TensorBoardLogger(tmp_path, name="", version="run", default_hp_metric=False)
-    trainer = L.Trainer(max_epochs=2, limit_train_batches=5, limit_val_batches=0, log_every_n_steps=2, logger=logger,
-                        callbacks=[probe], enable_checkpointing=False, enable_progress_bar=False)
+    trainer = L.Trainer(
+        max_epochs=2,
+        limit_train_batches=5,
+        limit_val_batches=0,
+        log_every_n_steps=2,
+        logger=logger,
+        callbacks=[probe],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+    )
     trainer.fit(BoringModel())
     # Lightning writes step metrics when (steps done + 1) is a multiple of log_every_n_steps.
     assert probe.logged_steps == [False, True, False, True, False, True, False, True, False, True]
-    assert probe.epoch_end_steps == [(5, 5), (10, 10)]  # the optimizer steps taken, as Lightning counts them for loggers
+    assert probe.epoch_end_steps == [
+        (5, 5),
+        (10, 10),
+    ]  # the optimizer steps taken, as Lightning counts them for loggers
     write_hparams(logger, {"model": {"hidden_size": 8}, "lr": 0.1}, ["val/acc"])
     logger.experiment.flush()
     content = EventAccumulator(str(tmp_path / "run")).Reload().PluginTagToContent("hparams")
@@ -78,8 +89,15 @@ class LoggingTest(BoringModel):
 
 
 def test_an_evaluation_logs_at_the_step_and_epoch_of_the_checkpoint_it_restores(tmp_path):
-    fit = L.Trainer(max_epochs=2, limit_train_batches=3, limit_val_batches=0, logger=False, default_root_dir=tmp_path,
-                    enable_progress_bar=False, enable_model_summary=False)
+    fit = L.Trainer(
+        max_epochs=2,
+        limit_train_batches=3,
+        limit_val_batches=0,
+        logger=False,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     fit.fit(LoggingTest())
     (path,) = (tmp_path / "checkpoints").glob("*.ckpt")
     checkpoint = torch.load(path, weights_only=True)
@@ -113,7 +131,9 @@ def test_lightning_still_names_the_running_hook_on_the_module_and_the_quick_sett
         module.extra = torch.nn.Parameter(torch.zeros(1))  # anything else still goes through nn.Module
     assert quick.__dict__["_current_fx_name"] == plain.__dict__["_current_fx_name"] == "training_step"
     assert "_current_fx_name" not in quick._parameters and "_current_fx_name" not in quick._modules
-    assert "extra" in quick._parameters and [name for name, _ in quick.named_parameters()] == [name for name, _ in plain.named_parameters()]
+    assert "extra" in quick._parameters and [name for name, _ in quick.named_parameters()] == [
+        name for name, _ in plain.named_parameters()
+    ]
 
 
 @pytest.mark.parametrize("nvml_loads", [True, False])
@@ -163,9 +183,18 @@ def test_torchs_bfloat16_probe_agrees_with_the_cpus_own_flags():
 @pytest.mark.parametrize("fraction, batches", [(0.001, 1), (0.5, 32)])
 def test_a_fraction_of_a_loader_is_at_least_one_batch_in_every_loop(fraction, batches):
     take_at_least_one_batch()
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=fraction, limit_val_batches=fraction, limit_test_batches=fraction,
-                        limit_predict_batches=fraction, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=fraction,
+        limit_val_batches=fraction,
+        limit_test_batches=fraction,
+        limit_predict_batches=fraction,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     model = BoringModel()  # 64 batches in each loader
     trainer.fit(model)
     assert (trainer.num_training_batches, trainer.num_val_batches) == (batches, [batches])

@@ -10,7 +10,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from lit_rnn.data.datamodule import load_mnist
 from lit_rnn.logs.figures import HIGH, confusion_matrix_picture, digit_grid
 
-PICTURES = {"train/digits", "val/confusion_matrix", "val/worst_mistakes", "test/confusion_matrix", "test/worst_mistakes"}
+PICTURES = {
+    "train/digits",
+    "val/confusion_matrix",
+    "val/worst_mistakes",
+    "test/confusion_matrix",
+    "test/worst_mistakes",
+}
 # Shown at their natural size ("Show actual image size"), the pictures fit the 1,000 pixels that TensorBoard's
 # IMAGES tab leaves beside its controls on a 1400-pixel-wide window, and their text is a web page's small print.
 TENSORBOARD_WIDTH = 1000
@@ -40,7 +46,8 @@ def test_accuracy_per_digit_adds_up_to_the_test_accuracy(events, tiny_mnist):
     _, labels = load_mnist(tiny_mnist, train=False)
     per_digit = torch.tensor([events.Scalars(f"test_per_digit/acc_{digit}")[-1].value for digit in range(10)])
     assert ((per_digit * labels.bincount(minlength=10)).sum() / len(labels)).item() == pytest.approx(
-        events.Scalars("test/acc")[-1].value, abs=1e-4)
+        events.Scalars("test/acc")[-1].value, abs=1e-4
+    )
 
 
 def colour_area(picture: torch.Tensor, colour: tuple[int, int, int]) -> int:
@@ -82,11 +89,15 @@ def ink_lines(picture: torch.Tensor) -> list[int]:
     return heights
 
 
-@pytest.mark.parametrize("picture, lines", [
-    (digit_grid(torch.ones(12, 28, 28), ["true 1 pred 7\nconfidence 0.90"] * 12, columns=6), 2 * 2),
-    (digit_grid(torch.ones(32, 28, 28), ["label 1"] * 32), 4),
-    (confusion_matrix_picture(torch.zeros(10, 10, dtype=torch.int64)), 1 + 1 + 10),  # title, columns, rows
-], ids=["worst mistakes", "training digits", "confusion matrix"])
+@pytest.mark.parametrize(
+    "picture, lines",
+    [
+        (digit_grid(torch.ones(12, 28, 28), ["true 1 pred 7\nconfidence 0.90"] * 12, columns=6), 2 * 2),
+        (digit_grid(torch.ones(32, 28, 28), ["label 1"] * 32), 4),
+        (confusion_matrix_picture(torch.zeros(10, 10, dtype=torch.int64)), 1 + 1 + 10),  # title, columns, rows
+    ],
+    ids=["worst mistakes", "training digits", "confusion matrix"],
+)
 def test_text_is_small_print_at_the_size_tensorboard_shows(picture, lines):
     """White digits and empty cells leave only the text dark; every line of it reads at the natural size."""
     heights = ink_lines(picture)

@@ -22,22 +22,49 @@ from lit_rnn.base.errors import ConfigError
 from lit_rnn.runs.logger_runs import check_mlflow_installed
 
 RUN = Path("lightning_logs") / "version_0"
-PICTURES = ("train/digits", "val/confusion_matrix", "val/worst_mistakes", "test/confusion_matrix", "test/worst_mistakes")
-METRICS = {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc", "lr-Adam",
-           *(f"{stage}_per_digit/acc_{digit}" for stage in ("val", "test") for digit in range(10))}
+PICTURES = (
+    "train/digits",
+    "val/confusion_matrix",
+    "val/worst_mistakes",
+    "test/confusion_matrix",
+    "test/worst_mistakes",
+)
+METRICS = {
+    "train/loss",
+    "train/acc",
+    "val/loss",
+    "val/acc",
+    "val/acc_best",
+    "test/loss",
+    "test/acc",
+    "lr-Adam",
+    *(f"{stage}_per_digit/acc_{digit}" for stage in ("val", "test") for digit in range(10)),
+}
 VALIDATION_STEPS = [9, 19]  # the tiny fit's two epochs of 10 steps: Lightning logs a validation at its last step
-BOTH_LOGGERS = {"trainer": {"logger": [
-    {"class_path": "lightning.pytorch.loggers.MLFlowLogger"},
-    # flushed at every step, so that a killed process leaves on disk what it logged after its checkpoint
-    {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": ".", "flush_logs_every_n_steps": 1}},
-]}}
-KILLED_AFTER_VALIDATION = ["--trainer.callbacks+=interrupt.InterruptAt", "--trainer.callbacks.step=5",
-                           "--trainer.callbacks.moment=validation", "--trainer.callbacks.signal=KILL"]
+BOTH_LOGGERS = {
+    "trainer": {
+        "logger": [
+            {"class_path": "lightning.pytorch.loggers.MLFlowLogger"},
+            # flushed at every step, so that a killed process leaves on disk what it logged after its checkpoint
+            {
+                "class_path": "lightning.pytorch.loggers.CSVLogger",
+                "init_args": {"save_dir": ".", "flush_logs_every_n_steps": 1},
+            },
+        ]
+    }
+}
+KILLED_AFTER_VALIDATION = [
+    "--trainer.callbacks+=interrupt.InterruptAt",
+    "--trainer.callbacks.step=5",
+    "--trainer.callbacks.moment=validation",
+    "--trainer.callbacks.signal=KILL",
+]
 
 
 def fit_args(data_dir: Path, *extra: str) -> list[str]:
-    return tiny_fit_args(data_dir, "--config=loggers.yaml", "--trainer.log_every_n_steps=2", "--recovery.every_n_steps=4",
-                         *extra)
+    return tiny_fit_args(
+        data_dir, "--config=loggers.yaml", "--trainer.log_every_n_steps=2", "--recovery.every_n_steps=4", *extra
+    )
 
 
 def start(workdir: Path) -> Path:
@@ -67,9 +94,13 @@ def mlflow_run(workdir: Path) -> tuple[MlflowClient, str]:
 
 def mlflow_points(workdir: Path) -> dict[str, list[tuple[int, float]]]:
     client, run_id = mlflow_run(workdir)
-    return {key: [(point.step, point.value) for point in sorted(client.get_metric_history(run_id, key),
-                                                                  key=lambda point: (point.timestamp, point.step))]
-            for key in client.get_run(run_id).data.metrics}
+    return {
+        key: [
+            (point.step, point.value)
+            for point in sorted(client.get_metric_history(run_id, key), key=lambda point: (point.timestamp, point.step))
+        ]
+        for key in client.get_run(run_id).data.metrics
+    }
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +151,17 @@ def test_the_mlflow_run_holds_every_metric_the_settings_and_the_pictures(straigh
     assert run.data.tags["lit_rnn.run_folder"] == str((workdir / RUN).resolve())
     assert METRICS <= set(run.data.metrics)
     assert run.data.params["hidden_size"] == "64" and run.data.params["data.batch_size"] == "50"
-    pictures = {Path(artifact.path).relative_to("images").as_posix()
-                for folder in client.list_artifacts(run_id, "images")
-                for stage_folder in client.list_artifacts(run_id, folder.path)
-                for artifact in client.list_artifacts(run_id, stage_folder.path)}
-    expected = {f"{tag}/step_{step}.png" for tag in PICTURES
-                for step in {"train": [0], "val": VALIDATION_STEPS, "test": [20]}[tag.split("/")[0]]}
+    pictures = {
+        Path(artifact.path).relative_to("images").as_posix()
+        for folder in client.list_artifacts(run_id, "images")
+        for stage_folder in client.list_artifacts(run_id, folder.path)
+        for artifact in client.list_artifacts(run_id, stage_folder.path)
+    }
+    expected = {
+        f"{tag}/step_{step}.png"
+        for tag in PICTURES
+        for step in {"train": [0], "val": VALIDATION_STEPS, "test": [20]}[tag.split("/")[0]]
+    }
     assert pictures == expected
 
 
@@ -133,8 +169,10 @@ def test_fit_says_where_to_look(straight):
     workdir, stdout = straight
     _, run_id = mlflow_run(workdir)
     database = (workdir / "lightning_logs" / "mlflow.db").resolve()
-    assert (f"View them: mlflow ui --backend-store-uri sqlite:///{database} (MLflow run {run_id}); "
-            f"{RUN / 'metrics.csv'} (pictures in {RUN / 'images'})\n") in stdout
+    assert (
+        f"View them: mlflow ui --backend-store-uri sqlite:///{database} (MLflow run {run_id}); "
+        f"{RUN / 'metrics.csv'} (pictures in {RUN / 'images'})\n"
+    ) in stdout
 
 
 @pytest.mark.parametrize("read", [csv_points, mlflow_points], ids=["csv", "mlflow"])
@@ -145,7 +183,9 @@ def test_no_metric_has_a_step_twice(straight, read):
 def assert_each_step_once(points: dict[str, list[tuple[int, float]]]) -> None:
     for key, logged in points.items():
         steps = [step for step, _ in logged]
-        if key == "epoch":  # Lightning itself logs it twice at a validation's step, with the training metrics and its own
+        if (
+            key == "epoch"
+        ):  # Lightning itself logs it twice at a validation's step, with the training metrics and its own
             steps = sorted(set(steps))
         assert steps == sorted(set(steps)), f"{key}: {steps}"
     assert [step for step, _ in points["val/acc"]] == VALIDATION_STEPS
@@ -170,8 +210,11 @@ def test_the_resume_kept_the_csv_rows_before_the_checkpoint_as_they_were(resumed
 @pytest.mark.slow
 def test_the_resume_went_on_in_the_same_folder_and_mlflow_run(resumed):
     workdir = resumed["workdir"]
-    assert sorted(path.name for path in (workdir / "lightning_logs").iterdir()) == ["mlflow-artifacts", "mlflow.db",
-                                                                                     "version_0"]
+    assert sorted(path.name for path in (workdir / "lightning_logs").iterdir()) == [
+        "mlflow-artifacts",
+        "mlflow.db",
+        "version_0",
+    ]
     client, run_id = mlflow_run(workdir)
     assert run_id == resumed["after_kill"]["record"]
     assert len(client.search_runs([client.get_run(run_id).info.experiment_id])) == 1
@@ -188,7 +231,9 @@ def test_the_resumed_run_logged_what_an_uninterrupted_run_logs(resumed, straight
 def test_a_setting_changed_on_resume_is_a_tag_of_the_mlflow_run_whose_parameters_cannot_change(tiny_mnist, tmp_path):
     workdir = start(tmp_path)
     assert run_module("lit_rnn.fit", fit_args(tiny_mnist, *KILLED_AFTER_VALIDATION), cwd=workdir).returncode == -9
-    result = run_module("lit_rnn.fit", fit_args(tiny_mnist, "--ckpt_path=last", "--model.optimizer.lr=0.005"), cwd=workdir)
+    result = run_module(
+        "lit_rnn.fit", fit_args(tiny_mnist, "--ckpt_path=last", "--model.optimizer.lr=0.005"), cwd=workdir
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     client, run_id = mlflow_run(workdir)
     run = client.get_run(run_id)
@@ -200,7 +245,9 @@ def test_a_setting_changed_on_resume_is_a_tag_of_the_mlflow_run_whose_parameters
 def test_mlflow_asked_for_but_not_installed_is_one_clear_error(monkeypatch):
     settings = Namespace(trainer=Namespace(logger=[Namespace(class_path="lightning.pytorch.loggers.MLFlowLogger")]))
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ConfigError, match=r"needs MLflow, which is not installed. Install it with: pip install -e '\.\[mlflow\]'"):
+    with pytest.raises(
+        ConfigError, match=r"needs MLflow, which is not installed. Install it with: pip install -e '\.\[mlflow\]'"
+    ):
         check_mlflow_installed(settings)
 
 
@@ -212,7 +259,7 @@ def test_the_test_command_logs_into_the_runs_own_loggers(resumed):
     result = run_module("lit_rnn.test", ["--ckpt_path", str(RUN / "checkpoints" / "last.ckpt")], cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = csv_rows(workdir)
-    assert rows[: len(rows_before)] == rows_before and {row["step"] for row in rows[len(rows_before):]} == {"20"}
+    assert rows[: len(rows_before)] == rows_before and {row["step"] for row in rows[len(rows_before) :]} == {"20"}
     assert mlflow_points(workdir)["test/acc"] == points_before["test/acc"] * 2  # the same value, at the same step
     assert f"Logged at step 20 into {RUN}: mlflow ui --backend-store-uri" in result.stdout
 

@@ -21,9 +21,17 @@ def fit(workdir: Path, data: Path, limit_bytes: int | None = None, *extra: str) 
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
     return subprocess.run(
-        [sys.executable, "-m", "lit_rnn.fit", *tiny_fit_args(data, "--trainer.max_epochs=3", "--recovery.every_n_steps=2",
-                                                                 *extra)],
-        cwd=workdir, capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size if limit_bytes else None,
+        [
+            sys.executable,
+            "-m",
+            "lit_rnn.fit",
+            *tiny_fit_args(data, "--trainer.max_epochs=3", "--recovery.every_n_steps=2", *extra),
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit_file_size if limit_bytes else None,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
 

@@ -8,11 +8,17 @@ import pytest
 import torch
 from conftest import make_mnist, tiny_fit_args
 
-from lit_rnn.runs.checkpointing import read_checkpoint
 from lit_rnn.fit import main
+from lit_rnn.runs.checkpointing import read_checkpoint
 
-SHORT_RUN = ("--trainer.max_epochs=1", "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=1",
-             "--trainer.num_sanity_val_steps=0", "--recovery.every_n_steps=1", "--data.val_size=20")
+SHORT_RUN = (
+    "--trainer.max_epochs=1",
+    "--trainer.limit_train_batches=3",
+    "--trainer.limit_val_batches=1",
+    "--trainer.num_sanity_val_steps=0",
+    "--recovery.every_n_steps=1",
+    "--data.val_size=20",
+)
 
 
 @pytest.fixture
@@ -34,7 +40,9 @@ def fit_fails(capsys, *args: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
 def test_a_non_finite_learning_rate_in_yaml_is_refused(workspace, capsys, value):
-    (workspace / "lr.yaml").write_text(f"model:\n  optimizer:\n    class_path: torch.optim.Adam\n    init_args:\n      lr: {value}\n")
+    (workspace / "lr.yaml").write_text(
+        f"model:\n  optimizer:\n    class_path: torch.optim.Adam\n    init_args:\n      lr: {value}\n"
+    )
     code, line = fit_fails(capsys, "--config=lr.yaml")
     assert code == 2 and "--model.optimizer.lr is" in line and "must be a finite positive number" in line
     assert not (workspace / "lightning_logs").exists()
@@ -43,12 +51,18 @@ def test_a_non_finite_learning_rate_in_yaml_is_refused(workspace, capsys, value)
 def test_a_run_whose_weights_overflow_stops_at_that_step_and_saves_none_of_them(workspace, capsys):
     code, line = fit_fails(capsys, "--model.optimizer.lr=1e300")
     assert code == 1
-    assert line.startswith("error: Training diverged at step 1: the weights, and so the training loss, are no longer "
-                           "finite numbers (NaN or infinite), with the learning rate at 1e+300.")
+    assert line.startswith(
+        "error: Training diverged at step 1: the weights, and so the training loss, are no longer "
+        "finite numbers (NaN or infinite), with the learning rate at 1e+300."
+    )
     assert "earlier checkpoints are kept" in line and "lower learning rate" in line
     checkpoints = list((workspace / "lightning_logs" / "version_0" / "checkpoints").iterdir())
     assert [path.name for path in checkpoints] == ["recovery.ckpt"]  # the one written as training began
-    weights = {name: weight for name, weight in read_checkpoint(checkpoints[0])["state_dict"].items() if name.startswith("network.")}
+    weights = {
+        name: weight
+        for name, weight in read_checkpoint(checkpoints[0])["state_dict"].items()
+        if name.startswith("network.")
+    }
     assert weights and all(torch.isfinite(weight).all() for weight in weights.values())
 
 

@@ -35,17 +35,23 @@ def test_the_weight_count_is_the_networks_without_building_it(cell, layers, bidi
     assert weight_count(cell, 12, layers, bidirectional) == sum(weight.numel() for weight in network.parameters())
 
 
-@pytest.mark.parametrize("settings, problem", [
-    ({"hidden_size": 10**12}, "--model.hidden_size is 1000000000000, but it must be smaller: with --model.hidden_size"),
-    ({"num_layers": 10**12}, "--model.num_layers is 1000000000000, but it must be smaller"),
-    ({"hidden_size": 4000, "num_layers": 2}, "--model.num_layers is 2, but it must be smaller"),
-    ({"hidden_size": True}, "--model.hidden_size is True, but it must be a positive whole number"),
-    ({"hidden_size": "64"}, "--model.hidden_size is '64', but it must be a positive whole number"),
-    ({"cell": "this.Nothing"}, "--model.cell is 'this.Nothing', but it must be one of 'lstm', 'gru', 'rnn'"),
-    ({"dropout": float("nan"), "num_layers": 2}, "--model.dropout is nan, but it must be in [0, 1)"),
-    ({"bidirectional": "yes"}, "--model.bidirectional is 'yes', but it must be true or false"),
-    ({"normalize_input": 1}, "--model.normalize_input is 1, but it must be true or false"),
-])
+@pytest.mark.parametrize(
+    "settings, problem",
+    [
+        (
+            {"hidden_size": 10**12},
+            "--model.hidden_size is 1000000000000, but it must be smaller: with --model.hidden_size",
+        ),
+        ({"num_layers": 10**12}, "--model.num_layers is 1000000000000, but it must be smaller"),
+        ({"hidden_size": 4000, "num_layers": 2}, "--model.num_layers is 2, but it must be smaller"),
+        ({"hidden_size": True}, "--model.hidden_size is True, but it must be a positive whole number"),
+        ({"hidden_size": "64"}, "--model.hidden_size is '64', but it must be a positive whole number"),
+        ({"cell": "this.Nothing"}, "--model.cell is 'this.Nothing', but it must be one of 'lstm', 'gru', 'rnn'"),
+        ({"dropout": float("nan"), "num_layers": 2}, "--model.dropout is nan, but it must be in [0, 1)"),
+        ({"bidirectional": "yes"}, "--model.bidirectional is 'yes', but it must be true or false"),
+        ({"normalize_input": 1}, "--model.normalize_input is 1, but it must be true or false"),
+    ],
+)
 def test_settings_it_cannot_be_built_with_are_refused_before_allocating(settings, problem):
     with pytest.raises(ConfigError) as error:
         RecurrentClassifier(**settings)

@@ -24,8 +24,18 @@ def old_run(tmp_path, monkeypatch) -> Path:
 
 def test_an_old_run_resumes_where_it_stopped(old_run, tiny_mnist):
     assert "class_path: lit_rnn.profiling.NoProfiler" in (old_run / "config.yaml").read_text()
-    fit.main(["--config", str(old_run / "config.yaml"), "--data.data_dir", str(tiny_mnist), "--ckpt_path", "last",
-              "--trainer.max_epochs", "2"])
+    fit.main(
+        [
+            "--config",
+            str(old_run / "config.yaml"),
+            "--data.data_dir",
+            str(tiny_mnist),
+            "--ckpt_path",
+            "last",
+            "--trainer.max_epochs",
+            "2",
+        ]
+    )
     last = torch.load(old_run / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 6  # three steps an epoch: the second epoch added its three
     assert not (old_run.parent / "version_1").exists()
@@ -39,8 +49,15 @@ def test_an_old_run_tests_predicts_and_exports(old_run, tiny_mnist):
     assert Path("model.onnx").stat().st_size > 0
 
 
-@pytest.mark.parametrize("old, name", [("lit_rnn.profiling", "NoProfiler"), ("lit_rnn.trial_reporting", "ReportToStudy"),
-                                        ("lit_rnn.model", "MNISTClassifier"), ("lit_rnn.data", "MNISTDataModule"),
-                                        ("lit_rnn.callbacks", "HyperparametersWithMetrics")])
+@pytest.mark.parametrize(
+    "old, name",
+    [
+        ("lit_rnn.profiling", "NoProfiler"),
+        ("lit_rnn.trial_reporting", "ReportToStudy"),
+        ("lit_rnn.model", "MNISTClassifier"),
+        ("lit_rnn.data", "MNISTDataModule"),
+        ("lit_rnn.callbacks", "HyperparametersWithMetrics"),
+    ],
+)
 def test_the_classes_a_config_of_an_old_run_may_name_are_found_by_their_old_paths(old, name):
     assert isinstance(getattr(importlib.import_module(old), name), type)

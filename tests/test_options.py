@@ -36,12 +36,23 @@ pytestmark = pytest.mark.slow
 
 VALUES = ["0", "-1", str(10**12), "nan", "inf", "abc", ""]
 NOT_TESTED = {"trainer.callbacks", "trainer.plugins", "trainer.strategy"}
-BASE = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1",
-        "--trainer.limit_test_batches=1", "--trainer.num_sanity_val_steps=0", "--recovery.every_n_minutes=0",
-        "--data.val_size=20"]
+BASE = [
+    "--trainer.max_epochs=1",
+    "--trainer.limit_train_batches=2",
+    "--trainer.limit_val_batches=1",
+    "--trainer.limit_test_batches=1",
+    "--trainer.num_sanity_val_steps=0",
+    "--recovery.every_n_minutes=0",
+    "--data.val_size=20",
+]
 # Options naming a folder: a run given one writes there, as asked.
-FOLDER_OPTIONS = {"checkpoint.dirpath", "trainer.default_root_dir", "trainer.logger.init_args.save_dir",
-                  "trainer.logger.init_args.name", "trainer.profiler.init_args.dirpath"}
+FOLDER_OPTIONS = {
+    "checkpoint.dirpath",
+    "trainer.default_root_dir",
+    "trainer.logger.init_args.save_dir",
+    "trainer.logger.init_args.name",
+    "trainer.profiler.init_args.dirpath",
+}
 CASE_SECONDS = 30
 
 
@@ -113,7 +124,11 @@ def workspace(tmp_path, monkeypatch) -> Path:
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse_to_spawn)
     for variable in ("http_proxy", "https_proxy"):  # a download fails at once instead of waiting on the network
         monkeypatch.setenv(variable, "http://127.0.0.1:9")
-    environment, deterministic, dtype = dict(os.environ), torch.are_deterministic_algorithms_enabled(), torch.get_default_dtype()
+    environment, deterministic, dtype = (
+        dict(os.environ),
+        torch.are_deterministic_algorithms_enabled(),
+        torch.get_default_dtype(),
+    )
     with warnings.catch_warnings():
         yield tmp_path
     os.environ.clear()
@@ -146,8 +161,13 @@ def new_files_are_a_run(before: dict[str, bytes], after: dict[str, bytes], optio
     roots = {"lightning_logs"} | ({Path(value).parts[0]} if option in FOLDER_OPTIONS and Path(value).parts else set())
     # An empty logger name puts the runs straight into the save_dir, ".", as Lightning's loggers do.
     run_folders_here = option == "trainer.logger.init_args.name" and value == ""
-    strays = [name for name in after if name not in before and Path(name).parts[0] not in roots
-              and not (run_folders_here and Path(name).parts[0].startswith("version_"))]
+    strays = [
+        name
+        for name in after
+        if name not in before
+        and Path(name).parts[0] not in roots
+        and not (run_folders_here and Path(name).parts[0].startswith("version_"))
+    ]
     return changed + strays
 
 

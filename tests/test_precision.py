@@ -8,15 +8,17 @@ import torch
 from conftest import tiny_fit_args
 from helpers.cli import cli_in_process
 
-from lit_rnn.cli import precision
-from lit_rnn.cli.lightning_cli import CONFIG_DIR
 from lit_rnn.base.errors import ConfigError
 from lit_rnn.base.private_apis import cpu_has_native_bf16
+from lit_rnn.cli import precision
+from lit_rnn.cli.lightning_cli import CONFIG_DIR
 
 BF16_REQUESTS = ["bf16", "bf16-mixed", "bf16-true"]
 OTHER_PRECISIONS = [None, 32, "32", "32-true", 64, "64-true"]
 HALF_PRECISIONS = [16, "16", "16-mixed", "16-true"]
-needs_bf16 = pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no AVX512_BF16 or AMX: no bfloat16 LSTM")
+needs_bf16 = pytest.mark.skipif(
+    not cpu_has_native_bf16(), reason="this CPU has no AVX512_BF16 or AMX: no bfloat16 LSTM"
+)
 
 
 @pytest.fixture(params=[True, False], ids=["bf16-cpu", "avx2-cpu"])
@@ -63,8 +65,9 @@ def test_a_run_trained_in_bfloat16_elsewhere_is_evaluated_in_32_bit_here_with_a_
     assert precision.to_evaluate("auto", "cpu") == "auto" and precision.to_evaluate(None, "cpu") is None
 
 
-def test_the_shipped_best_config_builds_on_every_cpu_and_says_what_auto_chose(cpu_bf16, tiny_mnist, tmp_path,
-                                                                             monkeypatch, caplog):
+def test_the_shipped_best_config_builds_on_every_cpu_and_says_what_auto_chose(
+    cpu_bf16, tiny_mnist, tmp_path, monkeypatch, caplog
+):
     args = ["--config", str(CONFIG_DIR / "best.yaml"), *tiny_fit_args(tiny_mnist), "--trainer.fast_dev_run=1"]
     with caplog.at_level(logging.INFO):
         cli = cli_in_process(tmp_path, monkeypatch, args)

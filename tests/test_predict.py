@@ -41,7 +41,9 @@ def test_test_images_by_index_get_the_models_predictions_and_accuracy(tiny_run, 
     lines = re.findall(r"^test image (\d+): (\d) \(probability ([0-9.]+)\), true label (\d)", out, re.M)
     assert [int(index) for index, *_ in lines] == list(range(60))
     assert [int(digit) for _, digit, _, _ in lines] == expected.argmax(dim=1).tolist()
-    assert [float(p) for _, _, p, _ in lines] == pytest.approx(expected.max(dim=1).values.tolist(), abs=1e-3)  # printed to 3 places
+    assert [float(p) for _, _, p, _ in lines] == pytest.approx(
+        expected.max(dim=1).values.tolist(), abs=1e-3
+    )  # printed to 3 places
     assert [int(label) for *_, label in lines] == labels[:60].tolist()
     right = (expected.argmax(dim=1) == labels[:60]).sum().item()
     assert f"\n{right} of 60 test images right ({right / 60:.3f})\n" in out
@@ -50,7 +52,9 @@ def test_test_images_by_index_get_the_models_predictions_and_accuracy(tiny_run, 
 def test_json_holds_test_images_and_files_with_every_probability(tiny_run, tiny_mnist, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tiny_run)
     seven = draw_seven(tmp_path / "seven.png")
-    main(["--ckpt_path", "last", "--indices", "3,5", "--data.data_dir", str(tiny_mnist), str(seven), "--format", "json"])
+    main(
+        ["--ckpt_path", "last", "--indices", "3,5", "--data.data_dir", str(tiny_mnist), str(seven), "--format", "json"]
+    )
     result = json.loads(capsys.readouterr().out)
     newest = max((tiny_run / CHECKPOINTS).glob("*.ckpt"), key=lambda path: path.stat().st_mtime)
     assert result["checkpoint"] == str(CHECKPOINTS / newest.name) and result["errors"] == []
@@ -91,8 +95,14 @@ def another_kind(path: Path, kind: str) -> Path:
     elif kind == "weights only":
         torch.save({"weights": torch.zeros(3)}, path)
     elif kind == "another model":
-        torch.save({"state_dict": BoringModel().state_dict(), "hyper_parameters": {},
-                    "pytorch-lightning_version": lightning.__version__}, path)
+        torch.save(
+            {
+                "state_dict": BoringModel().state_dict(),
+                "hyper_parameters": {},
+                "pytorch-lightning_version": lightning.__version__,
+            },
+            path,
+        )
     return path
 
 
@@ -119,19 +129,33 @@ def one_error_line(capsys, args: list[str]) -> str:
     return line
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--format", "xml", "seven.png"], "argument --format: invalid choice: 'xml'"),
-    (["--indices", "abc"], "argument --indices: 'abc' is not a list of test indices"),
-    (["--indices", "5-2"], "argument --indices: '5-2' is not a list of test indices"),
-    (["--indices", "0-30000000"], "argument --indices: '0-30000000' goes past the MNIST test set, whose 10,000 images are indices 0-9999"),
-    (["--indices", "9" * 5000], "argument --indices: '99999999999999999999...999999999999999' goes past the MNIST test set"),
-    (["--indices", ",".join(["0-9999"] * 2)], "argument --indices: '0-9999,0-9999' names more than 10,000 test images"),
-    (["--no-such-option", "seven.png"], "unrecognized arguments: --no-such-option"),
-    ([], "give image files, --indices, or both"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--format", "xml", "seven.png"], "argument --format: invalid choice: 'xml'"),
+        (["--indices", "abc"], "argument --indices: 'abc' is not a list of test indices"),
+        (["--indices", "5-2"], "argument --indices: '5-2' is not a list of test indices"),
+        (
+            ["--indices", "0-30000000"],
+            "argument --indices: '0-30000000' goes past the MNIST test set, whose 10,000 images are indices 0-9999",
+        ),
+        (
+            ["--indices", "9" * 5000],
+            "argument --indices: '99999999999999999999...999999999999999' goes past the MNIST test set",
+        ),
+        (
+            ["--indices", ",".join(["0-9999"] * 2)],
+            "argument --indices: '0-9999,0-9999' names more than 10,000 test images",
+        ),
+        (["--no-such-option", "seven.png"], "unrecognized arguments: --no-such-option"),
+        ([], "give image files, --indices, or both"),
+    ],
+)
 def test_every_usage_error_is_one_error_line(capsys, args, expected):
     line = one_error_line(capsys, args)
-    assert line.startswith(f"error: {expected}") and line.endswith("Run python -m lit_rnn.predict --help to see the options.")
+    assert line.startswith(f"error: {expected}") and line.endswith(
+        "Run python -m lit_rnn.predict --help to see the options."
+    )
 
 
 def overflowing(source: Path, path: Path) -> Path:
@@ -167,7 +191,9 @@ def test_a_checkpoint_with_non_finite_weights_is_refused(tiny_run, tmp_path, cap
     assert "holds weights that are not finite numbers" in line and "lower --model.optimizer.lr" in line
 
 
-def test_a_picture_pillow_refuses_is_its_own_error_and_the_others_are_predicted(tiny_run, tmp_path, monkeypatch, capsys):
+def test_a_picture_pillow_refuses_is_its_own_error_and_the_others_are_predicted(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
     monkeypatch.chdir(tiny_run)
     bomb = tmp_path / "bomb.pgm"
     bomb.write_bytes(b"P5\n100000 100000\n255\n")  # declares ten billion pixels
@@ -194,18 +220,35 @@ def test_nothing_a_checkpoint_names_is_ever_imported(tiny_run, tmp_path, cell):
     checkpoint["hyper_parameters"].update(cell=cell, optimizer={"class_path": "sideeffect.Nothing"})
     torch.save(checkpoint, tmp_path / "crafted.ckpt")
     pythonpath = {"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), str(tmp_path)])}
-    result = run_module("lit_rnn.predict", ["--ckpt_path", str(tmp_path / "crafted.ckpt"), "--indices", "0"],
-                        cwd=tiny_run, env=pythonpath)
+    result = run_module(
+        "lit_rnn.predict",
+        ["--ckpt_path", str(tmp_path / "crafted.ckpt"), "--indices", "0"],
+        cwd=tiny_run,
+        env=pythonpath,
+    )
     assert not (tmp_path / "IMPORTED").exists()
     if cell != "lstm":
         assert result.returncode == 2
         (line,) = result.stderr.splitlines()
-        assert line.startswith(f"error: The checkpoint {tmp_path / 'crafted.ckpt'} holds model settings that cannot be built "
-                               "(--model.cell is 'sideeffect', but it must be one of 'lstm', 'gru', 'rnn'.)")
+        assert line.startswith(
+            f"error: The checkpoint {tmp_path / 'crafted.ckpt'} holds model settings that cannot be built "
+            "(--model.cell is 'sideeffect', but it must be one of 'lstm', 'gru', 'rnn'.)"
+        )
         return
-    assert result.returncode == 0 and result.stderr == "" and "test image 0:" in result.stdout  # the network's own settings are sound
+    assert (
+        result.returncode == 0 and result.stderr == "" and "test image 0:" in result.stdout
+    )  # the network's own settings are sound
     # The same checkpoint through Lightning's loader imports the module: the test above would see it.
-    loaded = subprocess.run([sys.executable, "-c", "from lit_rnn.model.classifier import MNISTClassifier as M; import sys; "
-                             "M.load_from_checkpoint(sys.argv[1])", str(tmp_path / "crafted.ckpt")],
-                            cwd=tmp_path, env={**os.environ, **pythonpath}, capture_output=True)
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from lit_rnn.model.classifier import MNISTClassifier as M; import sys; "
+            "M.load_from_checkpoint(sys.argv[1])",
+            str(tmp_path / "crafted.ckpt"),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, **pythonpath},
+        capture_output=True,
+    )
     assert (tmp_path / "IMPORTED").exists(), loaded.stderr[-2000:]

@@ -27,17 +27,28 @@ run_then_exit(main)
 """
 
 
-@pytest.mark.parametrize(("ending", "code", "stderr"), [
-    ("return 7", 0, ""),
-    ("sys.exit(3)", 3, ""),
-    ("sys.exit(None)", 0, ""),
-    ("sys.exit('error: a message')", 1, "error: a message\n"),
-])
-def test_the_process_ends_with_the_code_the_output_the_threads_and_the_exit_handlers_of_a_normal_exit(tmp_path, ending, code, stderr):
+@pytest.mark.parametrize(
+    ("ending", "code", "stderr"),
+    [
+        ("return 7", 0, ""),
+        ("sys.exit(3)", 3, ""),
+        ("sys.exit(None)", 0, ""),
+        ("sys.exit('error: a message')", 1, "error: a message\n"),
+    ],
+)
+def test_the_process_ends_with_the_code_the_output_the_threads_and_the_exit_handlers_of_a_normal_exit(
+    tmp_path, ending, code, stderr
+):
     script = tmp_path / "entry.py"
     script.write_text(SCRIPT.format(ending=ending))
-    result = subprocess.run([sys.executable, str(script), str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert (result.returncode, result.stdout, result.stderr) == (code, "no newline, still buffered", stderr)
     assert (tmp_path / "thread").read_text() == "finished" and (tmp_path / "atexit").read_text() == "ran"
 
@@ -61,11 +72,19 @@ run_then_exit(main)
 def test_a_signal_as_the_process_ends_ends_it_with_one_line_and_its_code(tmp_path, signal, code, ending):
     script = tmp_path / "entry.py"
     script.write_text(ENDING.format(signal=signal, ending=ending))
-    result = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert result.stdout == "the report\n"
     if ending == "return":  # the work was done: the signal's own code and line
-        assert (result.returncode, result.stderr) == (code, f"\nerror: Stopped by {signal} as it was ending, its work "
-                                                            "done: nothing is lost.\n")
+        assert (result.returncode, result.stderr) == (
+            code,
+            f"\nerror: Stopped by {signal} as it was ending, its work done: nothing is lost.\n",
+        )
     else:  # the command already said how it ended
         assert (result.returncode, result.stderr) == (2, "")

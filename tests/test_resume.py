@@ -20,8 +20,8 @@ from conftest import run_module, tiny_fit_args
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, CheckpointError, RandomState, read_checkpoint, write_atomically
 from lit_rnn.fit import main
+from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, CheckpointError, RandomState, read_checkpoint, write_atomically
 from lit_rnn.runs.folders import newest_valid_checkpoint
 
 STEPS_PER_EPOCH = 10  # 500 training images in batches of 50
@@ -29,15 +29,26 @@ STEPS_PER_EPOCH = 10  # 500 training images in batches of 50
 
 def fit_args(data_dir: Path, *extra: str) -> list[str]:
     return tiny_fit_args(
-        data_dir, "--trainer.max_epochs=3", "--trainer.log_every_n_steps=2", "--model.hidden_size=16",
-        "--model.num_layers=2", "--model.dropout=0.3", "--model.scheduler=torch.optim.lr_scheduler.OneCycleLR",
-        "--model.scheduler.max_lr=0.02", "--recovery.every_n_steps=4", *extra,
+        data_dir,
+        "--trainer.max_epochs=3",
+        "--trainer.log_every_n_steps=2",
+        "--model.hidden_size=16",
+        "--model.num_layers=2",
+        "--model.dropout=0.3",
+        "--model.scheduler=torch.optim.lr_scheduler.OneCycleLR",
+        "--model.scheduler.max_lr=0.02",
+        "--recovery.every_n_steps=4",
+        *extra,
     )
 
 
 def interrupt(step: int, moment: str = "step", signal_name: str = "KILL") -> list[str]:
-    return ["--trainer.callbacks+=interrupt.InterruptAt", f"--trainer.callbacks.step={step}",
-            f"--trainer.callbacks.moment={moment}", f"--trainer.callbacks.signal={signal_name}"]
+    return [
+        "--trainer.callbacks+=interrupt.InterruptAt",
+        f"--trainer.callbacks.step={step}",
+        f"--trainer.callbacks.moment={moment}",
+        f"--trainer.callbacks.signal={signal_name}",
+    ]
 
 
 # Each process of the interrupted run: how it is stopped, and the exit code it must end with.
@@ -68,14 +79,17 @@ def runs(tiny_mnist, tmp_path_factory):
             resume = ["--ckpt_path", "last"] if number else []
             result = run_module("lit_rnn.fit", fit_args(tiny_mnist, *stop, *resume), cwd=workdir)
             checkpoints = run / "checkpoints"
-            after.append({
-                "result": result, "system_temp": sorted(temp.rglob("*")),
-                "partials": sorted(path.name for path in checkpoints.glob(f".*{PARTIAL_SUFFIX}")),
-                "unreadable": [path.name for path in checkpoints.glob("*.ckpt") if not readable(path)],
-                "recovery_step": read_checkpoint(checkpoints / "recovery.ckpt")["global_step"],
-                "newest_step": newest_valid_checkpoint(run)[1]["global_step"],
-                "config": (run / "config.yaml").read_bytes(),
-            })
+            after.append(
+                {
+                    "result": result,
+                    "system_temp": sorted(temp.rglob("*")),
+                    "partials": sorted(path.name for path in checkpoints.glob(f".*{PARTIAL_SUFFIX}")),
+                    "unreadable": [path.name for path in checkpoints.glob("*.ckpt") if not readable(path)],
+                    "recovery_step": read_checkpoint(checkpoints / "recovery.ckpt")["global_step"],
+                    "newest_step": newest_valid_checkpoint(run)[1]["global_step"],
+                    "config": (run / "config.yaml").read_bytes(),
+                }
+            )
         result = uninterrupted.result()
         assert result.returncode == 0, result.stderr[-3000:]
     return straight / "lightning_logs" / "version_0", run, after
@@ -140,7 +154,9 @@ def test_logged_metrics_are_identical_with_no_duplicated_or_missing_step(runs):
     straight, interrupted, _ = runs
     expected, actual = scalars(straight), scalars(interrupted)
     assert {"train/loss", "val/acc", "val/acc_best", "lr-Adam", "test/acc"} <= set(expected)
-    assert actual == expected  # so no step is missing or logged twice (Lightning itself logs "epoch" twice at a validation step)
+    assert (
+        actual == expected
+    )  # so no step is missing or logged twice (Lightning itself logs "epoch" twice at a validation step)
     for tag, points in actual.items():
         steps = [step for step, _ in points]
         assert steps == sorted(steps), f"{tag} zig-zags"
@@ -167,7 +183,10 @@ def test_sigterm_and_ctrl_c_save_the_step_they_arrive_in_then_say_how_to_continu
     for index, signal_name, step in ((3, "SIGTERM", 13), (5, "SIGINT", 26)):
         process = after[index]
         assert process["recovery_step"] == step + 1  # the step the signal arrived in was finished and saved
-        assert f"error: Stopped by {signal_name} after step {step + 1}; the training so far is saved" in process["result"].stderr
+        assert (
+            f"error: Stopped by {signal_name} after step {step + 1}; the training so far is saved"
+            in process["result"].stderr
+        )
         assert "--ckpt_path last" in process["result"].stderr
         assert "Traceback" not in process["result"].stderr
 
@@ -254,7 +273,10 @@ def test_a_bad_checkpoint_is_refused_with_one_clear_message(kind, good_checkpoin
 @pytest.mark.slow  # the chain of killed and resumed fit processes
 def test_a_checkpoint_of_another_architecture_is_refused(good_checkpoint, tiny_mnist, in_process, capsys):
     error = refused(capsys, fit_args(tiny_mnist, "--model.hidden_size=32", "--ckpt_path", str(good_checkpoint)))
-    assert "was saved from a different model: network.rnn.weight_ih_l0 has shape [64, 28] there but [128, 28] here" in error
+    assert (
+        "was saved from a different model: network.rnn.weight_ih_l0 has shape [64, 28] there but [128, 28] here"
+        in error
+    )
     assert list(in_process.iterdir()) == []
 
 

@@ -17,21 +17,42 @@ pytestmark = pytest.mark.slow
 
 # cell name -> (the options under test, the kills of the chain in the order they happen)
 CELLS = {
-    "limit_train_batches": (["--trainer.limit_train_batches=6"],
-                            [interrupt(6, "epoch"), interrupt(9, "validation"), interrupt(14), interrupt(16, "save")]),
-    "val_check_interval": (["--trainer.val_check_interval=4"],
-                           [interrupt(4, "validation"), interrupt(9), interrupt(10, "epoch"), interrupt(16, "save"),
-                            interrupt(24, "validation")]),
-    "check_val_every_n_epoch": (["--trainer.check_val_every_n_epoch=2"],
-                                [interrupt(10, "epoch"), interrupt(13), interrupt(20, "validation"),
-                                 interrupt(24, "save")]),
-    "accumulate_grad_batches": (["--trainer.accumulate_grad_batches=3", "--recovery.every_n_steps=2"],
-                                [interrupt(2), interrupt(4, "epoch"), interrupt(6, "save"), interrupt(8, "validation")]),
-    "max_steps": (["--trainer.max_steps=25"],
-                  [interrupt(10, "epoch"), interrupt(12, "save"), interrupt(20, "validation"), interrupt(23)]),
-    "several epochs, with a schedule": (["--trainer.max_epochs=4"],
-                                        [interrupt(10, "validation"), interrupt(17), interrupt(20, "epoch"),
-                                         interrupt(30, "save"), interrupt(35, signal_name="TERM")]),
+    "limit_train_batches": (
+        ["--trainer.limit_train_batches=6"],
+        [interrupt(6, "epoch"), interrupt(9, "validation"), interrupt(14), interrupt(16, "save")],
+    ),
+    "val_check_interval": (
+        ["--trainer.val_check_interval=4"],
+        [
+            interrupt(4, "validation"),
+            interrupt(9),
+            interrupt(10, "epoch"),
+            interrupt(16, "save"),
+            interrupt(24, "validation"),
+        ],
+    ),
+    "check_val_every_n_epoch": (
+        ["--trainer.check_val_every_n_epoch=2"],
+        [interrupt(10, "epoch"), interrupt(13), interrupt(20, "validation"), interrupt(24, "save")],
+    ),
+    "accumulate_grad_batches": (
+        ["--trainer.accumulate_grad_batches=3", "--recovery.every_n_steps=2"],
+        [interrupt(2), interrupt(4, "epoch"), interrupt(6, "save"), interrupt(8, "validation")],
+    ),
+    "max_steps": (
+        ["--trainer.max_steps=25"],
+        [interrupt(10, "epoch"), interrupt(12, "save"), interrupt(20, "validation"), interrupt(23)],
+    ),
+    "several epochs, with a schedule": (
+        ["--trainer.max_epochs=4"],
+        [
+            interrupt(10, "validation"),
+            interrupt(17),
+            interrupt(20, "epoch"),
+            interrupt(30, "save"),
+            interrupt(35, signal_name="TERM"),
+        ],
+    ),
 }
 
 
@@ -51,8 +72,10 @@ def run_cell(data: Path, root: Path, options: list[str], kills: list[list[str]])
 def cells(tiny_mnist, tmp_path_factory):
     with pytest.MonkeyPatch.context() as env, ThreadPoolExecutor(2) as pool:
         env.setenv("OMP_NUM_THREADS", "1")
-        jobs = {name: pool.submit(run_cell, tiny_mnist, tmp_path_factory.mktemp("cell"), options, kills)
-                for name, (options, kills) in CELLS.items()}
+        jobs = {
+            name: pool.submit(run_cell, tiny_mnist, tmp_path_factory.mktemp("cell"), options, kills)
+            for name, (options, kills) in CELLS.items()
+        }
         return {name: job.result() for name, job in jobs.items()}
 
 

@@ -34,8 +34,11 @@ def test_a_run_resumed_from_another_folder_tests_its_own_best_checkpoint(finishe
     other_best.rename(other_best.with_name(best.name))
     assert reported_accuracy(other.stdout) != reported_accuracy(first.stdout)
     before = snapshot(elsewhere)
-    resumed = run_module("lit_rnn.fit", tiny_fit_args(tiny_mnist, f"--ckpt_path={workspace / CHECKPOINTS / 'recovery.ckpt'}"),
-                         cwd=elsewhere)
+    resumed = run_module(
+        "lit_rnn.fit",
+        tiny_fit_args(tiny_mnist, f"--ckpt_path={workspace / CHECKPOINTS / 'recovery.ckpt'}"),
+        cwd=elsewhere,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"(best checkpoint, {best})" in resumed.stdout
     assert reported_accuracy(resumed.stdout) == reported_accuracy(first.stdout)
@@ -48,8 +51,12 @@ def test_a_run_has_one_live_owner_and_a_second_resume_is_refused(finished_run, t
     shutil.copytree(finished_run[0], workspace)
     flag = tmp_path / "paused"
     args = tiny_fit_args(tiny_mnist, "--trainer.max_epochs=4", "--recovery.every_n_steps=3", "--ckpt_path=last")
-    pause = ["--trainer.callbacks+=probes.PauseAt", "--trainer.callbacks.step=22", "--trainer.callbacks.seconds=15",
-             f"--trainer.callbacks.flag={flag}"]
+    pause = [
+        "--trainer.callbacks+=probes.PauseAt",
+        "--trainer.callbacks.step=22",
+        "--trainer.callbacks.seconds=15",
+        f"--trainer.callbacks.flag={flag}",
+    ]
     with ThreadPoolExecutor(1) as beside:
         owner = beside.submit(run_module, "lit_rnn.fit", [*args, *pause], workspace)
         while not flag.exists():
@@ -81,8 +88,9 @@ WITHOUT_BEST = {
 
 
 @pytest.mark.parametrize("case", WITHOUT_BEST)
-def test_a_run_without_a_best_checkpoint_is_tested_on_its_final_weights_and_hides_no_run(case, finished_run, tiny_mnist,
-                                                                                          tmp_path):
+def test_a_run_without_a_best_checkpoint_is_tested_on_its_final_weights_and_hides_no_run(
+    case, finished_run, tiny_mnist, tmp_path
+):
     workspace = tmp_path / "work"
     shutil.copytree(finished_run[0], workspace)
     before = snapshot(workspace)
@@ -92,8 +100,9 @@ def test_a_run_without_a_best_checkpoint_is_tested_on_its_final_weights_and_hide
     after = snapshot(workspace)
     assert {name: after[name] for name in before} == before
     assert all(name.startswith("lightning_logs/version_1/") for name in set(after) - set(before))
-    resumed = run_module("lit_rnn.fit", tiny_fit_args(tiny_mnist, "--trainer.max_epochs=3", "--ckpt_path=last"),
-                         cwd=workspace)
+    resumed = run_module(
+        "lit_rnn.fit", tiny_fit_args(tiny_mnist, "--trainer.max_epochs=3", "--ckpt_path=last"), cwd=workspace
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
 

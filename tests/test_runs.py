@@ -16,9 +16,15 @@ from lit_rnn.runs.checkpointing import TRAINING_STATE_KEYS
 def save_checkpoint(path: Path, best: str = "", mtime_ns: int | None = None) -> Path:
     """A minimal training checkpoint whose ModelCheckpoint state names ``best`` as it was written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"epoch": 0, "global_step": 10, "state_dict": {}, "loops": {"fit_loop": {}}, "optimizer_states": [],
-             "lr_schedulers": [],
-             "callbacks": {"RunCheckpoint{'monitor': 'val/acc'}": {"best_model_path": best}, "RecoveryCheckpoint": {}}}
+    state = {
+        "epoch": 0,
+        "global_step": 10,
+        "state_dict": {},
+        "loops": {"fit_loop": {}},
+        "optimizer_states": [],
+        "lr_schedulers": [],
+        "callbacks": {"RunCheckpoint{'monitor': 'val/acc'}": {"best_model_path": best}, "RecoveryCheckpoint": {}},
+    }
     assert set(TRAINING_STATE_KEYS) <= set(state)
     torch.save(state, path)
     if mtime_ns is not None:
@@ -55,9 +61,16 @@ def test_a_run_has_one_owner_at_a_time_and_only_dead_owners_leftovers_are_cleare
     assert not run.parent.exists()
     run.mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from lit_rnn.runs import folders as runs; "
-         "runs.take_ownership(Path(sys.argv[1])); print('owned', flush=True); time.sleep(60)", str(run)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from lit_rnn.runs import folders as runs; "
+            "runs.take_ownership(Path(sys.argv[1])); print('owned', flush=True); time.sleep(60)",
+            str(run),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:
         assert holder.stdout.readline().strip() == "owned"

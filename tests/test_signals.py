@@ -33,31 +33,50 @@ def error_lines(stderr: str) -> list[str]:
 @pytest.mark.parametrize("name", SIGNALS)
 def test_a_signal_during_start_up_stops_at_once_and_leaves_nothing(name, tiny_mnist, tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "lit_rnn.fit", *tiny_fit_args(tiny_mnist)], cwd=tmp_path, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)},
+        [sys.executable, "-m", "lit_rnn.fit", *tiny_fit_args(tiny_mnist)],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     time.sleep(0.5)  # the imports take seconds
     process.send_signal(SIGNALS[name])
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + SIGNALS[name]
-    assert error_lines(stderr) == [f"error: Stopped by SIG{name} during start-up, before anything was saved. "
-                                   "Run the command again."]
+    assert error_lines(stderr) == [
+        f"error: Stopped by SIG{name} during start-up, before anything was saved. Run the command again."
+    ]
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("name", SIGNALS)
-@pytest.mark.parametrize("command", [["lit_rnn.predict", "--indices=0"], ["lit_rnn.test"], ["lit_rnn.export"],
-                                     ["lit_rnn.sweep", f"--config={REPO / 'configs' / 'sweeps' / 'cells.yaml'}"]],
-                         ids=lambda command: command[0])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["lit_rnn.predict", "--indices=0"],
+        ["lit_rnn.test"],
+        ["lit_rnn.export"],
+        ["lit_rnn.sweep", f"--config={REPO / 'configs' / 'sweeps' / 'cells.yaml'}"],
+    ],
+    ids=lambda command: command[0],
+)
 def test_every_command_handles_a_signal_from_its_first_line(command, name, tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", *command], cwd=tmp_path, text=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", *command],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     time.sleep(0.5)  # in the imports
     process.send_signal(SIGNALS[name])
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + SIGNALS[name], stderr[-3000:]
-    assert error_lines(stderr) == [f"error: Stopped by SIG{name} during start-up, before anything was saved. "
-                                   "Run the command again."]
+    assert error_lines(stderr) == [
+        f"error: Stopped by SIG{name} during start-up, before anything was saved. Run the command again."
+    ]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -76,8 +95,9 @@ def test_a_signal_in_any_phase_ends_with_its_exit_code_and_one_line(phase, name,
         assert not run.exists()  # a new run that saved nothing leaves no folder
         return
     assert "--ckpt_path last" in line
-    resumed = run_module("lit_rnn.fit", tiny_fit_args(tiny_mnist, "--trainer.max_epochs=3", "--ckpt_path=last"),
-                         cwd=tmp_path)
+    resumed = run_module(
+        "lit_rnn.fit", tiny_fit_args(tiny_mnist, "--trainer.max_epochs=3", "--ckpt_path=last"), cwd=tmp_path
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert 0 <= reported_accuracy(resumed.stdout) <= 1
     assert [path.name for path in run.parent.iterdir()] == ["version_0"]

@@ -13,11 +13,11 @@ from torch.utils.data import DataLoader
 from torchvision.datasets import MNIST
 from torchvision.transforms import ToTensor
 
-from lit_rnn.data.batches import EpochOrder, TensorBatches
 from lit_rnn.cli.lightning_cli import CONFIG_DIR
+from lit_rnn.cli.profiling import NoProfiler
+from lit_rnn.data.batches import EpochOrder, TensorBatches
 from lit_rnn.data.datamodule import load_mnist
 from lit_rnn.model.network import RecurrentClassifier
-from lit_rnn.cli.profiling import NoProfiler
 
 
 def reference_batches(data_dir, order: torch.Tensor, batch_size: int):
@@ -71,7 +71,9 @@ def test_step_metrics_are_logged_every_n_steps_with_their_own_steps_values(tiny_
     every_step, every_third = tmp_path / "every_step", tmp_path / "every_third"
     for workdir, cadence in ((every_step, 1), (every_third, 3)):
         workdir.mkdir()
-        fit_in_process(tiny_mnist, workdir, monkeypatch, "--trainer.max_steps=12", f"--trainer.log_every_n_steps={cadence}")
+        fit_in_process(
+            tiny_mnist, workdir, monkeypatch, "--trainer.max_steps=12", f"--trainer.log_every_n_steps={cadence}"
+        )
     all_losses = logged_train_losses(every_step / "lightning_logs" / "version_0")
     sparse = logged_train_losses(every_third / "lightning_logs" / "version_0")
     assert sorted(all_losses) == list(range(12))
@@ -82,8 +84,12 @@ def test_step_metrics_are_logged_every_n_steps_with_their_own_steps_values(tiny_
 
 @pytest.mark.parametrize(
     ("extra", "refresh_rate"),
-    [([], 20), (["--progress_bar_refresh_rate=5"], 5), (["--trainer.enable_progress_bar=false"], None),
-     (["--trainer.callbacks+=TQDMProgressBar", "--trainer.callbacks.refresh_rate=3"], 3)],
+    [
+        ([], 20),
+        (["--progress_bar_refresh_rate=5"], 5),
+        (["--trainer.enable_progress_bar=false"], None),
+        (["--trainer.callbacks+=TQDMProgressBar", "--trainer.callbacks.refresh_rate=3"], 3),
+    ],
 )
 def test_progress_bar_redraws_every_20_steps_unless_configured(extra, refresh_rate, tiny_mnist, tmp_path, monkeypatch):
     args = [f"--data.data_dir={tiny_mnist}", *extra]
@@ -97,8 +103,9 @@ def test_hooks_are_not_profiled_unless_a_profiler_is_asked_for(tiny_mnist, tmp_p
     assert isinstance(quiet, NoProfiler)
     assert quiet.profile("[Strategy]SingleDeviceStrategy.training_step") is quiet.profile("run_training_batch")
 
-    profiled = fit_in_process(tiny_mnist, tmp_path / "profiled", monkeypatch, "--trainer.fast_dev_run=1",
-                              "--trainer.profiler=simple").trainer.profiler
+    profiled = fit_in_process(
+        tiny_mnist, tmp_path / "profiled", monkeypatch, "--trainer.fast_dev_run=1", "--trainer.profiler=simple"
+    ).trainer.profiler
     assert isinstance(profiled, SimpleProfiler)
     assert len(profiled.recorded_durations["[Strategy]SingleDeviceStrategy.training_step"]) == 1  # one step, timed
 

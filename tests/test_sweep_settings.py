@@ -10,10 +10,10 @@ from conftest import tiny_fit_args
 from optuna.trial import TrialState
 
 from lit_rnn.base.errors import ConfigError
-from lit_rnn.study.storage import open_storage
-from lit_rnn.sweep import Sweep, SweepCLI, SweepSettings
 from lit_rnn.study.report import NoTrialCompleted, check_some_trial_completed
 from lit_rnn.study.reporting import ReportToStudy
+from lit_rnn.study.storage import open_storage
+from lit_rnn.sweep import Sweep, SweepCLI, SweepSettings
 
 SWEEP = """
 sweep:
@@ -47,16 +47,39 @@ def test_the_trials_command_line_reports_the_sweeps_objective_to_its_trial(in_tm
     command, run = sweep.trial_command(trial := study.ask())
     assert command[1:3] == ["-m", "lit_rnn.fit"]
     config = sweep.cli.parser.parse_args(command[3:])  # as the trial's fit parses it (fit's keys and the sweep's)
-    (report,) = [callback for callback in config.trainer.callbacks if callback.class_path.endswith(ReportToStudy.__name__)]
-    assert dict(report.init_args) == {"storage": f"sqlite:///{Path('sweeps/loss/study.db')}", "study_name": "loss",
-                                      "trial_number": trial.number, "objective": "val/loss", "pruner": "hyperband"}
+    (report,) = [
+        callback for callback in config.trainer.callbacks if callback.class_path.endswith(ReportToStudy.__name__)
+    ]
+    assert dict(report.init_args) == {
+        "storage": f"sqlite:///{Path('sweeps/loss/study.db')}",
+        "study_name": "loss",
+        "trial_number": trial.number,
+        "objective": "val/loss",
+        "pruner": "hyperband",
+    }
     assert config.model.cell == trial.params["model.cell"]
     assert config.ckpt_path is None and run == Path("sweeps/loss/trial_1/version_0")
-    assert (config.trainer.logger.init_args.save_dir, config.trainer.logger.init_args.name) == ("sweeps/loss", "trial_1")
+    assert (config.trainer.logger.init_args.save_dir, config.trainer.logger.init_args.name) == (
+        "sweeps/loss",
+        "trial_1",
+    )
 
 
-NAMES_OUTSIDE = ["..", ".", "../elsewhere", "/tmp/absolute", "a/b", "sub/../..", "~", ".hidden", "", "a b", "x" * 201,
-                 "back\\slash", "-rf"]
+NAMES_OUTSIDE = [
+    "..",
+    ".",
+    "../elsewhere",
+    "/tmp/absolute",
+    "a/b",
+    "sub/../..",
+    "~",
+    ".hidden",
+    "",
+    "a b",
+    "x" * 201,
+    "back\\slash",
+    "-rf",
+]
 
 
 @pytest.mark.parametrize("name", NAMES_OUTSIDE)
@@ -77,11 +100,22 @@ def test_a_heartbeat_out_of_bounds_is_refused(seconds, in_tmp):
         SweepSettings(space={"model.cell": ["gru"]}, sampler="grid", heartbeat_seconds=seconds)
 
 
-@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///", "sqlite+pysqlite://",
-                                 "sqlite+pysqlite:///:memory:", "sqlite:///file::memory:?cache=shared&uri=true",
-                                 "sqlite:///file:study?mode=memory&uri=true"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite:///",
+        "sqlite+pysqlite://",
+        "sqlite+pysqlite:///:memory:",
+        "sqlite:///file::memory:?cache=shared&uri=true",
+        "sqlite:///file:study?mode=memory&uri=true",
+    ],
+)
 def test_a_database_in_memory_is_refused_as_the_trials_cannot_reach_it(url, in_tmp):
-    with pytest.raises(ConfigError, match="is a SQLite database in memory, which the trials' own processes cannot reach"):
+    with pytest.raises(
+        ConfigError, match="is a SQLite database in memory, which the trials' own processes cannot reach"
+    ):
         open_storage(url, heartbeat_seconds=60)
     assert not list(in_tmp.iterdir())  # not even a lock file
 
@@ -96,14 +130,16 @@ def test_a_space_key_of_the_sweeps_own_section_is_refused_before_any_trial(key, 
 OPTIMIZER_SPACES = {
     "class paths": "model.optimizer.class_path: [torch.optim.SGD, torch.optim.RMSprop, torch.optim.Adam]",
     "classes with arguments": "model.optimizer: [{class_path: torch.optim.SGD, init_args: {lr: 0.1, momentum: 0.9}}, "
-                              "{class_path: torch.optim.AdamW}]",
+    "{class_path: torch.optim.AdamW}]",
     "a class with a range": "model.optimizer.init_args.weight_decay: {low: 0.0, high: 0.1}",
 }
 
 
 @pytest.mark.parametrize("space", OPTIMIZER_SPACES)
 def test_a_space_over_optimizer_classes_is_accepted_as_fit_accepts_it(space, in_tmp, tiny_mnist):
-    sweep = sweep_of(in_tmp, tiny_mnist, f"sweep:\n  sampler: random\n  trials: 2\n  space:\n    {OPTIMIZER_SPACES[space]}\n")
+    sweep = sweep_of(
+        in_tmp, tiny_mnist, f"sweep:\n  sampler: random\n  trials: 2\n  space:\n    {OPTIMIZER_SPACES[space]}\n"
+    )
     sweep.check()
     key, choices = next(iter(sweep.settings.dimensions.items()))
     if isinstance(choices, list):  # the best trial's config is each choice, whole, as fit reads it
@@ -112,13 +148,21 @@ def test_a_space_over_optimizer_classes_is_accepted_as_fit_accepts_it(space, in_
         assert "amsgrad" not in chosen["model"]["optimizer"]["init_args"]  # Adam's, in the base config
 
 
-@pytest.mark.parametrize("again", [["--sweep.objective=val/acc"], ["--sweep.direction=maximize"],
-                                   ["--sweep.objective=test/loss", "--sweep.direction=maximize"],
-                                   ["--sweep.space={model.cell: [rnn]}"]])
+@pytest.mark.parametrize(
+    "again",
+    [
+        ["--sweep.objective=val/acc"],
+        ["--sweep.direction=maximize"],
+        ["--sweep.objective=test/loss", "--sweep.direction=maximize"],
+        ["--sweep.space={model.cell: [rnn]}"],
+    ],
+)
 def test_the_same_study_with_another_objective_direction_or_space_is_refused(again, in_tmp, tiny_mnist):
     sweep_of(in_tmp, tiny_mnist).open_study()
     other = sweep_of(in_tmp, tiny_mnist, SWEEP, *again)
-    with pytest.raises(ConfigError, match="The study loss in .* was started with another .*: its trials would not compare"):
+    with pytest.raises(
+        ConfigError, match="The study loss in .* was started with another .*: its trials would not compare"
+    ):
         other.open_study()
     assert sweep_of(in_tmp, tiny_mnist).open_study().user_attrs["objective"] == "val/loss"  # the same again: accepted
 
@@ -129,8 +173,11 @@ def test_a_study_whose_trials_all_failed_or_were_pruned_is_an_error_naming_the_f
         trial = study.ask()
         trial.set_user_attr("error", f"reason {trial.number}")
         study.tell(trial, state=state)
-    with pytest.raises(NoTrialCompleted, match=r"2 of 3 failed, the others were pruned. The first failure, trial 1: "
-                                                r"reason 1 \(its messages: .*trial_1/fit.log\)"):
+    with pytest.raises(
+        NoTrialCompleted,
+        match=r"2 of 3 failed, the others were pruned. The first failure, trial 1: "
+        r"reason 1 \(its messages: .*trial_1/fit.log\)",
+    ):
         check_some_trial_completed(study.trials, tmp_path)
     running = study.ask()  # another worker's trial may still complete
     check_some_trial_completed(study.trials, tmp_path)
@@ -142,14 +189,16 @@ REFUSED_LOGGERS = {
     "none": "false",
     "MLflow's": '{"class_path": "lightning.pytorch.loggers.MLFlowLogger"}',
     "a list": '[{"class_path": "lightning.pytorch.loggers.TensorBoardLogger"}, '
-              '{"class_path": "lightning.pytorch.loggers.CSVLogger"}]',
+    '{"class_path": "lightning.pytorch.loggers.CSVLogger"}]',
 }
 
 
 @pytest.mark.parametrize("logger", REFUSED_LOGGERS)
 def test_a_logger_that_cannot_keep_a_trials_run_in_its_folder_is_refused_before_any_trial(logger, in_tmp, tiny_mnist):
     sweep = sweep_of(in_tmp, tiny_mnist, SWEEP, f"--trainer.logger={REFUSED_LOGGERS[logger]}")
-    with pytest.raises(ConfigError, match="--trainer.logger cannot keep each trial's run in its own folder, sweeps/loss/"):
+    with pytest.raises(
+        ConfigError, match="--trainer.logger cannot keep each trial's run in its own folder, sweeps/loss/"
+    ):
         sweep.check()
 
 

@@ -31,8 +31,19 @@ def ask(url: str, body: dict | None = None) -> dict:
 def tensorboard(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory):
     """The base URL of ``tensorboard --logdir lightning_logs`` serving the tiny run, once it lists the run."""
     port, log = free_port(), tmp_path_factory.mktemp("tensorboard") / "tensorboard.log"
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(tiny_run / "lightning_logs"),
-               "--host", "127.0.0.1", "--port", str(port), "--load_fast", "false"]
+    command = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        str(tiny_run / "lightning_logs"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--load_fast",
+        "false",
+    ]
     with log.open("w") as output:
         server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/data"
@@ -45,7 +56,9 @@ def tensorboard(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory):
                     break
             except (urllib.error.URLError, ConnectionError):
                 pass
-            assert time.monotonic() < deadline, f"tensorboard did not list the run in {STARTUP_SECONDS} s: {log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, (
+                f"tensorboard did not list the run in {STARTUP_SECONDS} s: {log.read_text()[-2000:]}"
+            )
             time.sleep(0.5)
         yield base
     finally:
@@ -70,7 +83,13 @@ def test_scalars_list_the_metrics_and_the_accuracy_per_digit(tensorboard):
 
 def test_images_list_the_digits_the_confusion_matrices_and_the_mistakes(tensorboard):
     tags = ask(f"{tensorboard}/plugin/images/tags")["version_0"]
-    expected = {"train/digits", "val/confusion_matrix", "val/worst_mistakes", "test/confusion_matrix", "test/worst_mistakes"}
+    expected = {
+        "train/digits",
+        "val/confusion_matrix",
+        "val/worst_mistakes",
+        "test/confusion_matrix",
+        "test/worst_mistakes",
+    }
     assert expected <= set(tags)
     matrices = ask(f"{tensorboard}/plugin/images/images?run=version_0&tag=val/confusion_matrix")
     assert len(matrices) == 2  # one per validation: the tiny fit has two epochs

@@ -13,15 +13,22 @@ def laughs(levels: int) -> bytes:
     return "\n".join(lines).encode()
 
 
-@pytest.mark.parametrize("content, problem", [
-    (laughs(9), "expands to more than 100,000 values"),
-    (b"a: &a [1, *a]\n", "expands to more than 100,000 values, or without end"),
-    (b"trainer:\n  max_epochs: 1\0\n", "holds a NUL byte"),
-    (b"model:\n  cell: gr\xfc\n", "is not UTF-8 text (byte 17 is 0xfc)"),
-    (b"trainer: [1, 2\n", "is not valid YAML: expected ',' or ']', but got '<stream end>' at line 2, column 1"),
-    (b"trainer:\n\t max_epochs: 1\n", "is not valid YAML: found character '\\t' that cannot start any token at line 2"),
-    (b"[" * 3000 + b"]" * 3000, "nests its values too deeply to be read"),
-], ids=["billion-laughs", "self-alias", "nul", "latin-1", "unclosed", "tab", "deep"])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (laughs(9), "expands to more than 100,000 values"),
+        (b"a: &a [1, *a]\n", "expands to more than 100,000 values, or without end"),
+        (b"trainer:\n  max_epochs: 1\0\n", "holds a NUL byte"),
+        (b"model:\n  cell: gr\xfc\n", "is not UTF-8 text (byte 17 is 0xfc)"),
+        (b"trainer: [1, 2\n", "is not valid YAML: expected ',' or ']', but got '<stream end>' at line 2, column 1"),
+        (
+            b"trainer:\n\t max_epochs: 1\n",
+            "is not valid YAML: found character '\\t' that cannot start any token at line 2",
+        ),
+        (b"[" * 3000 + b"]" * 3000, "nests its values too deeply to be read"),
+    ],
+    ids=["billion-laughs", "self-alias", "nul", "latin-1", "unclosed", "tab", "deep"],
+)
 def test_a_file_that_cannot_be_used_is_one_line_naming_it_and_is_left_as_it_was(tmp_path, content, problem):
     path = tmp_path / "config.yaml"
     path.write_bytes(content)

@@ -89,8 +89,9 @@ def first_failure() -> BaseException | None:
 def another_failed() -> bool:
     """Whether another process of this command has failed: the command is ending them all for it."""
     folder = os.environ.get(RECORDS)
-    return folder is not None and any(path.name.isdigit() and path.name != str(os.getpid())
-                                      for path in Path(folder).glob("*"))
+    return folder is not None and any(
+        path.name.isdigit() and path.name != str(os.getpid()) for path in Path(folder).glob("*")
+    )
 
 
 def environment(folder: Path) -> dict[str, str]:

@@ -55,8 +55,11 @@ def check_called_classes(config: Namespace) -> None:
         if not (inspect.isclass(named) and issubclass(named, kinds)):
             what = " or ".join(f"{kind.__module__}.{kind.__name__}" for kind in kinds)
             problem = f"--{key} is {class_path}, which is not a subclass of {what}"
-            raise ConfigError(f"{problem}: a config names the class to build, never a function to call. Give a "
-                              f"class such as {example}.", problem)
+            raise ConfigError(
+                f"{problem}: a config names the class to build, never a function to call. Give a "
+                f"class such as {example}.",
+                problem,
+            )
 
 
 def known_logger(class_path: Any) -> type | None:

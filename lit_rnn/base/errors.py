@@ -62,8 +62,11 @@ def summarize_parse_error(message: str) -> str:
     expected = sorted(set(re.findall(r"Expected an? <class '(\w+)'>", message)) - {"NoneType"})
     expected += [f"one of {choices}" for choices in re.findall(r"Expected an? typing\.Literal\[(.*?)\]", message)]
     # The innermost value given; the outer reports repeat it wrapped in a Namespace or NestedArg.
-    given = [value for value in re.findall(r"(?:Given|Got) value: (.*?)(?:\. Got value:|$)", message, re.MULTILINE)
-             if not value.startswith(("Namespace(", "NestedArg("))]
+    given = [
+        value
+        for value in re.findall(r"(?:Given|Got) value: (.*?)(?:\. Got value:|$)", message, re.MULTILINE)
+        if not value.startswith(("Namespace(", "NestedArg("))
+    ]
     if keys and expected and given:
         value = given[0]
         if "float" in expected and keys[-1] in _MEANINGS:
@@ -105,9 +108,11 @@ def _line_and_exit_code(error: Exception) -> tuple[str, int]:
         return f"error: {summarize_parse_error(error.message)} Run with --help to see the options.", 2
     if isinstance(error, OSError) and error.errno in _FULL:
         what, fix = _FULL[error.errno]
-        return (f"error: {what}: writing {error.filename or 'a file'} failed ({error.strerror}). Checkpoints are "
-                f"written whole or not at all, so those saved before are intact: {fix}, then continue with "
-                "--ckpt_path last (or run the command again, if it had saved none)."), 1
+        return (
+            f"error: {what}: writing {error.filename or 'a file'} failed ({error.strerror}). Checkpoints are "
+            f"written whole or not at all, so those saved before are intact: {fix}, then continue with "
+            "--ckpt_path last (or run the command again, if it had saved none)."
+        ), 1
     return _bug_line(error), 1
 
 

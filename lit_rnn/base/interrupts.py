@@ -122,12 +122,17 @@ def _handle(signum: int, frame: object) -> None:
         os._exit(_Phase.exit_code or 128 + signum)
     if _Phase.deferring:
         if _Phase.requested == signal.SIGINT and signum == signal.SIGINT:
-            stop(signum, "(a second Ctrl-C) in the middle of a training step: the work since the last checkpoint is "
-                         "lost. Continue from that checkpoint with the same command plus --ckpt_path last.",
-                 _Phase.announce)
+            stop(
+                signum,
+                "(a second Ctrl-C) in the middle of a training step: the work since the last checkpoint is "
+                "lost. Continue from that checkpoint with the same command plus --ckpt_path last.",
+                _Phase.announce,
+            )
         if _Phase.requested is None and _Phase.announce:
             again = " (Ctrl-C again stops at once)" if signum == signal.SIGINT else ""
-            os.write(2, f"\n{signal.Signals(signum).name}: saving at the end of this step, then stopping{again}.\n".encode())
+            os.write(
+                2, f"\n{signal.Signals(signum).name}: saving at the end of this step, then stopping{again}.\n".encode()
+            )
         _Phase.requested = _Phase.requested or signum
         return
     stop(signum, _Phase.after_stop, _Phase.announce)

@@ -16,12 +16,12 @@ import torch
 from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
 from lightning.fabric.utilities.distributed import _set_num_threads_if_needed
 from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
-from lightning.pytorch.trainer.connectors.data_connector import _parse_num_batches
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.loops import evaluation_loop, fit_loop, prediction_loop
 from lightning.pytorch.loops.fit_loop import _FitLoop
 from lightning.pytorch.loops.loop import _Loop
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher, _SubprocessScriptLauncher
+from lightning.pytorch.trainer.connectors.data_connector import _parse_num_batches
 from torch.utils.tensorboard.summary import hparams
 
 from lit_rnn.base import child_errors, errors
@@ -193,8 +193,9 @@ def carry_child_errors(trainer: L.Trainer) -> None:
     """Give ``trainer`` the launcher above in place of Lightning's own of the same kind."""
     launcher = trainer.strategy.launcher
     if type(launcher) is _SubprocessScriptLauncher:
-        trainer.strategy._launcher = _CarryingScriptLauncher(launcher.cluster_environment, launcher.num_processes,
-                                                             launcher.num_nodes)
+        trainer.strategy._launcher = _CarryingScriptLauncher(
+            launcher.cluster_environment, launcher.num_processes, launcher.num_nodes
+        )
 
 
 def spawns_processes(trainer: L.Trainer) -> bool:

@@ -45,7 +45,9 @@ def read_yaml(path: Path, fix: str) -> Any:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is not None and _expanded_size(node, {}) > MAX_VALUES:
-            raise refuse(f"expands to more than {MAX_VALUES:,} values, or without end, through its aliases (&name, *name)")
+            raise refuse(
+                f"expands to more than {MAX_VALUES:,} values, or without end, through its aliases (&name, *name)"
+            )
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark

@@ -19,8 +19,11 @@ NOISE = (
     # Lightning's own use of a class that PyTorch deprecated, at every fit and test.
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning, r"lightning\.pytorch\.utilities\._pytree"),
     # Lightning's default interval (50), longer than an epoch of a small data set; a chosen interval still warns.
-    (r"The number of training batches \(\d+\) is smaller than the logging interval Trainer\(log_every_n_steps=50\)",
-     PossibleUserWarning, r"lightning\.pytorch\.loops\.fit_loop"),
+    (
+        r"The number of training batches \(\d+\) is smaller than the logging interval Trainer\(log_every_n_steps=50\)",
+        PossibleUserWarning,
+        r"lightning\.pytorch\.loops\.fit_loop",
+    ),
     # The CSV writer opening a run folder that holds a checkpoint or a lock; lit_rnn keeps what a resume continues.
     (r"Experiment logs directory .* exists and is not empty", UserWarning, r"lightning\.fabric\.loggers\.csv_logs"),
 )

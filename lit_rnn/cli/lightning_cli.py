@@ -18,29 +18,31 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lit_rnn.base import interrupts
-from lit_rnn.runs import folders as runs
-from lit_rnn.logs.hparams import HyperparametersWithMetrics
 from lit_rnn.base.class_paths import check_called_classes
-from lit_rnn.runs.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint, check_fits
-from lit_rnn.cli.console import QuietProgressBar, quiet
-from lit_rnn.data.datamodule import MNISTDataModule
 from lit_rnn.base.errors import ConfigError, check_config
 from lit_rnn.base.private_apis import carry_child_errors, skip_nvml_check_without_nvml, use_epoch_exact_fit_loop
-from lit_rnn.logs.log_figures import LogFigures
-from lit_rnn.runs.logger_runs import check_mlflow_installed, continue_logs, logger_class, logger_configs
-from lit_rnn.model.classifier import MNISTClassifier
+from lit_rnn.base.yaml_files import read_yaml
+from lit_rnn.cli.console import QuietProgressBar, quiet
 from lit_rnn.cli.precision import AutoPrecisionTrainer
 from lit_rnn.cli.profiling import NoProfiler
-from lit_rnn.runs.recovery import RecoveryCheckpoint
 from lit_rnn.cli.refused_settings import settings_refused_by_lightning
-from lit_rnn.runs.resume import KeepConfigWhenResuming, RunPlan, apply_plan, plan_run
 from lit_rnn.cli.settings_checks import check_monitor, check_trainer
-from lit_rnn.base.yaml_files import read_yaml
+from lit_rnn.data.datamodule import MNISTDataModule
+from lit_rnn.logs.hparams import HyperparametersWithMetrics
+from lit_rnn.logs.log_figures import LogFigures
+from lit_rnn.model.classifier import MNISTClassifier
+from lit_rnn.runs import folders as runs
+from lit_rnn.runs.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint, check_fits
+from lit_rnn.runs.logger_runs import check_mlflow_installed, continue_logs, logger_class, logger_configs
+from lit_rnn.runs.recovery import RecoveryCheckpoint
+from lit_rnn.runs.resume import KeepConfigWhenResuming, RunPlan, apply_plan, plan_run
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
-DEFAULT_LOGGER = {"class_path": f"{TensorBoardLogger.__module__}.{TensorBoardLogger.__name__}",
-                  "init_args": {"save_dir": ".", "name": str(runs.LOG_ROOT), "default_hp_metric": False}}
+DEFAULT_LOGGER = {
+    "class_path": f"{TensorBoardLogger.__module__}.{TensorBoardLogger.__name__}",
+    "init_args": {"save_dir": ".", "name": str(runs.LOG_ROOT), "default_hp_metric": False},
+}
 MAX_SEED = 2**32 - 1  # NumPy's seeds, which seed_everything sets too, are 32-bit
 MAX_PROCESSES_OR_STEPS = 2**20  # far beyond any real run, and below what makes Lightning allocate per process
 TENSORBOARD_WRITER_OPTIONS = (  # (name, lowest, highest, what it must be)
@@ -82,8 +84,12 @@ class LitRNNCLI(LightningCLI):
             seed_everything_default=1,
             trainer_defaults={
                 "logger": DEFAULT_LOGGER,
-                "callbacks": [LearningRateMonitor(logging_interval="step"), HyperparametersWithMetrics(), LogFigures(),
-                              RandomState()],
+                "callbacks": [
+                    LearningRateMonitor(logging_interval="step"),
+                    HyperparametersWithMetrics(),
+                    LogFigures(),
+                    RandomState(),
+                ],
                 "profiler": {"class_path": f"{NoProfiler.__module__}.{NoProfiler.__name__}"},
             },
             # A bad value raises, so that the entry point prints one message instead of the whole usage.
@@ -95,21 +101,27 @@ class LitRNNCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
-        parser.set_defaults({
-            "checkpoint.monitor": "val/acc",
-            "checkpoint.mode": "max",
-            "checkpoint.filename": "best-{epoch}-{step}",
-            "checkpoint.save_last": True,
-        })
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/acc",
+                "checkpoint.mode": "max",
+                "checkpoint.filename": "best-{epoch}-{step}",
+                "checkpoint.save_last": True,
+            }
+        )
         parser.add_lightning_class_args(RecoveryCheckpoint, "recovery")
         parser.add_argument(
-            "--ckpt_path", type=str | None, default=None,
+            "--ckpt_path",
+            type=str | None,
+            default=None,
             help="Checkpoint to resume from, in its own run folder: a path, or 'last' for the newest run's newest checkpoint.",
         )
         parser.add_argument(
-            "--progress_bar_refresh_rate", type=NonNegativeInt, default=20,
+            "--progress_bar_refresh_rate",
+            type=NonNegativeInt,
+            default=20,
             help="Training steps between redraws of the progress bar (0: no bar). Lightning's default, 1, costs about "
-                 "a tenth of each step of the default network on a CPU.",
+            "a tenth of each step of the default network on a CPU.",
         )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
@@ -121,8 +133,9 @@ class LitRNNCLI(LightningCLI):
         self.config_as_given = self.config.clone()
         self.plan = plan_run(self.config)
         if self.config.trainer.logger is True:  # "a logger": the project's own, not Lightning's plain one
-            self.config.trainer.logger = Namespace(class_path=DEFAULT_LOGGER["class_path"],
-                                                   init_args=Namespace(**DEFAULT_LOGGER["init_args"]))
+            self.config.trainer.logger = Namespace(
+                class_path=DEFAULT_LOGGER["class_path"], init_args=Namespace(**DEFAULT_LOGGER["init_args"])
+            )
         interrupts.set_phase(interrupts.START_UP)  # from here a stop must give back the run folder about to be claimed
         self.run = apply_plan(self.plan, self.config)
 
@@ -171,36 +184,73 @@ class LitRNNCLI(LightningCLI):
 def check_run_settings(config: Namespace) -> None:
     """Refuse settings that Lightning would accept now and fail on later, in the middle of a run."""
     seed = config.seed_everything
-    check_config(isinstance(seed, bool) or 0 <= seed <= MAX_SEED, "seed_everything", seed,
-                 f"true (a random seed), false (none), or a whole number from 0 to {MAX_SEED}")
-    check_config(config.trainer.get("enable_checkpointing") is not False, "trainer.enable_checkpointing", False,
-                 "true: every run keeps checkpoints to resume from (to keep no best ones, set --checkpoint.save_top_k 0)")
-    check_config(not config.trainer.get("barebones"), "trainer.barebones", True,
-                 "false: barebones mode turns off the checkpoints, logs and callbacks that every run keeps (for speed "
-                 "alone, lit_rnn's defaults already skip the per-step costs Lightning's barebones mode removes)")
+    check_config(
+        isinstance(seed, bool) or 0 <= seed <= MAX_SEED,
+        "seed_everything",
+        seed,
+        f"true (a random seed), false (none), or a whole number from 0 to {MAX_SEED}",
+    )
+    check_config(
+        config.trainer.get("enable_checkpointing") is not False,
+        "trainer.enable_checkpointing",
+        False,
+        "true: every run keeps checkpoints to resume from (to keep no best ones, set --checkpoint.save_top_k 0)",
+    )
+    check_config(
+        not config.trainer.get("barebones"),
+        "trainer.barebones",
+        True,
+        "false: barebones mode turns off the checkpoints, logs and callbacks that every run keeps (for speed "
+        "alone, lit_rnn's defaults already skip the per-step costs Lightning's barebones mode removes)",
+    )
     check_monitor("checkpoint.monitor", config.checkpoint.monitor)
-    check_config(config.checkpoint.dirpath is None, "checkpoint.dirpath", config.checkpoint.dirpath,
-                 "null: checkpoints live in their run's folder (version_N/checkpoints); to keep the runs elsewhere, "
-                 "set --trainer.logger.init_args.save_dir")
+    check_config(
+        config.checkpoint.dirpath is None,
+        "checkpoint.dirpath",
+        config.checkpoint.dirpath,
+        "null: checkpoints live in their run's folder (version_N/checkpoints); to keep the runs elsewhere, "
+        "set --trainer.logger.init_args.save_dir",
+    )
     trainer = config.trainer
     for key, lowest in (("accumulate_grad_batches", 1), ("check_val_every_n_epoch", 1), ("num_nodes", 1)):
         value = trainer.get(key)
-        check_config(value is None or lowest <= value <= MAX_PROCESSES_OR_STEPS, f"trainer.{key}", value,
-                     f"a whole number from {lowest} to {MAX_PROCESSES_OR_STEPS:,}")
+        check_config(
+            value is None or lowest <= value <= MAX_PROCESSES_OR_STEPS,
+            f"trainer.{key}",
+            value,
+            f"a whole number from {lowest} to {MAX_PROCESSES_OR_STEPS:,}",
+        )
     devices = trainer.get("devices")
     count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices  # "4" means 4 too
-    check_config(not isinstance(count, int) or count <= MAX_PROCESSES_OR_STEPS, "trainer.devices", devices,
-                 f"'auto', a list of device numbers, or a number of devices up to {MAX_PROCESSES_OR_STEPS:,}")
+    check_config(
+        not isinstance(count, int) or count <= MAX_PROCESSES_OR_STEPS,
+        "trainer.devices",
+        devices,
+        f"'auto', a list of device numbers, or a number of devices up to {MAX_PROCESSES_OR_STEPS:,}",
+    )
     interval = trainer.get("val_check_interval")
-    check_config(not isinstance(interval, (int, float)) or interval > 0, "trainer.val_check_interval", interval,
-                 "a positive share of an epoch (such as 0.5) or number of steps; to validate less often, raise "
-                 "--trainer.check_val_every_n_epoch")
+    check_config(
+        not isinstance(interval, (int, float)) or interval > 0,
+        "trainer.val_check_interval",
+        interval,
+        "a positive share of an epoch (such as 0.5) or number of steps; to validate less often, raise "
+        "--trainer.check_val_every_n_epoch",
+    )
     test_batches = trainer.get("limit_test_batches")
-    check_config(test_batches is None or test_batches > 0, "trainer.limit_test_batches", test_batches,
-                 "above 0: fit ends by testing the model on the test set (1.0, the default, tests all of it)")
+    check_config(
+        test_batches is None or test_batches > 0,
+        "trainer.limit_test_batches",
+        test_batches,
+        "above 0: fit ends by testing the model on the test set (1.0, the default, tests all of it)",
+    )
     endless = trainer.get("max_epochs") == -1 and trainer.get("max_steps") in (None, -1) and not trainer.get("max_time")
-    check_config(not endless, "trainer.max_epochs", -1, "a number of epochs, unless --trainer.max_steps or "
-                 "--trainer.max_time ends the run: -1 alone trains without end")
+    check_config(
+        not endless,
+        "trainer.max_epochs",
+        -1,
+        "a number of epochs, unless --trainer.max_steps or "
+        "--trainer.max_time ends the run: -1 alone trains without end",
+    )
     check_logger_settings(config)
 
 
@@ -211,9 +261,11 @@ def check_logger_settings(config: Namespace) -> None:
     kinds = [kind for kind in map(logger_class, loggers) if kind is not None]
     twice = sorted({kind.__name__ for kind in kinds if kinds.count(kind) > 1})
     if twice:
-        raise ConfigError(f"--trainer.logger lists {' and '.join(twice)} more than once. A run's loggers all write into "
-                          "its one folder (and MLflow into its one MLflow run), so a second logger of a kind would write "
-                          "the same files: keep one of each kind.")
+        raise ConfigError(
+            f"--trainer.logger lists {' and '.join(twice)} more than once. A run's loggers all write into "
+            "its one folder (and MLflow into its one MLflow run), so a second logger of a kind would write "
+            "the same files: keep one of each kind."
+        )
     check_mlflow_installed(config)
     for number, logger in enumerate(loggers):
         init_args = getattr(logger, "init_args", None) or {}

@@ -54,10 +54,14 @@ def resolve(precision: Any, accelerator: str | Accelerator | None) -> Any:
     Raises:
         ConfigError: bfloat16 was asked for on a device without bfloat16 instructions, or float16 on a CPU.
     """
-    check_config(str(precision) not in HALF_PRECISIONS or device_kind(accelerator) != "cpu", "trainer.precision",
-                 precision, "32-true on a CPU, which has no float16 kernels for the recurrent layers (Lightning would "
-                 "train 16-mixed as bf16-mixed instead, and 16-true crashes at the first step); 16-bit precision needs "
-                 "a GPU")
+    check_config(
+        str(precision) not in HALF_PRECISIONS or device_kind(accelerator) != "cpu",
+        "trainer.precision",
+        precision,
+        "32-true on a CPU, which has no float16 kernels for the recurrent layers (Lightning would "
+        "train 16-mixed as bf16-mixed instead, and 16-true crashes at the first step); 16-bit precision needs "
+        "a GPU",
+    )
     if precision != AUTO and not is_bf16(precision):
         return precision
     native, device = native_bf16(accelerator)
@@ -68,7 +72,9 @@ def resolve(precision: Any, accelerator: str | Accelerator | None) -> Any:
         raise ConfigError(
             f"--trainer.precision is {precision!r}, but {device} has no {needs} instructions, so its bfloat16 LSTM "
             f"fails or runs slower than 32-bit. Use --trainer.precision auto (bfloat16 where the hardware has it, "
-            f"32-bit elsewhere) or {FP32}.", f"--trainer.precision is {precision!r}, which {device} cannot run")
+            f"32-bit elsewhere) or {FP32}.",
+            f"--trainer.precision is {precision!r}, which {device} cannot run",
+        )
     return precision
 
 
@@ -80,8 +86,10 @@ def to_evaluate(trained_at: Any, accelerator: str | Accelerator | None) -> Any:
     native, device = native_bf16(accelerator)
     if native:
         return trained_at
-    rank_zero_info(f"The run trained in {trained_at}, which {device} cannot run natively: "
-                   f"evaluating in {FP32}, so the last digits may differ from the run's own test.")
+    rank_zero_info(
+        f"The run trained in {trained_at}, which {device} cannot run natively: "
+        f"evaluating in {FP32}, so the last digits may differ from the run's own test."
+    )
     return FP32
 
 

@@ -1,7 +1,6 @@
 """A profiler that costs nothing when nobody profiles."""
 
-from contextlib import nullcontext
-from typing import ContextManager
+from contextlib import AbstractContextManager, nullcontext
 
 from lightning.pytorch.profilers import PassThroughProfiler
 
@@ -16,5 +15,5 @@ class NoProfiler(PassThroughProfiler):
     ``--trainer.profiler simple`` (or ``advanced``, ``pytorch``) still replaces it when you want the figures.
     """
 
-    def profile(self, action_name: str) -> ContextManager[None]:
+    def profile(self, action_name: str) -> AbstractContextManager[None]:
         return _NOTHING

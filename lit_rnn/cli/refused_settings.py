@@ -23,13 +23,17 @@ def settings_refused_by_lightning() -> Iterator[None]:
     except (MisconfigurationException, ValueError, TypeError) as error:
         refused = refused_class(error)
         if refused is not None:
-            raise ConfigError(f"{refused} Fix its init_args, install what it needs, or choose another class (--help lists "
-                              "the options).") from None
+            raise ConfigError(
+                f"{refused} Fix its init_args, install what it needs, or choose another class (--help lists "
+                "the options)."
+            ) from None
         frames = traceback.extract_tb(error.__traceback__)
         if not frames or "/lightning/" not in frames[-1].filename:
             raise
-        raise ConfigError(f"Lightning refused the settings: {summarize(error)} Change them on the command line or "
-                          "in the YAML config (--help lists them).") from None
+        raise ConfigError(
+            f"Lightning refused the settings: {summarize(error)} Change them on the command line or "
+            "in the YAML config (--help lists them)."
+        ) from None
 
 
 def refused_class(error: BaseException) -> str | None:
@@ -40,9 +44,15 @@ def refused_class(error: BaseException) -> str | None:
     that is not installed, or an argument it refuses.
     """
     given = re.search(r"class_path='([\w.]+)'", str(error))
-    if error.__cause__ is None or given is None or "Does not validate against any of the Union subtypes" not in str(error):
+    if (
+        error.__cause__ is None
+        or given is None
+        or "Does not validate against any of the Union subtypes" not in str(error)
+    ):
         return None
     cause = error.__cause__
-    reason = re.sub(r"^Problem with given class_path '[\w.]+':\s*", "", str(cause)) if isinstance(cause, ValueError) else ""
+    reason = (
+        re.sub(r"^Problem with given class_path '[\w.]+':\s*", "", str(cause)) if isinstance(cause, ValueError) else ""
+    )
     reason = " ".join(reason.split()) or summarize(cause)
     return f"{given.group(1)} could not be built from its settings: {reason.rstrip('.')}."

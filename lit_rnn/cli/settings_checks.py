@@ -12,10 +12,15 @@ from lit_rnn.base.errors import check_config
 from lit_rnn.base.private_apis import spawns_processes
 from lit_rnn.model.classifier import MNISTClassifier
 
+
 def check_monitor(argument: str, monitor: Any) -> None:
     """Refuse a metric to watch that the model never logs: Lightning finds out at the first validation's end."""
-    check_config(monitor is None or monitor in MNISTClassifier.MONITORABLE, argument, monitor,
-                 f"one of the metrics the model logs ({', '.join(MNISTClassifier.MONITORABLE)}), or null")
+    check_config(
+        monitor is None or monitor in MNISTClassifier.MONITORABLE,
+        argument,
+        monitor,
+        f"one of the metrics the model logs ({', '.join(MNISTClassifier.MONITORABLE)}), or null",
+    )
 
 
 def check_trainer(trainer: L.Trainer, strategy: Any) -> None:
@@ -24,7 +29,11 @@ def check_trainer(trainer: L.Trainer, strategy: Any) -> None:
     for callback in trainer.callbacks:
         if hasattr(callback, "monitor"):
             check_monitor(f"trainer.callbacks.monitor (of {type(callback).__name__})", callback.monitor)
-    check_config(not spawns_processes(trainer), "trainer.strategy", strategy,
-                 "ddp for several processes: this strategy starts new ones for fit and again for the test, where the "
-                 "run's folder, lock and checkpoints are already the command's own, and hands the weights back in a "
-                 "file that is not a checkpoint (Lightning's docs prefer ddp too)")
+    check_config(
+        not spawns_processes(trainer),
+        "trainer.strategy",
+        strategy,
+        "ddp for several processes: this strategy starts new ones for fit and again for the test, where the "
+        "run's folder, lock and checkpoints are already the command's own, and hands the weights back in a "
+        "file that is not a checkpoint (Lightning's docs prefer ddp too)",
+    )

@@ -48,7 +48,9 @@ def digit_grid(images: torch.Tensor, captions: Sequence[str], columns: int = 8) 
 
 def _digit_tile(image: torch.Tensor, caption: list[str], width: int, lines: int) -> Image.Image:
     side = image.shape[-1] * ZOOM
-    digit = Image.fromarray((image.detach().cpu().float() * 255).round().byte().numpy()).resize((side, side), Image.Resampling.NEAREST)
+    digit = Image.fromarray((image.detach().cpu().float() * 255).round().byte().numpy()).resize(
+        (side, side), Image.Resampling.NEAREST
+    )
     tile = Image.new("RGB", (width, side + lines * LINE_HEIGHT), "white")
     tile.paste(digit.convert("RGB"), ((width - side) // 2, 0))
     draw = ImageDraw.Draw(tile)

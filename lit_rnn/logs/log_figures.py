@@ -6,8 +6,8 @@ import lightning as L
 import torch
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from lit_rnn.logs.figures import confusion_matrix_picture, digit_grid, text_picture
 from lit_rnn.base.private_apis import logged_step
+from lit_rnn.logs.figures import confusion_matrix_picture, digit_grid, text_picture
 from lit_rnn.logs.outputs import log_picture
 
 NUM_CLASSES = 10
@@ -53,15 +53,27 @@ class LogFigures(L.Callback):
             self.confusion.reset()
             self.worst = {}
 
-    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                                batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if not self._enabled(trainer):
             return
         images, labels = batch
         confidence, predicted = outputs.detach().softmax(dim=1).max(dim=1)
         self.confusion.update(predicted, labels)
         wrong = predicted != labels
-        found = {"images": images[wrong], "labels": labels[wrong], "predicted": predicted[wrong], "confidence": confidence[wrong]}
+        found = {
+            "images": images[wrong],
+            "labels": labels[wrong],
+            "predicted": predicted[wrong],
+            "confidence": confidence[wrong],
+        }
         if self.worst:
             found = {key: torch.cat([self.worst[key], value]) for key, value in found.items()}
         keep = found["confidence"].topk(min(self.mistakes, len(found["confidence"]))).indices
@@ -75,7 +87,10 @@ class LogFigures(L.Callback):
         if not trainer.is_global_zero:
             return
         stage, step = "test" if trainer.testing else "val", logged_step(trainer)
-        pictures = {"confusion_matrix": confusion_matrix_picture(matrix.cpu()), "worst_mistakes": self._mistakes_picture()}
+        pictures = {
+            "confusion_matrix": confusion_matrix_picture(matrix.cpu()),
+            "worst_mistakes": self._mistakes_picture(),
+        }
         per_digit = {f"{stage}_per_digit/acc_{digit}": value for digit, value in enumerate(accuracy.tolist())}
         for logger in trainer.loggers:
             for name, picture in pictures.items():
@@ -88,7 +103,9 @@ class LogFigures(L.Callback):
             return text_picture("no mistakes")
         captions = [
             f"true {label} pred {predicted}\nconfidence {confidence:.2f}"
-            for label, predicted, confidence in zip(worst["labels"].tolist(), worst["predicted"].tolist(), worst["confidence"].tolist())
+            for label, predicted, confidence in zip(
+                worst["labels"].tolist(), worst["predicted"].tolist(), worst["confidence"].tolist()
+            )
         ]
         return digit_grid(worst["images"], captions, columns=6)
 

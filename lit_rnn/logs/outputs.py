@@ -35,7 +35,9 @@ def log_picture(logger: Logger, tag: str, picture: torch.Tensor, step: int) -> N
     if isinstance(logger, TensorBoardLogger):
         logger.experiment.add_image(tag, picture, step)
     elif isinstance(logger, MLFlowLogger):  # a picture logged again at its step (a resume) replaces the first
-        logger.experiment.log_image(logger.run_id, as_pixels(picture), artifact_file=picture_file("", tag, step).as_posix())
+        logger.experiment.log_image(
+            logger.run_id, as_pixels(picture), artifact_file=picture_file("", tag, step).as_posix()
+        )
     elif logger.log_dir is not None:
         path = picture_file(logger.log_dir, tag, step)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,4 +54,3 @@ def log_settings(logger: Logger, settings: dict[str, Any], metrics: Iterable[str
         write_hparams(logger, settings, metrics)
     else:
         logger.log_hyperparams(settings)
-

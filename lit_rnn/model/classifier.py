@@ -23,8 +23,12 @@ class TrainingDiverged(UserError):
 
 
 def _check_learning_rate(learning_rate: Any) -> None:
-    check_config(math.isfinite(learning_rate) and learning_rate > 0, "model.optimizer.lr", learning_rate,
-                 "a finite positive number")
+    check_config(
+        math.isfinite(learning_rate) and learning_rate > 0,
+        "model.optimizer.lr",
+        learning_rate,
+        "a finite positive number",
+    )
 
 
 def _all_finite(tensors: Iterable[torch.Tensor]) -> bool:
@@ -72,13 +76,17 @@ class MNISTClassifier(QuickHookNames, L.LightningModule):
         scheduler_interval: str = "step",
     ) -> None:
         super().__init__()
-        check_config(scheduler_interval in ("step", "epoch"), "model.scheduler_interval", scheduler_interval, "'step' or 'epoch'")
+        check_config(
+            scheduler_interval in ("step", "epoch"), "model.scheduler_interval", scheduler_interval, "'step' or 'epoch'"
+        )
         self.save_hyperparameters(logger=False)
         self.network = RecurrentClassifier(cell, hidden_size, num_layers, dropout, bidirectional, normalize_input)
         self.optimizer, self.scheduler = optimizer or _tutorial_adam, scheduler
         self._check_optimizer_arguments()
         self.loss = nn.CrossEntropyLoss()
-        self.train_acc, self.val_acc, self.test_acc = (MulticlassAccuracy(num_classes=10, average="micro") for _ in range(3))
+        self.train_acc, self.val_acc, self.test_acc = (
+            MulticlassAccuracy(num_classes=10, average="micro") for _ in range(3)
+        )
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # in checkpoints: a resumed run must remember the best so far
@@ -95,14 +103,18 @@ class MNISTClassifier(QuickHookNames, L.LightningModule):
         try:
             optimizer = self.optimizer([nn.Parameter(torch.zeros(1))])
         except (ValueError, TypeError) as error:
-            raise ConfigError(f"--model.optimizer is refused: {error}. Fix its init_args (for example --model.optimizer.lr 0.01).") from None
+            raise ConfigError(
+                f"--model.optimizer is refused: {error}. Fix its init_args (for example --model.optimizer.lr 0.01)."
+            ) from None
         _check_learning_rate(optimizer.defaults.get("lr", 1.0))
         if self.scheduler is None:
             return
         try:
             self.scheduler(optimizer, **self._run_length(lambda: 1))
         except (ValueError, TypeError, ZeroDivisionError) as error:
-            raise ConfigError(f"--model.scheduler is refused: {error}. Fix its init_args (--help lists them).") from None
+            raise ConfigError(
+                f"--model.scheduler is refused: {error}. Fix its init_args (--help lists them)."
+            ) from None
 
     def _run_length(self, steps: Callable[[], int]) -> dict[str, int]:
         """A schedule over the whole run (OneCycleLR) left without a length gets the run's number of ``steps()``."""
@@ -180,4 +192,7 @@ class MNISTClassifier(QuickHookNames, L.LightningModule):
         if self.scheduler is None:
             return optimizer
         scheduler = self.scheduler(optimizer, **self._run_length(lambda: int(self.trainer.estimated_stepping_batches)))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval},
+        }

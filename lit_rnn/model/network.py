@@ -23,8 +23,9 @@ ARCHITECTURE_KEYS = ("cell", "hidden_size", "num_layers", "dropout", "bidirectio
 MAX_WEIGHTS = 100_000_000
 
 
-def weight_count(cell: str, hidden_size: int, num_layers: int, bidirectional: bool,
-                 input_size: int = 28, num_classes: int = 10) -> int:
+def weight_count(
+    cell: str, hidden_size: int, num_layers: int, bidirectional: bool, input_size: int = 28, num_classes: int = 10
+) -> int:
     """How many weights the network has, computed without building it."""
     directions = 2 if bidirectional else 1
 
@@ -39,29 +40,44 @@ def _is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_architecture(cell: Any, hidden_size: Any, num_layers: Any, dropout: Any, bidirectional: Any,
-                       normalize_input: Any) -> None:
+def check_architecture(
+    cell: Any, hidden_size: Any, num_layers: Any, dropout: Any, bidirectional: Any, normalize_input: Any
+) -> None:
     """Refuse settings the network cannot be built with, types included (a checkpoint's may be anything).
 
     Raises:
         ConfigError: naming the first wrong setting, before anything is allocated.
     """
     check_config(cell in _CELLS, "model.cell", cell, f"one of {', '.join(map(repr, get_args(CellType)))}")
-    check_config(_is_whole(hidden_size) and hidden_size > 0, "model.hidden_size", hidden_size, "a positive whole number")
+    check_config(
+        _is_whole(hidden_size) and hidden_size > 0, "model.hidden_size", hidden_size, "a positive whole number"
+    )
     check_config(_is_whole(num_layers) and num_layers > 0, "model.num_layers", num_layers, "a positive whole number")
-    check_config(isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout < 1,
-                 "model.dropout", dropout, "in [0, 1)")
-    check_config(dropout == 0 or num_layers > 1, "model.dropout", dropout,
-                 "0 with one layer (dropout acts between layers): raise --model.num_layers")
+    check_config(
+        isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout < 1,
+        "model.dropout",
+        dropout,
+        "in [0, 1)",
+    )
+    check_config(
+        dropout == 0 or num_layers > 1,
+        "model.dropout",
+        dropout,
+        "0 with one layer (dropout acts between layers): raise --model.num_layers",
+    )
     check_config(isinstance(bidirectional, bool), "model.bidirectional", bidirectional, "true or false")
     check_config(isinstance(normalize_input, bool), "model.normalize_input", normalize_input, "true or false")
     weights = weight_count(cell, hidden_size, num_layers, bidirectional)
     one_layer_fits = weight_count(cell, hidden_size, 1, bidirectional) <= MAX_WEIGHTS
     argument, value = ("num_layers", num_layers) if one_layer_fits else ("hidden_size", hidden_size)
-    check_config(weights <= MAX_WEIGHTS, f"model.{argument}", value,
-                 f"smaller: with --model.hidden_size {hidden_size} and --model.num_layers {num_layers} the network would "
-                 f"have {weights:,} weights, and at most {MAX_WEIGHTS:,} ({MAX_WEIGHTS * 4 // 10**6} MB) are allowed, "
-                 "far more than 28x28 digits need")
+    check_config(
+        weights <= MAX_WEIGHTS,
+        f"model.{argument}",
+        value,
+        f"smaller: with --model.hidden_size {hidden_size} and --model.num_layers {num_layers} the network would "
+        f"have {weights:,} weights, and at most {MAX_WEIGHTS:,} ({MAX_WEIGHTS * 4 // 10**6} MB) are allowed, "
+        "far more than 28x28 digits need",
+    )
 
 
 class RecurrentClassifier(nn.Module):

@@ -40,8 +40,11 @@ BOOKKEEPING = (
     ("epoch", _count, "a whole number of epochs, 0 or more"),
     ("global_step", _count, "a whole number of steps, 0 or more"),
     ("state_dict", lambda value: isinstance(value, dict), "a mapping of weights"),
-    ("loops", lambda value: isinstance(value, dict) and isinstance(value.get("fit_loop"), dict),
-     "a mapping holding the fit loop's progress"),
+    (
+        "loops",
+        lambda value: isinstance(value, dict) and isinstance(value.get("fit_loop"), dict),
+        "a mapping holding the fit loop's progress",
+    ),
     ("optimizer_states", lambda value: isinstance(value, list), "a list"),
     ("lr_schedulers", lambda value: isinstance(value, list), "a list"),
     ("callbacks", lambda value: isinstance(value, dict), "a mapping"),
@@ -111,8 +114,11 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     """
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(path, "is a folder, not a checkpoint file",
-                              "Give --ckpt_path a .ckpt file, such as one in a run's checkpoints/ folder.")
+        raise CheckpointError(
+            path,
+            "is a folder, not a checkpoint file",
+            "Give --ckpt_path a .ckpt file, such as one in a run's checkpoints/ folder.",
+        )
     if not path.is_file():
         problem = "is not a regular file" if os.path.lexists(path) else "does not exist"
         raise CheckpointError(path, problem, "Check the path given to --ckpt_path: it must be a .ckpt file.")
@@ -125,12 +131,16 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     missing = [key for key in TRAINING_STATE_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
     if missing:
         raise CheckpointError(
-            path, f"is not a lit_rnn training checkpoint: it lacks {', '.join(missing)}, without which training cannot go on"
+            path,
+            f"is not a lit_rnn training checkpoint: it lacks {', '.join(missing)}, without which training cannot go on",
         )
     for key, holds, what in BOOKKEEPING:
         if not holds(checkpoint.get(key)):
-            raise CheckpointError(path, f"is not as Lightning writes a checkpoint: its {key} is {_shown(checkpoint.get(key))}, "
-                                        f"but it must be {what}")
+            raise CheckpointError(
+                path,
+                f"is not as Lightning writes a checkpoint: its {key} is {_shown(checkpoint.get(key))}, "
+                f"but it must be {what}",
+            )
     return checkpoint
 
 
@@ -141,7 +151,10 @@ def _shown(value: Any) -> str:
 
 
 def _why_unreadable(path: Path, error: Exception) -> str:
-    refused = "was refused: it holds Python objects ({}) that could run code when loaded, and only tensors and plain data are loaded"
+    refused = (
+        "was refused: it holds Python objects ({}) that could run code when loaded, and only tensors and plain data "
+        "are loaded"
+    )
     if zipfile.is_zipfile(path):
         try:
             unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
@@ -177,7 +190,8 @@ def check_fits(checkpoint: dict[str, Any], path: str | Path, model: torch.nn.Mod
     if problems:
         shown = "; ".join(problems[:2]) + (f" (and {len(problems) - 2} more)" if len(problems) > 2 else "")
         raise CheckpointError(
-            path, f"was saved from a different model: {shown}",
+            path,
+            f"was saved from a different model: {shown}",
             "Resume with the config it was trained with (its run folder holds it as config.yaml), or start a new run.",
         )
 
@@ -194,7 +208,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         torch.save(checkpoint, serialized)
         write_atomically(Path(path), lambda handle: handle.write(serialized.getbuffer()))
 
-    def load_checkpoint(self, path: str | Path, map_location: Any = "cpu", weights_only: bool | None = None) -> dict[str, Any]:
+    def load_checkpoint(
+        self, path: str | Path, map_location: Any = "cpu", weights_only: bool | None = None
+    ) -> dict[str, Any]:
         return read_checkpoint(path, map_location)
 
 
@@ -213,7 +229,9 @@ class RunCheckpoint(ModelCheckpoint):
             super().setup(trainer, pl_module, stage)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.fast_dev_run:  # Lightning 2.6 saves last.ckpt here even in a fast_dev_run, into the working folder
+        if (
+            not trainer.fast_dev_run
+        ):  # Lightning 2.6 saves last.ckpt here even in a fast_dev_run, into the working folder
             super().on_train_end(trainer, pl_module)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -224,15 +242,17 @@ class RunCheckpoint(ModelCheckpoint):
 
         best_k = {rebased(path): score for path, score in state_dict.get("best_k_models", {}).items() if rebased(path)}
         best = rebased(state_dict["best_model_path"])
-        super().load_state_dict({
-            **state_dict,
-            "dirpath": self.dirpath,
-            "best_model_path": best,
-            "best_model_score": state_dict["best_model_score"] if best else None,
-            "best_k_models": best_k,
-            "kth_best_model_path": rebased(state_dict.get("kth_best_model_path", "")),
-            "last_model_path": rebased(state_dict.get("last_model_path", "")),
-        })
+        super().load_state_dict(
+            {
+                **state_dict,
+                "dirpath": self.dirpath,
+                "best_model_path": best,
+                "best_model_score": state_dict["best_model_score"] if best else None,
+                "best_k_models": best_k,
+                "kth_best_model_path": rebased(state_dict.get("kth_best_model_path", "")),
+                "last_model_path": rebased(state_dict.get("last_model_path", "")),
+            }
+        )
 
     def best_checkpoint(self) -> Path | None:
         """The best checkpoint of this run, if it has one (none before a validation, or with ``save_top_k 0``)."""

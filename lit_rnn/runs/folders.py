@@ -7,18 +7,18 @@ a run that failed before it saved anything.
 """
 
 import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
 import os
 import shutil
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, CheckpointError, read_checkpoint
 from lit_rnn.base.errors import UserError
 from lit_rnn.base.yaml_files import YAMLFileError, read_yaml
+from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, CheckpointError, read_checkpoint
 
 LOG_ROOT = Path("lightning_logs")
 RUN_PREFIX = "version_"
@@ -45,8 +45,8 @@ def checkpoint_folder(run: Path) -> Path:
 
 def runs_newest_first(root: Path) -> list[Path]:
     """The ``version_N`` run folders under ``root``, highest N first."""
-    runs = [path for path in root.glob(f"{RUN_PREFIX}*") if path.is_dir() and path.name[len(RUN_PREFIX):].isdigit()]
-    return sorted(runs, key=lambda path: int(path.name[len(RUN_PREFIX):]), reverse=True)
+    runs = [path for path in root.glob(f"{RUN_PREFIX}*") if path.is_dir() and path.name[len(RUN_PREFIX) :].isdigit()]
+    return sorted(runs, key=lambda path: int(path.name[len(RUN_PREFIX) :]), reverse=True)
 
 
 def run_of(checkpoint: Path) -> Path | None:
@@ -65,7 +65,7 @@ def claim_new_run(root: Path) -> Path:
             root.mkdir(parents=True)
             _created_roots.add(root)
         runs = runs_newest_first(root)
-        number = int(runs[0].name[len(RUN_PREFIX):]) + 1 if runs else 0
+        number = int(runs[0].name[len(RUN_PREFIX) :]) + 1 if runs else 0
         while True:
             run = root / f"{RUN_PREFIX}{number}"
             try:
@@ -94,7 +94,9 @@ def take_ownership(run: Path, then: str = "resume with --ckpt_path last") -> Non
     try:
         handle = open(run / LOCK_NAME, "a+")  # noqa: SIM115 - held open until the process exits
     except OSError as error:
-        raise UserError(f"The run folder {run} cannot be written ({error.strerror}). Resume as a user who can write it.") from None
+        raise UserError(
+            f"The run folder {run} cannot be written ({error.strerror}). Resume as a user who can write it."
+        ) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -211,7 +213,7 @@ def last_checkpoint(root: Path) -> tuple[Path, dict[str, Any]]:
 def best_in(run: Path, checkpoint: dict[str, Any]) -> Path | None:
     """The best checkpoint of ``run`` as its ``ModelCheckpoint`` ranked it in ``checkpoint``, found in the run's own
     folder wherever the run now is; None when the run has none (no validation yet, or ``save_top_k 0``)."""
-    for key, state in checkpoint.get("callbacks", {}).items():
+    for state in checkpoint.get("callbacks", {}).values():
         if isinstance(state, dict) and "best_model_path" in state and state["best_model_path"]:
             best = checkpoint_folder(run) / Path(state["best_model_path"]).name
             return best if best.is_file() else None

@@ -55,8 +55,10 @@ def is_mlflow(logger: Namespace) -> bool:
 
 def check_mlflow_installed(config: Namespace) -> None:
     if any(is_mlflow(logger) for logger in logger_configs(config)) and importlib.util.find_spec("mlflow") is None:
-        raise ConfigError("--trainer.logger MLFlowLogger needs MLflow, which is not installed. Install it with: "
-                          "pip install -e '.[mlflow]' (or pip install mlflow-skinny).")
+        raise ConfigError(
+            "--trainer.logger MLFlowLogger needs MLflow, which is not installed. Install it with: "
+            "pip install -e '.[mlflow]' (or pip install mlflow-skinny)."
+        )
 
 
 def use_local_mlflow_store(init_args: Namespace, root: Path) -> None:
@@ -109,12 +111,18 @@ def start_mlflow_run(logger: MLFlowLogger, run: Path, resuming: bool) -> None:
             run_id, tracking_uri = logger.run_id, logger.experiment.tracking_uri
     except Exception as error:  # noqa: BLE001 - MLflow raises its own, requests' and SQLAlchemy's errors
         if resuming and mlflow_run_of(run) is not None:
-            remedy = (f"The resumed run's MLflow run is the one {run / MLFLOW_RUN_FILE} names: restore its store, or "
-                      "move that file away to go on in a new MLflow run.")
+            remedy = (
+                f"The resumed run's MLflow run is the one {run / MLFLOW_RUN_FILE} names: restore its store, or "
+                "move that file away to go on in a new MLflow run."
+            )
         else:
-            remedy = ("Start the tracking server, correct --trainer.logger.init_args.tracking_uri (or MLFLOW_TRACKING_URI), "
-                      "or leave both out for the local store beside the runs (lightning_logs/mlflow.db).")
-        raise ConfigError(f"The MLflow tracking store cannot be used: {summarize(error).rstrip('.')}. {remedy}") from None
+            remedy = (
+                "Start the tracking server, correct --trainer.logger.init_args.tracking_uri (or MLFLOW_TRACKING_URI), "
+                "or leave both out for the local store beside the runs (lightning_logs/mlflow.db)."
+            )
+        raise ConfigError(
+            f"The MLflow tracking store cannot be used: {summarize(error).rstrip('.')}. {remedy}"
+        ) from None
     (run / MLFLOW_RUN_FILE).write_text(json.dumps({"tracking_uri": tracking_uri, "run_id": run_id}) + "\n")
 
 
@@ -203,12 +211,16 @@ def continue_mlflow(logger: MLFlowLogger, checkpoint_step: int) -> None:
 
     def log_unchanged_settings(params: dict[str, Any]) -> None:
         settings = flat_settings(params)
-        changed = {key: value for key, value in settings.items()
-                   if key in run.data.params and run.data.params[key] != str(value)[:MLFLOW_VALUE_LENGTH]}
+        changed = {
+            key: value
+            for key, value in settings.items()
+            if key in run.data.params and run.data.params[key] != str(value)[:MLFLOW_VALUE_LENGTH]
+        }
         log_hyperparams({key: value for key, value in settings.items() if key not in changed})
         for key, value in changed.items():
-            client.set_tag(run_id, f"lit_rnn.changed_on_resume.{key}",
-                           f"{value} from step {checkpoint_step}"[:MLFLOW_VALUE_LENGTH])
+            client.set_tag(
+                run_id, f"lit_rnn.changed_on_resume.{key}", f"{value} from step {checkpoint_step}"[:MLFLOW_VALUE_LENGTH]
+            )
 
     logger.log_metrics, logger.log_hyperparams = log_new_points, log_unchanged_settings
 
@@ -236,8 +248,11 @@ def viewers(loggers: list[Logger], run: Path, root: Path) -> list[str]:
             record = mlflow_run_of(run)
             uri = record["tracking_uri"]
             local = uri.startswith(("sqlite:", "file:"))
-            found.append(f"mlflow ui --backend-store-uri {uri} (MLflow run {record['run_id']})" if local
-                         else f"MLflow run {record['run_id']} at {uri}")
+            found.append(
+                f"mlflow ui --backend-store-uri {uri} (MLflow run {record['run_id']})"
+                if local
+                else f"MLflow run {record['run_id']} at {uri}"
+            )
         elif isinstance(logger, CSVLogger):
             found.append(f"{run / METRICS_FILE} (pictures in {run / IMAGES})")
     return found

@@ -9,9 +9,9 @@ import lightning as L
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 
 from lit_rnn.base import interrupts
+from lit_rnn.base.errors import check_config
 from lit_rnn.runs import results as run_results
 from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, sync_folder
-from lit_rnn.base.errors import check_config
 
 RECOVERY_NAME = "recovery.ckpt"
 
@@ -32,8 +32,10 @@ def checkpoint_folder(trainer: L.Trainer) -> Path:
 
 def after_training(trainer: L.Trainer) -> str:
     """What a signal after training means: nothing is lost, and how to get the rest of the command done."""
-    return (f"after training: the trained model is saved in {checkpoint_folder(trainer)}. Test it with the same "
-            "command plus --ckpt_path last.")
+    return (
+        f"after training: the trained model is saved in {checkpoint_folder(trainer)}. Test it with the same "
+        "command plus --ckpt_path last."
+    )
 
 
 class RecoveryCheckpoint(Checkpoint):

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lit_rnn.runs.checkpointing import write_atomically
 from lit_rnn.base.errors import ConfigError, summarize
+from lit_rnn.runs.checkpointing import write_atomically
 
 RESULTS_NAME = "results.json"
 
@@ -41,7 +41,8 @@ def read(run: Path) -> dict[str, Any] | None:
         results = summarize(error)
     if not isinstance(results, dict) or not isinstance(results.get("metrics"), dict):
         why = results if isinstance(results, str) else "no metrics in it"
-        raise ConfigError(f"{path} is not the results file fit writes ({why}). Move it out of the run folder: the "
-                          "run's checkpoints are kept, and --ckpt_path last writes it anew.")
+        raise ConfigError(
+            f"{path} is not the results file fit writes ({why}). Move it out of the run folder: the "
+            "run's checkpoints are kept, and --ckpt_path last writes it anew."
+        )
     return results
-

@@ -18,10 +18,10 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_only
 
+from lit_rnn.base.errors import ConfigError, check_config
+from lit_rnn.data.datamodule import MNISTDataModule
 from lit_rnn.runs import folders as runs
 from lit_rnn.runs.checkpointing import read_checkpoint
-from lit_rnn.data.datamodule import MNISTDataModule
-from lit_rnn.base.errors import ConfigError, check_config
 from lit_rnn.runs.logger_runs import is_mlflow, logger_configs, point_mlflow_at_run, use_local_mlflow_store
 
 DATA_ORDER = ("batch_size", "val_size", "split_seed")
@@ -77,14 +77,21 @@ def plan_run(config: Namespace) -> RunPlan:
 def _check_resumable(config: Namespace, path: Path, checkpoint: dict[str, Any]) -> None:
     epochs_done = checkpoint["epoch"]
     max_epochs = config.trainer.get("max_epochs")
-    check_config(max_epochs in (None, -1) or max_epochs >= epochs_done, "trainer.max_epochs", max_epochs,
-                 f"at least {epochs_done}, the epochs {path} has already trained (more, to train on)")
+    check_config(
+        max_epochs in (None, -1) or max_epochs >= epochs_done,
+        "trainer.max_epochs",
+        max_epochs,
+        f"at least {epochs_done}, the epochs {path} has already trained (more, to train on)",
+    )
     # A run without a seed (--seed_everything false) is resumed without one too: it shuffles by its checkpoint's seed.
     seed = _saved_seed(checkpoint) if config.seed_everything is not False else {}
     saved = {**checkpoint.get("datamodule_hyper_parameters", {}), **seed}
     current = {**{key: config.data.get(key) for key in DATA_ORDER}, "seed_everything": config.seed_everything}
-    changed = [f"--{'data.' if key in DATA_ORDER else ''}{key} {current[key]} (the run's: {saved[key]})"
-               for key in current if key in saved and saved[key] != current[key]]
+    changed = [
+        f"--{'data.' if key in DATA_ORDER else ''}{key} {current[key]} (the run's: {saved[key]})"
+        for key in current
+        if key in saved and saved[key] != current[key]
+    ]
     if changed:
         raise ConfigError(
             f"The resume would train on other batches than the run did: {', '.join(changed)}. Resume with the "

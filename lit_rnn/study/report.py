@@ -27,12 +27,19 @@ def trial_line(study: optuna.Study, trial: FrozenTrial, objective: str) -> str:
         best = f"best so far: trial {study.best_trial.number} ({study.best_value:.4f})"
     except ValueError:  # no trial has completed yet
         best = "no trial complete yet"
-    return (f"trial {trial.number}: {settings}: {result} ({trial.state.name.lower()}"
-            f"{f', {took:.1f} s' if took else ''}); {best}")
+    return (
+        f"trial {trial.number}: {settings}: {result} ({trial.state.name.lower()}"
+        f"{f', {took:.1f} s' if took else ''}); {best}"
+    )
 
 
-def report(study: optuna.Study, folder: Path, objective: str, space: Mapping[str, Any],
-           config_of: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+def report(
+    study: optuna.Study,
+    folder: Path,
+    objective: str,
+    space: Mapping[str, Any],
+    config_of: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
     """The table of trials, the mean and spread over seeds of each setting, the plots, and the best trial's config
     (``config_of`` its settings)."""
     trials = sorted(study.get_trials(deepcopy=False), key=lambda trial: trial.number)
@@ -52,8 +59,10 @@ def report(study: optuna.Study, folder: Path, objective: str, space: Mapping[str
         return
     best_file = folder / "best.yaml"
     best_file.write_text(yaml.safe_dump(config_of(best.params), sort_keys=False))
-    print(f"Best: trial {best.number}, {objective} {best.value:.4f} ({best.params}). Its config: {best_file}; "
-          f"run it again with python -m lit_rnn.fit --config {best_file}")
+    print(
+        f"Best: trial {best.number}, {objective} {best.value:.4f} ({best.params}). Its config: {best_file}; "
+        f"run it again with python -m lit_rnn.fit --config {best_file}"
+    )
 
 
 class NoTrialCompleted(UserError):
@@ -68,11 +77,17 @@ def check_some_trial_completed(trials: list[FrozenTrial], folder: Path) -> None:
     if any(trial.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING) for trial in trials):
         return
     failed = [trial for trial in trials if trial.state == TrialState.FAIL]
-    first = (f" The first failure, trial {failed[0].number}: {failed[0].user_attrs.get('error', 'no reason given')}"
-             f" (its messages: {folder / f'trial_{failed[0].number}' / 'fit.log'})." if failed else "")
-    raise NoTrialCompleted(f"No trial of the study in {folder} completed: {len(failed)} of {len(trials)} failed, the "
-                           f"others were pruned.{first} Fix what failed, then run the sweep again with a new "
-                           "--sweep.study_name.")
+    first = (
+        f" The first failure, trial {failed[0].number}: {failed[0].user_attrs.get('error', 'no reason given')}"
+        f" (its messages: {folder / f'trial_{failed[0].number}' / 'fit.log'})."
+        if failed
+        else ""
+    )
+    raise NoTrialCompleted(
+        f"No trial of the study in {folder} completed: {len(failed)} of {len(trials)} failed, the "
+        f"others were pruned.{first} Fix what failed, then run the sweep again with a new "
+        "--sweep.study_name."
+    )
 
 
 def print_cells(trials: list[FrozenTrial]) -> None:
@@ -86,9 +101,11 @@ def print_cells(trials: list[FrozenTrial]) -> None:
         accuracies = [trial.user_attrs["test/acc"] for trial in members if trial.user_attrs.get("test/acc") is not None]
         seconds = [trial.user_attrs["train_seconds"] for trial in members if trial.user_attrs.get("train_seconds")]
         spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
-        print(f"  {key}: test/acc {statistics.mean(accuracies):.4f} ± {spread:.4f} over {len(accuracies)} "
-              f"seed{'s' if len(accuracies) > 1 else ''}, "
-              f"training {statistics.mean(seconds):.1f} s on average")
+        print(
+            f"  {key}: test/acc {statistics.mean(accuracies):.4f} ± {spread:.4f} over {len(accuracies)} "
+            f"seed{'s' if len(accuracies) > 1 else ''}, "
+            f"training {statistics.mean(seconds):.1f} s on average"
+        )
 
 
 PLOTS = {

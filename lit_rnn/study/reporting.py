@@ -13,8 +13,11 @@ PrunerName = Literal["median", "hyperband"] | None
 
 def make_pruner(name: PrunerName) -> optuna.pruners.BasePruner:
     """Optuna's pruner of that name; None prunes nothing. A study keeps no pruner: each process that asks makes it."""
-    return {None: optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
-            "hyperband": optuna.pruners.HyperbandPruner}[name]()
+    return {
+        None: optuna.pruners.NopPruner,
+        "median": optuna.pruners.MedianPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+    }[name]()
 
 
 class TrialPruned(UserError):
@@ -34,8 +37,14 @@ class ReportToStudy(L.Callback):
         pruner: The study's pruner.
     """
 
-    def __init__(self, storage: str, study_name: str, trial_number: int, objective: str = "val/acc_best",
-                 pruner: PrunerName = "median") -> None:
+    def __init__(
+        self,
+        storage: str,
+        study_name: str,
+        trial_number: int,
+        objective: str = "val/acc_best",
+        pruner: PrunerName = "median",
+    ) -> None:
         self.storage, self.study_name, self.trial_number, self.objective = storage, study_name, trial_number, objective
         self.pruner = pruner
         self._trial: optuna.trial.Trial | None = None
@@ -48,8 +57,10 @@ class ReportToStudy(L.Callback):
             self._trial = self._running_trial()
         self._trial.report(float(value), step=trainer.global_step)
         if self._trial.should_prune():
-            raise TrialPruned(f"The study's pruner stopped this trial after step {trainer.global_step}: its "
-                              f"{self.objective}, {float(value):.4f}, is behind the other trials' at that step.")
+            raise TrialPruned(
+                f"The study's pruner stopped this trial after step {trainer.global_step}: its "
+                f"{self.objective}, {float(value):.4f}, is behind the other trials' at that step."
+            )
 
     def _running_trial(self) -> optuna.trial.Trial:
         """The trial, to report to: the worker that runs it holds its ``Trial``, which no other process can be given,

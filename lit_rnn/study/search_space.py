@@ -31,7 +31,8 @@ class Range:
     @property
     def whole(self) -> bool:
         return all(isinstance(value, int) and not isinstance(value, bool) for value in (self.low, self.high)) and (
-            self.step is None or isinstance(self.step, int))
+            self.step is None or isinstance(self.step, int)
+        )
 
 
 Dimension = list[Any] | Range
@@ -40,8 +41,9 @@ Dimension = list[Any] | Range
 def parse_space(space: Mapping[str, Any]) -> dict[str, Dimension]:
     """Check the space's shape and turn its ranges into ``Range``; says which key is wrong and why."""
     if not space:
-        raise ConfigError("--sweep.space is empty: give at least one fit option to vary, such as "
-                          "{model.cell: [rnn, gru, lstm]}.")
+        raise ConfigError(
+            "--sweep.space is empty: give at least one fit option to vary, such as {model.cell: [rnn, gru, lstm]}."
+        )
     dimensions = {}
     for key, given in space.items():
         where = f"--sweep.space's {key}"
@@ -50,9 +52,15 @@ def parse_space(space: Mapping[str, Any]) -> dict[str, Dimension]:
                 raise ConfigError(f"{where} is an empty list of choices: give one or more values.")
             dimensions[key] = given
             continue
-        if not isinstance(given, Mapping) or not {"low", "high"} <= set(given) or set(given) - {"low", "high", "step", "log"}:
-            raise ConfigError(f"{where} is {given!r}: give a list of choices, or a range {{low, high}} with an "
-                              "optional step or log: true.")
+        if (
+            not isinstance(given, Mapping)
+            or not {"low", "high"} <= set(given)
+            or set(given) - {"low", "high", "step", "log"}
+        ):
+            raise ConfigError(
+                f"{where} is {given!r}: give a list of choices, or a range {{low, high}} with an "
+                "optional step or log: true."
+            )
         numbers = [given[name] for name in ("low", "high", "step") if given.get(name) is not None]
         if not all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in numbers):
             raise ConfigError(f"{where} is {given!r}: low, high and step must be numbers.")
@@ -71,17 +79,21 @@ def grid(dimensions: Mapping[str, Dimension]) -> dict[str, list[Any]]:
     """The grid of a space of choices, for Optuna's ``GridSampler``; a range has no grid."""
     ranges = [key for key, dimension in dimensions.items() if isinstance(dimension, Range)]
     if ranges:
-        raise ConfigError(f"--sweep.sampler grid tries every combination of choices, but {', '.join(ranges)} "
-                          f"{'is a range' if len(ranges) == 1 else 'are ranges'}: list the values to try, or use "
-                          "--sweep.sampler tpe or random.")
+        raise ConfigError(
+            f"--sweep.sampler grid tries every combination of choices, but {', '.join(ranges)} "
+            f"{'is a range' if len(ranges) == 1 else 'are ranges'}: list the values to try, or use "
+            "--sweep.sampler tpe or random."
+        )
     return {key: labels(dimension) for key, dimension in dimensions.items()}
 
 
 def labels(choices: list[Any]) -> list[Any]:
     """The choices as Optuna takes them: numbers, strings, booleans and null as they are, anything else (a class with
     its arguments) as its JSON text, which fit's command line reads as the value itself."""
-    return [choice if choice is None or isinstance(choice, (bool, int, float, str)) else json.dumps(choice)
-            for choice in choices]
+    return [
+        choice if choice is None or isinstance(choice, (bool, int, float, str)) else json.dumps(choice)
+        for choice in choices
+    ]
 
 
 def suggest(trial: optuna.trial.Trial, dimensions: Mapping[str, Dimension]) -> dict[str, Any]:
@@ -92,9 +104,13 @@ def suggest(trial: optuna.trial.Trial, dimensions: Mapping[str, Dimension]) -> d
             chosen = labels(dimension)
             values[key] = dimension[chosen.index(trial.suggest_categorical(key, chosen))]
         elif dimension.whole:
-            values[key] = trial.suggest_int(key, dimension.low, dimension.high, step=dimension.step or 1, log=dimension.log)
+            values[key] = trial.suggest_int(
+                key, dimension.low, dimension.high, step=dimension.step or 1, log=dimension.log
+            )
         else:
-            values[key] = trial.suggest_float(key, dimension.low, dimension.high, step=dimension.step, log=dimension.log)
+            values[key] = trial.suggest_float(
+                key, dimension.low, dimension.high, step=dimension.step, log=dimension.log
+            )
     return values
 
 

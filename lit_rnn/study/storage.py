@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError
 
 from lit_rnn.base.errors import ConfigError, summarize
 
+
 def open_storage(url: str, heartbeat_seconds: int, attempts: int = 5) -> optuna.storages.BaseStorage:
     """Optuna's storage at ``url``, with heartbeats so that a trial whose worker died is failed and tried again.
 
@@ -26,15 +27,19 @@ def open_storage(url: str, heartbeat_seconds: int, attempts: int = 5) -> optuna.
         try:
             with open_lock(Path(f"{sqlite_file}.lock")) if sqlite_file else contextlib.nullcontext():
                 return optuna.storages.RDBStorage(
-                    url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite_file else None,
-                    heartbeat_interval=heartbeat_seconds, grace_period=4 * heartbeat_seconds,
+                    url,
+                    engine_kwargs={"connect_args": {"timeout": 60}} if sqlite_file else None,
+                    heartbeat_interval=heartbeat_seconds,
+                    grace_period=4 * heartbeat_seconds,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
                 )
         except Exception as error:  # a malformed URL, a missing driver, a server that cannot be reached, a race
             if attempt == attempts or isinstance(error, (ImportError, ValueError)):
-                raise ConfigError(f"--sweep.storage {url} cannot be opened: {summarize(error)}. Give an Optuna storage "
-                                  "URL such as sqlite:///study.db or postgresql+psycopg://user:password@host/database, "
-                                  "of a server that runs.") from None
+                raise ConfigError(
+                    f"--sweep.storage {url} cannot be opened: {summarize(error)}. Give an Optuna storage "
+                    "URL such as sqlite:///study.db or postgresql+psycopg://user:password@host/database, "
+                    "of a server that runs."
+                ) from None
             attempt += 1
             time.sleep(1)
 
@@ -52,9 +57,11 @@ def _sqlite_file(url: str) -> str | None:
     if parsed.get_backend_name() != "sqlite":
         return None
     if not parsed.database or ":memory:" in parsed.database or parsed.query.get("mode") == "memory":
-        raise ConfigError(f"--sweep.storage {url} is a SQLite database in memory, which the trials' own processes "
-                          f"cannot reach: give a file (sqlite:///study.db), or leave it out for one in the sweep's "
-                          "folder.")
+        raise ConfigError(
+            f"--sweep.storage {url} is a SQLite database in memory, which the trials' own processes "
+            f"cannot reach: give a file (sqlite:///study.db), or leave it out for one in the sweep's "
+            "folder."
+        )
     return parsed.database
 
 

@@ -15,13 +15,17 @@ from lit_rnn.study.reporting import ReportToStudy
 LOG_NAME = "fit.log"
 
 
-def fit_command(base_config: Path, values: Mapping[str, Any], run: Path, report: Mapping[str, Any],
-                resume: bool) -> list[str]:
+def fit_command(
+    base_config: Path, values: Mapping[str, Any], run: Path, report: Mapping[str, Any], resume: bool
+) -> list[str]:
     """The trial's fit: the sweep's base config with the trial's ``values``, logging into ``run``, and reporting to
     the study through ``ReportToStudy`` (``report`` holds its arguments, by name); ``resume`` goes on from the run's
     newest checkpoint."""
     return [
-        sys.executable, "-m", "lit_rnn.fit", f"--config={base_config}",
+        sys.executable,
+        "-m",
+        "lit_rnn.fit",
+        f"--config={base_config}",
         *setting_arguments(values),
         *run_arguments(run),
         f"--trainer.callbacks+={ReportToStudy.__module__}.{ReportToStudy.__name__}",
@@ -33,8 +37,11 @@ def fit_command(base_config: Path, values: Mapping[str, Any], run: Path, report:
 def run_arguments(run: Path) -> list[str]:
     """Fit's arguments that put the trial's run in ``run`` (``FOLDER/trial_N/version_0``), quietly: through the
     logger's ``save_dir`` and ``name``, which TensorBoard's and CSV's loggers take."""
-    return [f"--trainer.logger.init_args.save_dir={run.parent.parent}", f"--trainer.logger.init_args.name={run.parent.name}",
-            "--trainer.enable_progress_bar=false"]
+    return [
+        f"--trainer.logger.init_args.save_dir={run.parent.parent}",
+        f"--trainer.logger.init_args.name={run.parent.name}",
+        "--trainer.enable_progress_bar=false",
+    ]
 
 
 def setting_arguments(values: Mapping[str, Any]) -> list[str]:
@@ -56,9 +63,10 @@ def run_fit(command: list[str], run: Path) -> tuple[int, Exception | None]:
     """
     interrupts.defer()
     errors = child_errors.records_folder()
-    with open(run.parent / LOG_NAME, "a") as log, subprocess.Popen(
-        command, stdout=log, stderr=log, env=child_errors.environment(errors)
-    ) as fit:
+    with (
+        open(run.parent / LOG_NAME, "a") as log,
+        subprocess.Popen(command, stdout=log, stderr=log, env=child_errors.environment(errors)) as fit,
+    ):
         passed_on = None
         while True:
             try:
@@ -69,11 +77,15 @@ def run_fit(command: list[str], run: Path) -> tuple[int, Exception | None]:
                     passed_on = interrupts.requested()
                     fit.send_signal(passed_on)
     signum = interrupts.requested()
-    interrupts.set_phase("between trials: every finished trial is in the study. Start the same command again to "
-                         "go on with the sweep.")
+    interrupts.set_phase(
+        "between trials: every finished trial is in the study. Start the same command again to go on with the sweep."
+    )
     if signum is not None:
-        interrupts.stop(signum, f"during a trial; its run, {run}, is saved as far as its fit got. Start the same "
-                                "command again: the trial goes on from there.")
+        interrupts.stop(
+            signum,
+            f"during a trial; its run, {run}, is saved as far as its fit got. Start the same "
+            "command again: the trial goes on from there.",
+        )
     return fit.returncode, child_errors.recorded(errors, fit.pid)
 
 

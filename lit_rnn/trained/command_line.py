@@ -4,8 +4,8 @@ error one ``error:`` line, and the options they share."""
 import argparse
 from typing import NoReturn
 
-from lit_rnn.runs import folders as runs
 from lit_rnn.base.errors import UserError
+from lit_rnn.runs import folders as runs
 
 
 class UsageError(UserError):
@@ -23,8 +23,15 @@ def trained_model_command(command: str, description: str, data_use: str) -> Comm
     """The command line of ``python -m lit_rnn.COMMAND``, with the options every command on a trained model has:
     ``--ckpt_path`` (which model) and ``--data.data_dir`` (where its MNIST files are, for ``data_use``)."""
     parser = CommandLine(prog=f"python -m lit_rnn.{command}", description=description)
-    parser.add_argument("--ckpt_path", default="best",
-                        help=f"A .ckpt file, or best / last: the newest run's in ./{runs.LOG_ROOT} (default: best).")
-    parser.add_argument("--data.data_dir", dest="data_dir", default=None,
-                        help=f"Folder holding MNIST/raw, {data_use} (default: the folder the checkpoint trained on).")
+    parser.add_argument(
+        "--ckpt_path",
+        default="best",
+        help=f"A .ckpt file, or best / last: the newest run's in ./{runs.LOG_ROOT} (default: best).",
+    )
+    parser.add_argument(
+        "--data.data_dir",
+        dest="data_dir",
+        default=None,
+        help=f"Folder holding MNIST/raw, {data_use} (default: the folder the checkpoint trained on).",
+    )
     return parser

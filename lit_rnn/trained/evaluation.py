@@ -12,8 +12,10 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lit_rnn.logs.log_figures import NUM_CLASSES
 
-SPLIT_NAMES = {"test": "Test accuracy on the {images:,} MNIST test images",
-               "val": "Validation accuracy on the {images:,} images of the run's validation split"}
+SPLIT_NAMES = {
+    "test": "Test accuracy on the {images:,} MNIST test images",
+    "val": "Validation accuracy on the {images:,} images of the run's validation split",
+}
 """The headline of each split; the test's is the line ``fit`` prints, so that the two can be set side by side."""
 
 
@@ -24,8 +26,15 @@ class ConfusionCounts(L.Callback):
     def __init__(self) -> None:
         self.counts = MulticlassConfusionMatrix(num_classes=NUM_CLASSES)
 
-    def on_test_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                          batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         self.counts = self.counts.to(outputs.device)
         self.counts.update(outputs.argmax(dim=1), batch[1])
 
@@ -74,9 +83,18 @@ def evaluation(metrics: dict[str, float], matrix: list[list[int]], **details: An
     """The results from what Lightning returned for the split (``SPLIT/acc``, ``SPLIT/loss``) and the counted matrix."""
     split = details["split"]
     rows = torch.tensor(matrix)
-    per_digit = [_number(right / total) if total else None for right, total in zip(rows.diag().tolist(), rows.sum(dim=1).tolist())]
-    return Evaluation(images=int(rows.sum()), accuracy=metrics[f"{split}/acc"], loss=_number(metrics[f"{split}/loss"]),
-                      per_digit_accuracy=per_digit, confusion_matrix=matrix, **details)
+    per_digit = [
+        _number(right / total) if total else None
+        for right, total in zip(rows.diag().tolist(), rows.sum(dim=1).tolist())
+    ]
+    return Evaluation(
+        images=int(rows.sum()),
+        accuracy=metrics[f"{split}/acc"],
+        loss=_number(metrics[f"{split}/loss"]),
+        per_digit_accuracy=per_digit,
+        confusion_matrix=matrix,
+        **details,
+    )
 
 
 def to_text(result: Evaluation) -> str:

@@ -11,10 +11,10 @@ from typing import Any
 
 import torch
 
-from lit_rnn.runs import folders as runs
-from lit_rnn.runs.checkpointing import CheckpointError, read_checkpoint
 from lit_rnn.base.errors import ConfigError, summarize
 from lit_rnn.model.network import ARCHITECTURE_KEYS, RecurrentClassifier
+from lit_rnn.runs import folders as runs
+from lit_rnn.runs.checkpointing import CheckpointError, read_checkpoint
 
 NOT_OURS = "Give a .ckpt file that python -m lit_rnn.fit wrote, such as lightning_logs/version_0/checkpoints/last.ckpt."
 
@@ -39,7 +39,11 @@ class TrainedNetwork:
     def data_settings(self) -> dict[str, Any]:
         """The ``MNISTDataModule`` arguments the run trained with, as saved (unchecked); empty if none were."""
         saved = self.checkpoint.get("datamodule_hyper_parameters")
-        return {key: value for key, value in saved.items() if not str(key).startswith("_")} if isinstance(saved, dict) else {}
+        return (
+            {key: value for key, value in saved.items() if not str(key).startswith("_")}
+            if isinstance(saved, dict)
+            else {}
+        )
 
     @property
     def data_dir(self) -> str | None:
@@ -73,7 +77,9 @@ def load_network(path: Path) -> TrainedNetwork:
         CheckpointError: the file is damaged, foreign, holds settings that cannot be built or weights that are not
             finite numbers.
     """
-    checkpoint = read_checkpoint(path)  # refuses damaged, foreign and code-carrying files with a message naming the problem
+    checkpoint = read_checkpoint(
+        path
+    )  # refuses damaged, foreign and code-carrying files with a message naming the problem
     settings = checkpoint.get("hyper_parameters")
     weights = checkpoint["state_dict"]
     if not isinstance(settings, dict) or not isinstance(weights, dict):
@@ -81,15 +87,23 @@ def load_network(path: Path) -> TrainedNetwork:
     architecture = {key: settings[key] for key in ARCHITECTURE_KEYS if key in settings}
     try:
         network = RecurrentClassifier(**architecture)
-        network.load_state_dict({name.removeprefix("network."): weight for name, weight in weights.items()
-                                 if isinstance(name, str) and name.startswith("network.")})
+        network.load_state_dict(
+            {
+                name.removeprefix("network."): weight
+                for name, weight in weights.items()
+                if isinstance(name, str) and name.startswith("network.")
+            }
+        )
     except ConfigError as error:
         raise CheckpointError(path, f"holds model settings that cannot be built ({error.problem})", NOT_OURS) from None
     except Exception as error:  # missing, foreign, misshapen or non-tensor weights
-        raise CheckpointError(path, f"is not a checkpoint of this project's model ({summarize(error)})", NOT_OURS) from None
+        raise CheckpointError(
+            path, f"is not a checkpoint of this project's model ({summarize(error)})", NOT_OURS
+        ) from None
     if not all(torch.isfinite(weight).all() for weight in network.state_dict().values()):
         raise CheckpointError(
-            path, "holds weights that are not finite numbers (NaN or infinite): the training that wrote it diverged",
+            path,
+            "holds weights that are not finite numbers (NaN or infinite): the training that wrote it diverged",
             "Give an earlier checkpoint of that run, or train again with a lower --model.optimizer.lr.",
         )
     return TrainedNetwork(path, network.eval(), architecture, checkpoint)
