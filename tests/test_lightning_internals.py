@@ -1,27 +1,39 @@
 """Each private Lightning API that lit_rnn relies on, checked against the installed Lightning: if one of these fails,
-Lightning changed under the project, and ``lit_rnn/lightning_internals.py`` says what relied on it."""
+Lightning changed under the project, and ``lit_rnn/base/private_apis.py`` says what relied on it. PyTorch's and
+Python's private parts that the project uses are checked here too."""
 
 import inspect
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.loops.fit_loop import _FitLoop
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from lit_rnn.base import interrupts
 from lit_rnn.base.private_apis import (
+    MODEL_CHECKPOINT_PATHS,
     _EpochExactFitLoop,
+    batches_begun_this_epoch,
+    best_model_path,
     cpu_has_native_bf16,
     flat_settings,
     log_as_of,
     logged_step,
+    on_last_batch,
+    rebase_model_checkpoint_state,
     step_is_logged,
     take_at_least_one_batch,
+    take_back_sigterm_from_lightning,
     use_epoch_exact_fit_loop,
     write_hparams,
 )
@@ -201,3 +213,101 @@ def test_a_fraction_of_a_loader_is_at_least_one_batch_in_every_loop(fraction, ba
     trainer.test(model)
     assert trainer.num_test_batches == [batches]
     assert len(trainer.predict(model)) == batches
+
+
+class BatchProgress(L.Callback):
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int, bool]] = []
+        self.sigterm_handler = None
+
+    def on_train_start(self, trainer, pl_module):
+        self.sigterm_handler = signal.getsignal(signal.SIGTERM)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.seen.append((batch_idx, batches_begun_this_epoch(trainer), on_last_batch(trainer)))
+
+
+def test_the_batch_progress_reads_count_the_epochs_batches_and_see_its_last(tmp_path):
+    probe = BatchProgress()
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=2,
+        limit_train_batches=3,
+        limit_val_batches=0,
+        callbacks=[probe],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+    )
+    trainer.fit(BoringModel())
+    assert probe.seen == [(0, 1, False), (1, 2, False), (2, 3, True)] * 2
+
+
+def test_lightning_still_wraps_sigterm_at_the_start_of_fit_and_the_projects_handler_can_be_put_back(tmp_path):
+    probe = BatchProgress()
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        max_steps=1,
+        limit_val_batches=0,
+        callbacks=[probe],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+    )
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        interrupts.install()
+        trainer.fit(BoringModel())
+        assert probe.sigterm_handler is not interrupts._handle  # Lightning's wrapper, not ours
+        assert type(probe.sigterm_handler).__name__ == "_HandlersCompose"
+        take_back_sigterm_from_lightning()
+        assert signal.getsignal(signal.SIGTERM) is interrupts._handle
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+class ValidationLoss(BoringModel):
+    def validation_step(self, batch, batch_idx):
+        self.log("valid_loss", self.step(batch))
+
+
+def test_model_checkpoint_still_saves_the_paths_read_and_rebased_here(tmp_path):
+    callback = ModelCheckpoint(dirpath=tmp_path / "old", monitor="valid_loss", save_last=True)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=2,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        callbacks=[callback],
+        logger=False,
+        enable_progress_bar=False,
+    )
+    trainer.fit(ValidationLoss())
+    state = callback.state_dict()
+    assert set(MODEL_CHECKPOINT_PATHS) | {"best_model_score", "best_k_models", "dirpath"} <= set(state)
+    checkpoint = torch.load(callback.last_model_path, weights_only=False)
+    assert best_model_path(checkpoint) == callback.best_model_path != ""
+    moved = rebase_model_checkpoint_state(state, str(tmp_path / "new"), lambda path: f"new/{Path(path).name}")
+    assert moved["best_model_path"] == f"new/{Path(callback.best_model_path).name}" and moved["dirpath"].endswith("new")
+    assert all(path.startswith("new/") for path in moved["best_k_models"])
+    assert rebase_model_checkpoint_state(state, "x", lambda path: "")["best_model_score"] is None  # its file is gone
+    fresh = ModelCheckpoint(dirpath=tmp_path / "new", monitor="valid_loss")
+    fresh.load_state_dict(moved)
+    assert fresh.best_model_path == moved["best_model_path"]
+
+
+EXIT_HANDLERS = """
+import atexit, os
+from lit_rnn.base.private_apis import run_exit_handlers
+atexit.register(print, "handler ran", flush=True)
+run_exit_handlers()
+run_exit_handlers()  # the handlers ran and were cleared, as at the interpreter's exit
+os._exit(0)  # which runs none
+"""
+
+
+@pytest.mark.slow  # a process of its own: the test's process must keep its own exit handlers
+def test_the_exit_handlers_run_when_asked_and_once():
+    result = subprocess.run([sys.executable, "-c", EXIT_HANDLERS], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == "handler ran\n", result.stderr[-2000:]

@@ -1,9 +1,12 @@
-"""The private parts of Lightning (and of PyTorch) that lit_rnn relies on, each in one place, because no public
-route reaches them.
+"""The private parts of Lightning, PyTorch and Python that lit_rnn relies on, each in one place, because no public
+route reaches them: Lightning's loops, progress counters, logger connector, launchers, ``ModelCheckpoint``'s
+saved state, PyTorch's CPU probes, and ``atexit``'s handlers.
 
-Each has a test in ``tests/test_lightning_internals.py`` that fails loudly when Lightning changes it.
+Each has a test in ``tests/test_lightning_internals.py`` that fails loudly when the dependency changes it. Optuna's
+trial is reached through its public storage interface (``study/reporting.py``), so none of its private parts are here.
 """
 
+import atexit
 import ctypes
 import os
 import sys
@@ -24,7 +27,7 @@ from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher, _Su
 from lightning.pytorch.trainer.connectors.data_connector import _parse_num_batches
 from torch.utils.tensorboard.summary import hparams
 
-from lit_rnn.base import child_errors, errors
+from lit_rnn.base import child_errors, errors, interrupts
 
 
 class _EpochExactFitLoop(_FitLoop):
@@ -110,6 +113,58 @@ def use_epoch_exact_fit_loop(trainer: L.Trainer) -> None:
     loop = _EpochExactFitLoop(trainer, min_epochs=trainer.fit_loop.min_epochs, max_epochs=trainer.fit_loop.max_epochs)
     loop.epoch_loop = trainer.fit_loop.epoch_loop
     trainer.fit_loop = loop
+
+
+def batches_begun_this_epoch(trainer: L.Trainer) -> int:
+    """The training batches of the current epoch that Lightning has begun: on a resume, restored from the checkpoint
+    with its loops, the one record of where in the epoch the run stopped."""
+    return trainer.fit_loop.epoch_loop.batch_progress.current.ready
+
+
+def on_last_batch(trainer: L.Trainer) -> bool:
+    """Whether the training batch now running is the epoch's last, after which Lightning validates and ends the epoch."""
+    return trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+
+
+# The paths that ModelCheckpoint's saved state holds (its ``state_dict``), as written when they were saved.
+MODEL_CHECKPOINT_PATHS = ("best_model_path", "kth_best_model_path", "last_model_path")
+
+
+def best_model_path(checkpoint: dict[str, Any]) -> str | None:
+    """The best checkpoint's path as the checkpoint's ``ModelCheckpoint`` state recorded it; None if it has none."""
+    for state in checkpoint.get("callbacks", {}).values():
+        if isinstance(state, dict) and state.get("best_model_path"):
+            return state["best_model_path"]
+    return None
+
+
+def rebase_model_checkpoint_state(state: dict[str, Any], dirpath: str, rebased: Callable[[str], str]) -> dict[str, Any]:
+    """``ModelCheckpoint``'s saved ``state`` with its folder set to ``dirpath`` and each path it holds passed through
+    ``rebased`` (which gives "" for a file that is gone: its score is then forgotten too)."""
+    best = rebased(state[MODEL_CHECKPOINT_PATHS[0]])
+    best_k = {rebased(path): score for path, score in state.get("best_k_models", {}).items() if rebased(path)}
+    return {
+        **state,
+        **{key: rebased(state.get(key, "")) for key in MODEL_CHECKPOINT_PATHS},
+        "dirpath": dirpath,
+        "best_model_score": state["best_model_score"] if best else None,
+        "best_k_models": best_k,
+    }
+
+
+def take_back_sigterm_from_lightning() -> None:
+    """Put the project's own SIGTERM and Ctrl-C handlers back (``interrupts``) at the start of training.
+
+    Lightning's signal connector (``_SignalConnector``) wraps the SIGTERM handler when fit starts, in one that stops
+    the run at the end of the batch, before the recovery checkpoint could save the step: with it, a SIGTERM would
+    lose the step, so the plain handler is put back."""
+    interrupts.install()
+
+
+def run_exit_handlers() -> None:
+    """Run the ``atexit`` handlers now, as the interpreter would at exit (logging, multiprocessing, temporary
+    folders): for a process that then ends with ``os._exit``, skipping the teardown of every module."""
+    atexit._run_exitfuncs()
 
 
 def logged_step(trainer: L.Trainer) -> int:

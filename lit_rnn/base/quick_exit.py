@@ -1,6 +1,5 @@
 """Ending a command's process without Python's teardown, which takes longer than the command's own report."""
 
-import atexit
 import os
 import sys
 import threading
@@ -8,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from lit_rnn.base import interrupts
+from lit_rnn.base.private_apis import run_exit_handlers
 
 
 def run_then_exit(main: Callable[[], Any]) -> NoReturn:
@@ -33,7 +33,7 @@ def run_then_exit(main: Callable[[], Any]) -> NoReturn:
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join()
-    atexit._run_exitfuncs()  # the handlers the interpreter itself would run at this point
+    run_exit_handlers()  # the handlers the interpreter itself would run at this point
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(code or 0)

@@ -14,7 +14,7 @@ from torchvision.datasets import MNIST
 
 from lit_rnn.data.batches import TensorBatches
 from lit_rnn.base.errors import UserError, check_config, summarize
-from lit_rnn.base.private_apis import take_at_least_one_batch
+from lit_rnn.base.private_apis import batches_begun_this_epoch, take_at_least_one_batch
 
 MNIST_TRAIN_SIZE = 60_000
 MNIST_TEST_SIZE = 10_000
@@ -238,7 +238,7 @@ class MNISTDataModule(L.LightningDataModule):
         Lightning's own progress counter, restored with its loops from the checkpoint, is the one record of the
         position: Lightning continues its count of the epoch's batches from it, and so does the loader.
         """
-        return self.trainer.fit_loop.epoch_loop.batch_progress.current.ready if self.trainer else 0
+        return batches_begun_this_epoch(self.trainer) if self.trainer else 0
 
     def _shuffle_seed(self) -> int:
         """The run's seed (LightningCLI's seed_everything); on a resume, the run's own from its checkpoint, which is

@@ -23,6 +23,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lit_rnn.base.errors import UserError, summarize
+from lit_rnn.base.private_apis import rebase_model_checkpoint_state
 
 PARTIAL_SUFFIX = ".partial"
 """Suffix of a checkpoint still being written; such a file is left behind only by a process killed mid-write."""
@@ -240,19 +241,7 @@ class RunCheckpoint(ModelCheckpoint):
         def rebased(path: str) -> str:
             return str(here / Path(path).name) if path and (here / Path(path).name).is_file() else ""
 
-        best_k = {rebased(path): score for path, score in state_dict.get("best_k_models", {}).items() if rebased(path)}
-        best = rebased(state_dict["best_model_path"])
-        super().load_state_dict(
-            {
-                **state_dict,
-                "dirpath": self.dirpath,
-                "best_model_path": best,
-                "best_model_score": state_dict["best_model_score"] if best else None,
-                "best_k_models": best_k,
-                "kth_best_model_path": rebased(state_dict.get("kth_best_model_path", "")),
-                "last_model_path": rebased(state_dict.get("last_model_path", "")),
-            }
-        )
+        super().load_state_dict(rebase_model_checkpoint_state(state_dict, self.dirpath, rebased))
 
     def best_checkpoint(self) -> Path | None:
         """The best checkpoint of this run, if it has one (none before a validation, or with ``save_top_k 0``)."""

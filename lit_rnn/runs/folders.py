@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from lit_rnn.base.errors import UserError
+from lit_rnn.base.private_apis import best_model_path
 from lit_rnn.base.yaml_files import YAMLFileError, read_yaml
 from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, CheckpointError, read_checkpoint
 
@@ -213,11 +214,9 @@ def last_checkpoint(root: Path) -> tuple[Path, dict[str, Any]]:
 def best_in(run: Path, checkpoint: dict[str, Any]) -> Path | None:
     """The best checkpoint of ``run`` as its ``ModelCheckpoint`` ranked it in ``checkpoint``, found in the run's own
     folder wherever the run now is; None when the run has none (no validation yet, or ``save_top_k 0``)."""
-    for state in checkpoint.get("callbacks", {}).values():
-        if isinstance(state, dict) and "best_model_path" in state and state["best_model_path"]:
-            best = checkpoint_folder(run) / Path(state["best_model_path"]).name
-            return best if best.is_file() else None
-    return None
+    recorded = best_model_path(checkpoint)
+    best = checkpoint_folder(run) / Path(recorded).name if recorded else None
+    return best if best is not None and best.is_file() else None
 
 
 def best_checkpoint(root: Path) -> Path:

@@ -10,6 +10,7 @@ from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 
 from lit_rnn.base import interrupts
 from lit_rnn.base.errors import check_config
+from lit_rnn.base.private_apis import on_last_batch, take_back_sigterm_from_lightning
 from lit_rnn.runs import results as run_results
 from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, sync_folder
 
@@ -79,9 +80,8 @@ class RecoveryCheckpoint(Checkpoint):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.fast_dev_run:
             return
-        # From here a signal waits for the end of the step. Lightning wrapped the SIGTERM handler in one that makes
-        # it stop at the end of the batch, before this callback could save: the plain handler is put back.
-        interrupts.install()
+        # From here a signal waits for the end of the step, with the project's handler, not Lightning's.
+        take_back_sigterm_from_lightning()
         interrupts.defer()
         self._steps_seen = trainer.global_step
         if trainer.ckpt_path is None:  # a new run: resumable from its very first step
@@ -98,7 +98,7 @@ class RecoveryCheckpoint(Checkpoint):
         # Rank 0 decides, so that all ranks save (a collective call) and stop together.
         due, self._stop_signal = trainer.strategy.broadcast((steps_due or time_due, interrupts.requested()))
         self._due |= due or self._stop_signal is not None
-        if self._due and not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        if self._due and not on_last_batch(trainer):
             self._staged = checkpoint_folder(trainer) / f".{RECOVERY_NAME}{PARTIAL_SUFFIX}"
             trainer.save_checkpoint(self._staged, weights_only=False)
             self._due = False
@@ -121,7 +121,7 @@ class RecoveryCheckpoint(Checkpoint):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # A validation at the end of the epoch is followed by the epoch's end, where the save happens.
-        if trainer.sanity_checking or trainer.fast_dev_run or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        if trainer.sanity_checking or trainer.fast_dev_run or on_last_batch(trainer):
             return
         if self._stop_requested(trainer) or self._due:
             self._save(trainer)
