@@ -30,7 +30,7 @@ from lit_rnn.runs import folders as runs
 from lit_rnn.runs.checkpointing import CheckpointError
 from lit_rnn.runs.logger_runs import loggers_of_run, viewers
 from lit_rnn.trained.command_line import trained_model_command
-from lit_rnn.trained.evaluation import ConfusionCounts, Evaluation, evaluation, to_json, to_text
+from lit_rnn.trained.evaluation import Evaluation, evaluation, to_json, to_text
 from lit_rnn.trained.loading import NOT_OURS, TrainedNetwork, find_checkpoint, load_network
 
 
@@ -98,7 +98,7 @@ def main(args: list[str] | None = None) -> Evaluation:
     """Evaluate the checkpoint, log the results into its run, print them; returns them."""
     options = parser().parse_args(args)
     trained = load_network(find_checkpoint(options.ckpt_path))
-    model, data, counts = classifier(trained), data_module(trained, options.data_dir), ConfusionCounts()
+    model, data, figures = classifier(trained), data_module(trained, options.data_dir), LogFigures()
     settings = runs.run_config(trained.run) if trained.run is not None else {}
     with runs.owned(trained.run, then="test it"):  # it logs into the run: never while the run's own fit writes there
         with settings_refused_by_lightning():
@@ -106,7 +106,7 @@ def main(args: list[str] | None = None) -> Evaluation:
                 devices=1,
                 precision=to_evaluate(run_precision(settings), "auto"),
                 logger=loggers_of_run(trained.run, settings) if trained.run else False,
-                callbacks=[LogFigures(), counts],
+                callbacks=[figures],
                 profiler=NoProfiler(),
                 enable_checkpointing=False,
                 enable_progress_bar=False,
@@ -118,7 +118,7 @@ def main(args: list[str] | None = None) -> Evaluation:
         (metrics,) = evaluate(model, data, verbose=False)
     result = evaluation(
         metrics,
-        counts.matrix(),
+        figures.confusion_matrix,
         checkpoint=str(trained.path),
         split=options.split,
         epoch=trained.checkpoint["epoch"],

@@ -22,7 +22,8 @@ class LogFigures(L.Callback):
     accuracy on each digit (scalars ``val_per_digit/acc_0`` to ``acc_9``); the same under ``test``.
     The validation and test steps must return their logits. With several processes the confusion
     matrix and the accuracies cover all of them, the mistakes those of the first. Each logger gets the
-    pictures the way its viewer shows them (``logger_outputs``).
+    pictures the way its viewer shows them (``logger_outputs``). The confusion matrix is counted even
+    without a logger: after each validation or test, ``confusion_matrix`` holds it, for the test command's table.
 
     Args:
         training_digits: How many training digits the grid at the start of fit shows.
@@ -33,6 +34,7 @@ class LogFigures(L.Callback):
         self.training_digits, self.mistakes = training_digits, mistakes
         self.confusion = MulticlassConfusionMatrix(num_classes=NUM_CLASSES)
         self.worst: dict[str, torch.Tensor] = {}
+        self.confusion_matrix: list[list[int]] = []  # rows: the true digit; columns: the predicted one
 
     @staticmethod
     def _enabled(trainer: L.Trainer) -> bool:
@@ -48,7 +50,7 @@ class LogFigures(L.Callback):
             log_picture(logger, "train/digits", grid, logged_step(trainer))
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._enabled(trainer):
+        if not trainer.sanity_checking:
             self.confusion = self.confusion.to(pl_module.device)
             self.confusion.reset()
             self.worst = {}
@@ -62,11 +64,13 @@ class LogFigures(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if not self._enabled(trainer):
+        if trainer.sanity_checking:
             return
         images, labels = batch
         confidence, predicted = outputs.detach().softmax(dim=1).max(dim=1)
         self.confusion.update(predicted, labels)
+        if not self._enabled(trainer):
+            return
         wrong = predicted != labels
         found = {
             "images": images[wrong],
@@ -80,11 +84,12 @@ class LogFigures(L.Callback):
         self.worst = {key: value[keep] for key, value in found.items()}
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self._enabled(trainer):
+        if trainer.sanity_checking:
             return
         matrix = self.confusion.compute()  # gathers every process's counts, so all of them must call it
+        self.confusion_matrix = matrix.cpu().tolist()
         accuracy = matrix.diag() / matrix.sum(dim=1).clamp(min=1)
-        if not trainer.is_global_zero:
+        if not self._enabled(trainer) or not trainer.is_global_zero:
             return
         stage, step = "test" if trainer.testing else "val", logged_step(trainer)
         pictures = {

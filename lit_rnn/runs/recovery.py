@@ -13,6 +13,7 @@ from lit_rnn.base.errors import check_config
 from lit_rnn.base.private_apis import on_last_batch, take_back_sigterm_from_lightning
 from lit_rnn.runs import results as run_results
 from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, sync_folder
+from lit_rnn.runs.folders import checkpoint_folder
 
 RECOVERY_NAME = "recovery.ckpt"
 
@@ -23,18 +24,19 @@ def run_checkpoint(trainer: L.Trainer) -> ModelCheckpoint | None:
     return next((callback for callback in trainer.callbacks if isinstance(callback, ModelCheckpoint)), None)
 
 
-def checkpoint_folder(trainer: L.Trainer) -> Path:
-    """The folder of the run's checkpoints (``version_N/checkpoints``), as the run's ``ModelCheckpoint`` resolved it."""
+def checkpoints_of(trainer: L.Trainer) -> Path:
+    """The folder of the run's checkpoints, where its ``ModelCheckpoint`` writes: the resume plan sets it to the run's
+    ``folders.checkpoint_folder``; a run without a folder (a ``fast_dev_run``) gets Lightning's own choice."""
     callback = run_checkpoint(trainer)
     if callback is not None and callback.dirpath is not None:
         return Path(callback.dirpath)
-    return Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+    return checkpoint_folder(Path(trainer.log_dir or trainer.default_root_dir))
 
 
 def after_training(trainer: L.Trainer) -> str:
     """What a signal after training means: nothing is lost, and how to get the rest of the command done."""
     return (
-        f"after training: the trained model is saved in {checkpoint_folder(trainer)}. Test it with the same "
+        f"after training: the trained model is saved in {checkpoints_of(trainer)}. Test it with the same "
         "command plus --ckpt_path last."
     )
 
@@ -75,7 +77,7 @@ class RecoveryCheckpoint(Checkpoint):
             logger.save()
         metrics = trainer.callback_metrics  # read on every process: reading may gather the ranks' values
         if trainer.is_global_zero and not trainer.fast_dev_run:
-            run_results.record(checkpoint_folder(trainer).parent, metrics)
+            run_results.record(checkpoints_of(trainer).parent, metrics)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.fast_dev_run:
@@ -99,7 +101,7 @@ class RecoveryCheckpoint(Checkpoint):
         due, self._stop_signal = trainer.strategy.broadcast((steps_due or time_due, interrupts.requested()))
         self._due |= due or self._stop_signal is not None
         if self._due and not on_last_batch(trainer):
-            self._staged = checkpoint_folder(trainer) / f".{RECOVERY_NAME}{PARTIAL_SUFFIX}"
+            self._staged = checkpoints_of(trainer) / f".{RECOVERY_NAME}{PARTIAL_SUFFIX}"
             trainer.save_checkpoint(self._staged, weights_only=False)
             self._due = False
 
@@ -147,7 +149,7 @@ class RecoveryCheckpoint(Checkpoint):
             interrupts.stop(pending, after_training(trainer), announce=trainer.is_global_zero)
 
     def _save(self, trainer: L.Trainer) -> None:
-        trainer.save_checkpoint(checkpoint_folder(trainer) / RECOVERY_NAME, weights_only=False)
+        trainer.save_checkpoint(checkpoints_of(trainer) / RECOVERY_NAME, weights_only=False)
         self._due = False
         self._last_save = time.monotonic()
 
@@ -166,6 +168,6 @@ class RecoveryCheckpoint(Checkpoint):
             interrupts.stop(
                 self._stop_signal,
                 f"after step {trainer.global_step}; the training so far is saved in "
-                f"{checkpoint_folder(trainer) / RECOVERY_NAME}. Continue it with the same command plus --ckpt_path last.",
+                f"{checkpoints_of(trainer) / RECOVERY_NAME}. Continue it with the same command plus --ckpt_path last.",
                 announce=trainer.is_global_zero,
             )

@@ -1,14 +1,12 @@
 """What ``python -m lit_rnn.test`` tells about a checkpoint: the accuracy, the loss, the accuracy on each digit and the
-confusion matrix, counted while Lightning evaluates it, and shown as a text table or as one JSON object."""
+confusion matrix (counted by ``LogFigures`` while Lightning evaluates it), as a text table or as one JSON object."""
 
 import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import lightning as L
 import torch
-from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lit_rnn.logs.log_figures import NUM_CLASSES
 
@@ -17,32 +15,6 @@ SPLIT_NAMES = {
     "val": "Validation accuracy on the {images:,} images of the run's validation split",
 }
 """The headline of each split; the test's is the line ``fit`` prints, so that the two can be set side by side."""
-
-
-class ConfusionCounts(L.Callback):
-    """Counts the confusion matrix of a test or validation from the logits its steps return: the model's own
-    predictions, in the very batches its logged accuracy was measured on."""
-
-    def __init__(self) -> None:
-        self.counts = MulticlassConfusionMatrix(num_classes=NUM_CLASSES)
-
-    def on_test_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        self.counts = self.counts.to(outputs.device)
-        self.counts.update(outputs.argmax(dim=1), batch[1])
-
-    on_validation_batch_end = on_test_batch_end
-
-    def matrix(self) -> list[list[int]]:
-        """Rows: the true digit; columns: the predicted one."""
-        return self.counts.compute().cpu().tolist()
 
 
 @dataclass(frozen=True)
