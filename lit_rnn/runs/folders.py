@@ -6,7 +6,6 @@ to find a run's checkpoints (the newest that reads back whole, the best, the las
 a run that failed before it saved anything.
 """
 
-import fcntl
 import os
 import shutil
 import socket
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from lit_rnn.base.errors import UserError
+from lit_rnn.base.file_locks import try_lock
 from lit_rnn.base.private_apis import best_model_path
 from lit_rnn.base.yaml_files import YAMLFileError, read_yaml
 from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, CheckpointError, read_checkpoint
@@ -93,17 +93,13 @@ def take_ownership(run: Path, then: str = "resume with --ckpt_path last") -> Non
     if run.absolute() in _held:
         return
     try:
-        handle = open(run / LOCK_NAME, "a+")  # noqa: SIM115 - held open until the process exits
+        handle = try_lock(run / LOCK_NAME)  # held open until the process exits
     except OSError as error:
         raise UserError(
             f"The run folder {run} cannot be written ({error.strerror}). Resume as a user who can write it."
         ) from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        owner = handle.read().strip() or "another process"
-        handle.close()
+    if handle is None:
+        owner = (run / LOCK_NAME).read_text().strip() or "another process"
         raise RunInUse(
             f"The run {run} is in use by {owner}, which is still running: a run has one owner at a time. Wait for it "
             f"to end (or stop it: it saves and exits on SIGTERM), then {then}."
@@ -152,12 +148,12 @@ def in_use(run: Path) -> bool:
     if run.absolute() in _held:
         return True
     try:
-        with open(run / LOCK_NAME) as handle:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        handle = try_lock(run / LOCK_NAME, shared=True, create=False)
     except FileNotFoundError:
         return False
-    except BlockingIOError:
+    if handle is None:
         return True
+    handle.close()
     return False
 
 

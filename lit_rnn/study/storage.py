@@ -1,9 +1,7 @@
 """Opening a sweep's study storage: a database that every worker and every trial's fit process reaches by its URL."""
 
 import contextlib
-import fcntl
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -12,6 +10,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from lit_rnn.base.errors import ConfigError, summarize
+from lit_rnn.base.file_locks import locked
 
 
 def open_storage(url: str, heartbeat_seconds: int, attempts: int = 5) -> optuna.storages.BaseStorage:
@@ -25,7 +24,7 @@ def open_storage(url: str, heartbeat_seconds: int, attempts: int = 5) -> optuna.
     attempt = 1
     while True:
         try:
-            with open_lock(Path(f"{sqlite_file}.lock")) if sqlite_file else contextlib.nullcontext():
+            with locked(Path(f"{sqlite_file}.lock")) if sqlite_file else contextlib.nullcontext():
                 return optuna.storages.RDBStorage(
                     url,
                     engine_kwargs={"connect_args": {"timeout": 60}} if sqlite_file else None,
@@ -63,11 +62,3 @@ def _sqlite_file(url: str) -> str | None:
             "folder."
         )
     return parsed.database
-
-
-@contextlib.contextmanager
-def open_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if need be) while the block runs."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
