@@ -17,6 +17,7 @@ from lit_rnn.base.errors import exits_cleanly_on_user_error
 from lit_rnn.base.quick_exit import run_then_exit
 from lit_rnn.cli.lightning_cli import LitRNNCLI
 from lit_rnn.cli.refused_settings import settings_refused_by_lightning
+from lit_rnn.runs import folders as runs
 from lit_rnn.runs import results as run_results
 from lit_rnn.runs.logger_runs import viewers
 from lit_rnn.runs.recovery import after_training, run_checkpoint
@@ -31,12 +32,8 @@ def main(args: list[str] | None = None) -> dict[str, float]:
         "before training began: nothing was trained yet. Run the same command again.", trainer.is_global_zero
     )
     start = time.perf_counter()
-    try:
-        with settings_refused_by_lightning():
-            trainer.fit(model, data, ckpt_path=cli.config.ckpt_path)
-    except BaseException:
-        cli.give_back_run()  # a new run that saved nothing leaves no folder behind
-        raise
+    with runs.given_back_on_failure(), settings_refused_by_lightning():  # a new run that saved nothing: no folder
+        trainer.fit(model, data, ckpt_path=cli.config.ckpt_path)
     train_seconds = time.perf_counter() - start
     _record(cli.run, trainer.callback_metrics, train_seconds=train_seconds)
     interrupts.set_phase(after_training(trainer), trainer.is_global_zero)

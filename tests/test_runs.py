@@ -112,3 +112,19 @@ def test_a_run_owned_here_is_not_mistaken_for_the_run_of_the_same_name_in_anothe
     assert not runs.in_use(relative)
     monkeypatch.chdir(tmp_path / "a")
     assert runs.in_use(relative)
+
+
+def test_a_run_claimed_in_a_block_that_fails_before_saving_is_given_back_and_others_are_kept(tmp_path):
+    root = tmp_path / "lightning_logs"
+    with pytest.raises(KeyError), runs.given_back_on_failure():
+        claimed = runs.claim_new_run(root)
+        raise KeyError("the Trainer could not be built")
+    assert not claimed.exists() and not root.exists()  # nor the root this process made for it
+    with runs.given_back_on_failure():
+        kept = runs.claim_new_run(root)
+    with pytest.raises(KeyError), runs.given_back_on_failure():
+        saved = runs.claim_new_run(root)
+        runs.checkpoint_folder(saved).mkdir(parents=True)
+        (runs.checkpoint_folder(saved) / "recovery.ckpt").write_bytes(b"the first step")
+        raise KeyError("stopped after a save")
+    assert kept.is_dir() and saved.is_dir()

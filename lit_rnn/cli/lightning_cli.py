@@ -75,29 +75,30 @@ class LitRNNCLI(LightningCLI):
         self.plan: RunPlan | None = None
         self.run: Path | None = None  # the run folder, once claimed
         check_yaml_files(sys.argv[1:] if args is None else args)
-        super().__init__(
-            MNISTClassifier,
-            MNISTDataModule,
-            trainer_class=AutoPrecisionTrainer,
-            args=args,
-            run=False,
-            seed_everything_default=1,
-            trainer_defaults={
-                "logger": DEFAULT_LOGGER,
-                "callbacks": [
-                    LearningRateMonitor(logging_interval="step"),
-                    HyperparametersWithMetrics(),
-                    LogFigures(),
-                    RandomState(),
-                ],
-                "profiler": {"class_path": f"{NoProfiler.__module__}.{NoProfiler.__name__}"},
-            },
-            # A bad value raises, so that the entry point prints one message instead of the whole usage.
-            parser_kwargs={"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False},
-            save_config_callback=KeepConfigWhenResuming,
-            auto_configure_optimizers=False,
-            **kwargs,
-        )
+        with runs.given_back_on_failure():  # a failure to build leaves no run folder
+            super().__init__(
+                MNISTClassifier,
+                MNISTDataModule,
+                trainer_class=AutoPrecisionTrainer,
+                args=args,
+                run=False,
+                seed_everything_default=1,
+                trainer_defaults={
+                    "logger": DEFAULT_LOGGER,
+                    "callbacks": [
+                        LearningRateMonitor(logging_interval="step"),
+                        HyperparametersWithMetrics(),
+                        LogFigures(),
+                        RandomState(),
+                    ],
+                    "profiler": {"class_path": f"{NoProfiler.__module__}.{NoProfiler.__name__}"},
+                },
+                # A bad value raises, so that the entry point prints one message instead of the whole usage.
+                parser_kwargs={"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False},
+                save_config_callback=KeepConfigWhenResuming,
+                auto_configure_optimizers=False,
+                **kwargs,
+            )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
@@ -140,25 +141,16 @@ class LitRNNCLI(LightningCLI):
         self.run = apply_plan(self.plan, self.config)
 
     def instantiate_classes(self) -> None:
-        """Build the model, the data and the Trainer; a failure gives back the run folder claimed for them."""
-        try:
-            with settings_refused_by_lightning():
-                super().instantiate_classes()
-            check_trainer(self.trainer, self.config.trainer.get("strategy"))
-            if self.plan.checkpoint is not None:
-                check_fits(self.plan.checkpoint, self.config.ckpt_path, self.model)
-            if self.run is not None and rank_zero_only.rank == 0:
-                resumed_at = self.plan.checkpoint["global_step"] if self.plan.run is not None else None
-                continue_logs(self.trainer.loggers, self.run, resumed_at)
-        except BaseException:
-            self.give_back_run()
-            raise
+        """Build the model, the data and the Trainer, and check them together."""
+        with settings_refused_by_lightning():
+            super().instantiate_classes()
+        check_trainer(self.trainer, self.config.trainer.get("strategy"))
+        if self.plan.checkpoint is not None:
+            check_fits(self.plan.checkpoint, self.config.ckpt_path, self.model)
+        if self.run is not None and rank_zero_only.rank == 0:
+            resumed_at = self.plan.checkpoint["global_step"] if self.plan.run is not None else None
+            continue_logs(self.trainer.loggers, self.run, resumed_at)
         self.plan = replace(self.plan, checkpoint=None)  # the checkpoint's memory back
-
-    def give_back_run(self) -> None:
-        """Remove the run folder if this command claimed it and nothing was saved in it."""
-        if self.run is not None:
-            runs.remove_if_unused(self.run)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """A progress bar at ``progress_bar_refresh_rate`` (unless it is off or another is configured); atomic checkpoints."""

@@ -126,6 +126,19 @@ def owned(run: Path | None, then: str) -> Iterator[None]:
             _held.pop(run.absolute()).close()
 
 
+@contextmanager
+def given_back_on_failure() -> Iterator[None]:
+    """The lifetime of a run folder that a command claims: claimed in this block (a new run), it is removed again if
+    the block fails before anything was saved in it (``remove_if_unused``). A run saved in, or resumed, is kept."""
+    before = set(_held)
+    try:
+        yield
+    except BaseException:
+        for run in set(_held) - before:
+            remove_if_unused(run)
+        raise
+
+
 def run_config(run: Path) -> dict[str, Any]:
     """The settings in the run's ``config.yaml``, as given to its fit; empty where it has none (a run fitted from
     Python, or one whose file was moved away).
