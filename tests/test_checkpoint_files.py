@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_fit_args
+from helpers.cli import cli_in_process, fit_in_process
 
 from lit_rnn.runs.checkpointing import CheckpointError, read_checkpoint
 
@@ -95,3 +97,16 @@ def test_a_checkpoint_as_lightning_writes_one_reads_back_as_it_was(tmp_path):
     torch.save(lightning_like_checkpoint(), tmp_path / "whole.ckpt")
     read = read_checkpoint(tmp_path / "whole.ckpt")
     assert (read["epoch"], read["global_step"], read["loops"]) == (1, 30, {"fit_loop": {}})
+
+
+def test_a_resume_reads_its_checkpoint_once_and_lightning_restores_from_that_read(tiny_mnist, tmp_path, monkeypatch):
+    first = fit_in_process(tiny_mnist, tmp_path, monkeypatch)
+    reads = []
+    load = torch.load
+    monkeypatch.setattr(
+        torch, "load", lambda path, *args, **kwargs: reads.append(Path(path).name) or load(path, *args, **kwargs)
+    )
+    cli = cli_in_process(tmp_path, monkeypatch, tiny_fit_args(tiny_mnist, "--ckpt_path=last", "--trainer.max_epochs=3"))
+    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=cli.config.ckpt_path)
+    assert reads == ["recovery.ckpt"] and cli.run == first.run  # the plan's read, handed to Lightning
+    assert cli.trainer.global_step == first.trainer.global_step * 3 // 2  # restored: a third epoch trained on it

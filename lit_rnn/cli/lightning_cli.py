@@ -150,7 +150,7 @@ class LitRNNCLI(LightningCLI):
         if self.run is not None and rank_zero_only.rank == 0:
             resumed_at = self.plan.checkpoint["global_step"] if self.plan.run is not None else None
             continue_logs(self.trainer.loggers, self.run, resumed_at)
-        self.plan = replace(self.plan, checkpoint=None)  # the checkpoint's memory back
+        self.plan = replace(self.plan, checkpoint=None)  # now held by the checkpoint IO alone, until Lightning loads it
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """A progress bar at ``progress_bar_refresh_rate`` (unless it is off or another is configured); atomic checkpoints."""
@@ -167,7 +167,8 @@ class LitRNNCLI(LightningCLI):
         for callback in trainer.callbacks:  # config.yaml holds the settings as given, not the run's own paths
             if isinstance(callback, KeepConfigWhenResuming):
                 callback.config = self.config_as_given
-        trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        resumed = self.plan.checkpoint_path, self.plan.checkpoint
+        trainer.strategy.checkpoint_io = AtomicCheckpointIO(resumed if self.plan.checkpoint is not None else None)
         use_epoch_exact_fit_loop(trainer)
         carry_child_errors(trainer)
         return trainer

@@ -198,7 +198,16 @@ def check_fits(checkpoint: dict[str, Any], path: str | Path, model: torch.nn.Mod
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes checkpoints atomically beside their final path and reads them with ``weights_only=True``."""
+    """Writes checkpoints atomically beside their final path and reads them with ``weights_only=True``.
+
+    Args:
+        already_read: The checkpoint a resume starts from, as the resume plan read and checked it, with its path:
+            Lightning gets that very dict when it loads the path, instead of reading the file a second time.
+    """
+
+    def __init__(self, already_read: tuple[Path, dict[str, Any]] | None = None) -> None:
+        super().__init__()
+        self._already_read = already_read
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         if storage_options is not None:
@@ -212,6 +221,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(
         self, path: str | Path, map_location: Any = "cpu", weights_only: bool | None = None
     ) -> dict[str, Any]:
+        if self._already_read is not None and Path(path).resolve() == self._already_read[0].resolve():
+            checkpoint, self._already_read = self._already_read[1], None  # handed over once: its memory goes with it
+            return checkpoint
         return read_checkpoint(path, map_location)
 
 
