@@ -5,7 +5,7 @@ TensorBoard and CSV write there too. MLflow keeps its runs in a store of its own
 a SQLite database beside the run folders (``lightning_logs/mlflow.db``). The run folder records its MLflow run in
 ``mlflow_run.json``, and the MLflow run is named after its folder and tagged with its path.
 
-Lightning continues no logger run on resume: TensorBoard gets its ``purge_step`` (``resume.py``), and here CSV's
+Lightning continues no logger run on resume: here TensorBoard gets its ``purge_step``, CSV's
 ``metrics.csv``, which Lightning's writer deletes when it opens a folder that is not empty, keeps its rows before the
 checkpoint's step; an MLflow run, whose points cannot be deleted, keeps the points it has and is sent only later ones.
 """
@@ -41,6 +41,28 @@ def logger_configs(config: Namespace) -> list[Namespace]:
     """The configured loggers (``class_path`` and ``init_args``), one or a list, none for ``false``."""
     loggers = config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]
     return [logger for logger in loggers if isinstance(logger, Namespace) and "class_path" in logger]
+
+
+def file_logger_configs(config: Namespace) -> list[Namespace]:
+    """The ``init_args`` of the configured loggers that write into a ``save_dir`` of ``version_N`` folders (TensorBoard,
+    CSV); not MLflow's, whose ``save_dir`` is its own store."""
+    init_args = [logger.get("init_args") for logger in logger_configs(config) if not is_mlflow(logger)]
+    return [args for args in init_args if args is not None and args.get("save_dir") is not None]
+
+
+def point_loggers_at_run(config: Namespace, run: Path, resumed_at: int | None) -> None:
+    """Set the configured loggers to write the run: in its folder, or (MLflow) in the MLflow run it records.
+
+    ``resumed_at``: the step of the checkpoint a resume starts from; None for a new run.
+    """
+    for logger in file_logger_configs(config):
+        logger.save_dir, logger.name, logger.version = str(run.parent), "", run.name
+        if resumed_at is not None and "purge_step" in logger:
+            # TensorBoard drops what the stopped run logged after its checkpoint: every optimizer step logs one further.
+            logger.purge_step = resumed_at
+    for logger in logger_configs(config):
+        if is_mlflow(logger):
+            point_mlflow_at_run(logger.init_args, run, resuming=resumed_at is not None)
 
 
 def logger_class(logger: Namespace) -> type | None:

@@ -22,7 +22,13 @@ from lit_rnn.base.errors import ConfigError, check_config
 from lit_rnn.data.datamodule import MNISTDataModule
 from lit_rnn.runs import folders as runs
 from lit_rnn.runs.checkpointing import read_checkpoint
-from lit_rnn.runs.logger_runs import is_mlflow, logger_configs, point_mlflow_at_run, use_local_mlflow_store
+from lit_rnn.runs.logger_runs import (
+    file_logger_configs,
+    is_mlflow,
+    logger_configs,
+    point_loggers_at_run,
+    use_local_mlflow_store,
+)
 
 DATA_ORDER = ("batch_size", "val_size", "split_seed")
 """The data settings that decide which images each step trains on: a resume must keep them."""
@@ -45,16 +51,9 @@ class RunPlan:
     checkpoint: dict[str, Any] | None = None
 
 
-def _file_loggers(config: Namespace) -> list[Namespace]:
-    """The ``init_args`` of the configured loggers that write into a ``save_dir`` of ``version_N`` folders (TensorBoard,
-    CSV); not MLflow's, whose ``save_dir`` is its own store."""
-    init_args = [logger.get("init_args") for logger in logger_configs(config) if not is_mlflow(logger)]
-    return [args for args in init_args if args is not None and args.get("save_dir") is not None]
-
-
 def runs_root(config: Namespace) -> Path:
     """The folder holding the ``version_N`` run folders: the first logger's ``save_dir/name``, else ``./lightning_logs``."""
-    loggers = _file_loggers(config)
+    loggers = file_logger_configs(config)
     if not loggers:
         return runs.LOG_ROOT
     return Path(loggers[0].save_dir) / (getattr(loggers[0], "name", None) or "")
@@ -131,13 +130,7 @@ def apply_plan(plan: RunPlan, config: Namespace) -> Path | None:
             runs.take_ownership(run)
     config.trainer.default_root_dir = str(run)
     config.checkpoint.dirpath = str(runs.checkpoint_folder(run))
-    for logger in _file_loggers(config):
-        logger.save_dir, logger.name, logger.version = str(run.parent), "", run.name
-        if plan.run is not None and "purge_step" in logger:
-            # TensorBoard drops what the stopped run logged after its checkpoint: every optimizer step logs one further.
-            logger.purge_step = plan.checkpoint["global_step"]
-    for init_args in mlflow_loggers:
-        point_mlflow_at_run(init_args, run, resuming=plan.run is not None)
+    point_loggers_at_run(config, run, plan.checkpoint["global_step"] if plan.run is not None else None)
     return run
 
 
