@@ -57,6 +57,10 @@ class RecoveryCheckpoint(Checkpoint):
     the run's ``results.json``, so that the logs on disk reach at least as far as any checkpoint: a run
     resumed after its last validation validates no more, and its results still hold that validation's.
 
+    Its two triggers are those of ``ModelCheckpoint(every_n_train_steps=..., train_time_interval=...)``, which is
+    not used for it: it saves at the end of the batch, before a validation that follows the step (a run resumed from
+    it would skip that validation) and before the step's metrics reach the logs, and it cannot stop on a signal.
+
     Args:
         every_n_steps: Save after every this many training steps; 0 saves on no step count.
         every_n_minutes: Save after a step that ends this many minutes after the last save; 0 saves on no timer.
