@@ -182,11 +182,6 @@ class MNISTClassifier(QuickHookNames, L.LightningModule):
         self.log("test/acc", self.test_acc)
         return logits
 
-    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        """Class probabilities ``(batch, 10)``."""
-        images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(images).softmax(dim=1)
-
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer(self.parameters())
         if self.scheduler is None:

@@ -24,7 +24,6 @@ from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, CheckpointError, read_che
 LOG_ROOT = Path("lightning_logs")
 RUN_PREFIX = "version_"
 CHECKPOINTS = "checkpoints"
-BEST_PREFIX = "best-"
 CONFIG_FILE = "config.yaml"  # the settings as given, which LightningCLI's SaveConfigCallback writes
 LOCK_NAME = ".lock"  # held with flock by the run's live process; the lock dies with the process, however it ends
 
