@@ -26,14 +26,15 @@ from lit_rnn.runs.recovery import after_training, run_checkpoint
 @exits_cleanly_on_user_error
 def main(args: list[str] | None = None) -> dict[str, float]:
     """Run fit then test; returns the test metrics."""
-    cli = LitRNNCLI(args=args)
-    trainer, model, data = cli.trainer, cli.model, cli.datamodule
-    interrupts.set_phase(
-        "before training began: nothing was trained yet. Run the same command again.", trainer.is_global_zero
-    )
-    start = time.perf_counter()
-    with runs.given_back_on_failure(), settings_refused_by_lightning():  # a new run that saved nothing: no folder
-        trainer.fit(model, data, ckpt_path=cli.config.ckpt_path)
+    with runs.given_back_on_failure():  # a new run that fails before it saved anything leaves no folder behind
+        cli = LitRNNCLI(args=args)
+        trainer, model, data = cli.trainer, cli.model, cli.datamodule
+        interrupts.set_phase(
+            "before training began: nothing was trained yet. Run the same command again.", trainer.is_global_zero
+        )
+        start = time.perf_counter()
+        with settings_refused_by_lightning():
+            trainer.fit(model, data, ckpt_path=cli.config.ckpt_path)
     train_seconds = time.perf_counter() - start
     _record(cli.run, trainer.callback_metrics, train_seconds=train_seconds)
     interrupts.set_phase(after_training(trainer), trainer.is_global_zero)

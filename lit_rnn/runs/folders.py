@@ -63,7 +63,7 @@ def claim_new_run(root: Path) -> Path:
     try:
         if not root.exists():
             root.mkdir(parents=True)
-            _created_roots.add(root)
+            _created_roots.add(root.absolute())
         runs = runs_newest_first(root)
         number = int(runs[0].name[len(RUN_PREFIX) :]) + 1 if runs else 0
         while True:
@@ -175,7 +175,7 @@ def remove_if_unused(run: Path) -> None:
     if run.absolute() in _held and not any(checkpoint_folder(run).glob("*.ckpt")):
         _held.pop(run.absolute()).close()
         shutil.rmtree(run, ignore_errors=True)
-        if run.parent in _created_roots and not any(run.parent.iterdir()):
+        if run.absolute().parent in _created_roots and not any(run.parent.iterdir()):
             run.parent.rmdir()
 
 
