@@ -1,7 +1,7 @@
 """The private parts of Lightning (and of PyTorch) that lit_rnn relies on, each in one place, because no public
 route reaches them.
 
-Each has a test in ``tests/test_lightning_internals.py`` that fails loudly when Lightning changes it.
+Each has a test in ``tests/base/test_private_apis.py`` that fails loudly when Lightning changes it.
 """
 
 import ctypes

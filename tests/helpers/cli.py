@@ -2,8 +2,7 @@
 
 import sys
 
-from conftest import tiny_fit_args
-
+from helpers.commands import tiny_fit_args
 from lit_rnn.cli.lightning_cli import LitRNNCLI
 
 

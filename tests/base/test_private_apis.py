@@ -1,0 +1,203 @@
+"""Each private Lightning API that lit_rnn relies on, checked against the installed Lightning: if one of these fails,
+Lightning changed under the project, and ``lit_rnn/base/private_apis.py`` says what relies on it."""
+
+import inspect
+import re
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.demos.boring_classes import BoringModel
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loops.fit_loop import _FitLoop
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from lit_rnn.base.private_apis import (
+    _EpochExactFitLoop,
+    cpu_has_native_bf16,
+    flat_settings,
+    log_as_of,
+    logged_step,
+    step_is_logged,
+    take_at_least_one_batch,
+    use_epoch_exact_fit_loop,
+    write_hparams,
+)
+
+
+def test_the_fit_loop_still_forces_restarting_for_max_steps_and_takes_the_epoch_exact_one():
+    # What the override corrects: Lightning's setter marks every restored run bounded by max_steps as restarting.
+    assert "_iteration_based_training()" in inspect.getsource(_FitLoop.restarting.fset)
+    trainer = L.Trainer(max_steps=7, max_epochs=3, min_epochs=1, logger=False, enable_checkpointing=False)
+    epoch_loop = trainer.fit_loop.epoch_loop
+    use_epoch_exact_fit_loop(trainer)
+    loop = trainer.fit_loop
+    assert isinstance(loop, _EpochExactFitLoop) and loop.epoch_loop is epoch_loop
+    assert (loop.max_epochs, loop.min_epochs, loop.max_steps) == (3, 1, 7)
+    for counter in ("ready", "started", "processed", "completed"):
+        setattr(loop.epoch_progress.current, counter, 2)
+    loop.restarting = True  # restored at the end of an epoch
+    assert not loop.restarting and not loop.epoch_loop.restarting
+    loop.epoch_progress.current.ready = loop.epoch_progress.current.started = 3
+    loop.restarting = True  # restored in the middle of an epoch
+    assert loop.restarting and loop.epoch_loop.restarting
+
+
+class Probe(L.Callback):
+    def __init__(self) -> None:
+        self.logged_steps, self.epoch_end_steps = [], []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.logged_steps.append(step_is_logged(trainer))
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.epoch_end_steps.append((logged_step(trainer), trainer.global_step))
+
+
+def test_the_logging_step_helpers_follow_lightnings_own_logging(tmp_path):
+    probe = Probe()
+    logger = TensorBoardLogger(tmp_path, name="", version="run", default_hp_metric=False)
+    trainer = L.Trainer(
+        max_epochs=2,
+        limit_train_batches=5,
+        limit_val_batches=0,
+        log_every_n_steps=2,
+        logger=logger,
+        callbacks=[probe],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+    )
+    trainer.fit(BoringModel())
+    # Lightning writes step metrics when (steps done + 1) is a multiple of log_every_n_steps.
+    assert probe.logged_steps == [False, True, False, True, False, True, False, True, False, True]
+    assert probe.epoch_end_steps == [
+        (5, 5),
+        (10, 10),
+    ]  # the optimizer steps taken, as Lightning counts them for loggers
+    write_hparams(logger, {"model": {"hidden_size": 8}, "lr": 0.1}, ["val/acc"])
+    logger.experiment.flush()
+    content = EventAccumulator(str(tmp_path / "run")).Reload().PluginTagToContent("hparams")
+    session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    assert session.hparams["model/hidden_size"].number_value == 8 and session.hparams["lr"].number_value == 0.1
+
+
+class LoggingTest(BoringModel):
+    def test_step(self, batch, batch_idx):
+        self.log("test/loss", self.step(batch))
+
+
+def test_an_evaluation_logs_at_the_step_and_epoch_of_the_checkpoint_it_restores(tmp_path):
+    fit = L.Trainer(
+        max_epochs=2,
+        limit_train_batches=3,
+        limit_val_batches=0,
+        logger=False,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    fit.fit(LoggingTest())
+    (path,) = (tmp_path / "checkpoints").glob("*.ckpt")
+    checkpoint = torch.load(path, weights_only=True)
+    assert (checkpoint["global_step"], checkpoint["epoch"]) == (6, 1)
+    logger = TensorBoardLogger(tmp_path, name="", version="run", default_hp_metric=False)
+    trainer = L.Trainer(logger=logger, enable_progress_bar=False, enable_model_summary=False)
+    log_as_of(trainer, checkpoint)
+    assert logged_step(trainer) == 6
+    trainer.test(LoggingTest(), verbose=False)
+    logger.experiment.flush()
+    scalars = EventAccumulator(str(tmp_path / "run")).Reload()
+    assert [(event.step, event.value) for event in scalars.Scalars("epoch")] == [(6, 1)]
+    assert [event.step for event in scalars.Scalars("test/loss")] == [6]
+
+
+def test_lightning_still_names_the_running_hook_on_the_module_and_the_quick_setter_stores_it_as_nn_module_would():
+    from lightning.pytorch.trainer import call
+
+    from lit_rnn.base.private_apis import QuickHookNames
+
+    # What the mix-in speeds up: Lightning's hook callers set the attribute on the module around each call.
+    for caller in (call._call_lightning_module_hook, call._call_callback_hooks):
+        assert "pl_module._current_fx_name = hook_name" in inspect.getsource(caller)
+
+    class Quick(QuickHookNames, BoringModel):
+        pass
+
+    quick, plain = Quick(), BoringModel()
+    for module in (quick, plain):
+        module._current_fx_name = "training_step"
+        module.extra = torch.nn.Parameter(torch.zeros(1))  # anything else still goes through nn.Module
+    assert quick.__dict__["_current_fx_name"] == plain.__dict__["_current_fx_name"] == "training_step"
+    assert "_current_fx_name" not in quick._parameters and "_current_fx_name" not in quick._modules
+    assert "extra" in quick._parameters and [name for name, _ in quick.named_parameters()] == [
+        name for name, _ in plain.named_parameters()
+    ]
+
+
+@pytest.mark.parametrize("nvml_loads", [True, False])
+def test_lightnings_nvml_check_is_dropped_only_where_nvml_cannot_be_loaded(monkeypatch, nvml_loads):
+    import ctypes
+    import os
+
+    import lightning.fabric
+
+    from lit_rnn.base.private_apis import NVML_CHECK, skip_nvml_check_without_nvml
+
+    assert f'os.environ["{NVML_CHECK}"] = "1"' in inspect.getsource(lightning.fabric)  # what Lightning does at import
+    monkeypatch.setenv(NVML_CHECK, "1")
+    loaded = []
+
+    def load(name):
+        loaded.append(name)
+        if not nvml_loads:
+            raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", load)
+    skip_nvml_check_without_nvml()
+    assert loaded == ["libnvidia-ml.so.1"]
+    assert (os.environ.get(NVML_CHECK) == "1") is nvml_loads
+
+
+def test_settings_are_flattened_to_the_keys_mlflow_gets_from_lightning(tmp_path, monkeypatch):
+    from lightning.pytorch.loggers import MLFlowLogger
+    from mlflow.tracking import MlflowClient
+
+    settings = {"model": {"hidden_size": 8, "optimizer": {"lr": 0.1}}, "cell": "lstm"}
+    assert flat_settings(settings) == {"model/hidden_size": 8, "model/optimizer/lr": 0.1, "cell": "lstm"}
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # MLflow sets it for its store: undone after, as for the tests' fits
+    logger = MLFlowLogger(tracking_uri=uri, artifact_location=str(tmp_path))
+    logger.log_hyperparams(settings)
+    params = MlflowClient(logger.experiment.tracking_uri).get_run(logger.run_id).data.params
+    assert params == {key: str(value) for key, value in flat_settings(settings).items()}
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="the CPU's flags are read from Linux's /proc/cpuinfo")
+def test_torchs_bfloat16_probe_agrees_with_the_cpus_own_flags():
+    flags = set(re.search(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE).group(1).split())
+    assert cpu_has_native_bf16() is bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+@pytest.mark.parametrize("fraction, batches", [(0.001, 1), (0.5, 32)])
+def test_a_fraction_of_a_loader_is_at_least_one_batch_in_every_loop(fraction, batches):
+    take_at_least_one_batch()
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=fraction,
+        limit_val_batches=fraction,
+        limit_test_batches=fraction,
+        limit_predict_batches=fraction,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    model = BoringModel()  # 64 batches in each loader
+    trainer.fit(model)
+    assert (trainer.num_training_batches, trainer.num_val_batches) == (batches, [batches])
+    trainer.test(model)
+    assert trainer.num_test_batches == [batches]
+    assert len(trainer.predict(model)) == batches
