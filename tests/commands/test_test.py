@@ -2,6 +2,7 @@
 run's validation split, as text or strict JSON, and logs them into its run at its step; bad inputs are one line."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.commands import reported_accuracy, run_module, snapshot, tiny_fit_args
+from helpers.commands import REPO, reported_accuracy, run_module, snapshot, tiny_fit_args
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lit_rnn.test import main
@@ -191,6 +192,7 @@ def test_a_run_still_training_is_not_tested_into(fitted, tmp_path, monkeypatch, 
         stdout=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},  # this repository's lit_rnn, not the one installed
     )
     try:
         owner.stdout.readline()
