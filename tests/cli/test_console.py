@@ -1,10 +1,13 @@
 """What ``python -m lit_rnn.fit`` prints: the progress, the model, the results, and warnings about the user's settings.
 
-Each noise string below was in the output of a default run before ``lit_rnn.cli.console`` silenced it.
+Each noise string below was in the output of a default run before ``lit_rnn.cli.console`` silenced it. The output is
+a real fit process's: the tests run with ``-m slow``.
 """
 
 import pytest
 from helpers.commands import run_module, tiny_fit_args
+
+pytestmark = pytest.mark.slow  # fit processes
 
 NOISE = (
     "💡 Tip",  # Lightning's advertisements

@@ -14,13 +14,13 @@ SCALARS = {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "te
 
 @pytest.fixture(scope="module")
 def two_runs(tiny_mnist, tmp_path_factory):
-    """Two default fits in the same folder; the first run's files as they were before the second."""
+    """Two default fits in the same folder, the second a short one; the first run's files as they were before the
+    second."""
     workdir = tmp_path_factory.mktemp("fit")
-    args = tiny_fit_args(tiny_mnist, "--trainer.max_epochs=12")
-    first = run_module("lit_rnn.fit", args, cwd=workdir)
+    first = run_module("lit_rnn.fit", tiny_fit_args(tiny_mnist, "--trainer.max_epochs=12"), cwd=workdir)
     assert first.returncode == 0, first.stderr
     before = snapshot(workdir / "lightning_logs" / "version_0")
-    second = run_module("lit_rnn.fit", args, cwd=workdir)
+    second = run_module("lit_rnn.fit", tiny_fit_args(tiny_mnist, "--trainer.max_epochs=1"), cwd=workdir)
     assert second.returncode == 0, second.stderr
     return workdir, first, before
 

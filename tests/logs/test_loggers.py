@@ -1,8 +1,8 @@
 """CSV and MLflow log a run as TensorBoard does: every metric, the settings, the pictures; and a run killed and resumed
 with ``--ckpt_path last`` goes on in the same CSV folder and the same MLflow run, with no step logged twice.
 
-The run logs to both at once, a list of loggers with MLflow first, through the real ``python -m lit_rnn.fit``. A run
-never stopped is checked by default; the killed and resumed one, a few processes more, with ``-m slow``.
+The run logs to both at once, a list of loggers with MLflow first, through the real ``python -m lit_rnn.fit``. The runs,
+never stopped or killed and resumed, are fit processes: their tests run with ``-m slow`` (``make test-slow``, and CI).
 """
 
 import csv
@@ -131,6 +131,7 @@ def test_the_killed_process_had_logged_past_its_checkpoint(resumed):
     assert [step for step, _ in resumed["after_kill"]["mlflow"]["val/acc"]] == [9]
 
 
+@pytest.mark.slow
 def test_the_csv_run_holds_every_metric_the_settings_and_the_pictures(straight):
     workdir, _ = straight
     assert METRICS <= set(csv_points(workdir))
@@ -143,6 +144,7 @@ def test_the_csv_run_holds_every_metric_the_settings_and_the_pictures(straight):
             assert min(picture.size) > 100
 
 
+@pytest.mark.slow
 def test_the_mlflow_run_holds_every_metric_the_settings_and_the_pictures(straight):
     workdir, _ = straight
     client, run_id = mlflow_run(workdir)
@@ -165,6 +167,7 @@ def test_the_mlflow_run_holds_every_metric_the_settings_and_the_pictures(straigh
     assert pictures == expected
 
 
+@pytest.mark.slow
 def test_fit_says_where_to_look(straight):
     workdir, stdout = straight
     _, run_id = mlflow_run(workdir)
@@ -175,6 +178,7 @@ def test_fit_says_where_to_look(straight):
     ) in stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("read", [csv_points, mlflow_points], ids=["csv", "mlflow"])
 def test_no_metric_has_a_step_twice(straight, read):
     assert_each_step_once(read(straight[0]))
