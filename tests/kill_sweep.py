@@ -2,7 +2,7 @@
 
 Not a test (it takes minutes): ``.venv/bin/python tests/kill_sweep.py``. Each moment is its own pair of
 real ``python -m lit_rnn.fit`` processes on tiny data, the first stopped from inside by
-``tests/interrupt.py``, compared with one uninterrupted run as ``tests/test_resume.py`` compares them:
+``tests/helpers/interrupt.py``, compared with one uninterrupted run as ``tests/runs/test_exact_resume.py`` compares them:
 final weights, optimizer and schedule state, best checkpoint, and every logged scalar.
 """
 
@@ -16,8 +16,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from conftest import make_mnist, run_module
-from test_resume import STEPS_PER_EPOCH, assert_identical, final_state, fit_args, interrupt, scalars
+from helpers.commands import run_module
+from helpers.mnist import make_mnist
+from helpers.resume import STEPS_PER_EPOCH, assert_identical, final_state, fit_args, interrupt, scalars
 
 EPOCHS = 3
 MOMENTS = (

@@ -2,7 +2,7 @@
 route reaches them: Lightning's loops, progress counters, logger connector, launchers, ``ModelCheckpoint``'s
 saved state, PyTorch's CPU probes, and ``atexit``'s handlers.
 
-Each has a test in ``tests/test_lightning_internals.py`` that fails loudly when the dependency changes it. Optuna's
+Each has a test in ``tests/base/test_private_apis.py`` that fails loudly when the dependency changes it. Optuna's
 trial is reached through its public storage interface (``study/reporting.py``), so none of its private parts are here.
 """
 

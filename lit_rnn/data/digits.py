@@ -51,13 +51,19 @@ def read_digit(path: str | Path) -> torch.Tensor:
     except UnidentifiedImageError:
         raise ImageError(f"{path} is not an image Pillow can read: give a PNG or JPEG file of one digit.") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        raise ImageError(f"{path} is too large to read safely ({error}): scale it down; a few hundred pixels a side "
-                         "are plenty for one digit.") from None
+        raise ImageError(
+            f"{path} is too large to read safely ({error}): scale it down; a few hundred pixels a side "
+            "are plenty for one digit."
+        ) from None
     except OSError as error:  # missing, unreadable, a truncated file
         reason = error.strerror or str(error)
-        raise ImageError(f"{path} could not be read ({reason}): give a readable PNG or JPEG file of one digit.") from None
+        raise ImageError(
+            f"{path} could not be read ({reason}): give a readable PNG or JPEG file of one digit."
+        ) from None
     except Exception as error:  # Pillow's many decoders fail in many ways: ValueError, SyntaxError, struct.error...
-        raise ImageError(f"{path} could not be read ({summarize(error)}): give a readable PNG or JPEG file of one digit.") from None
+        raise ImageError(
+            f"{path} could not be read ({summarize(error)}): give a readable PNG or JPEG file of one digit."
+        ) from None
 
 
 def to_mnist(image: Image.Image) -> torch.Tensor:

@@ -1,0 +1,174 @@
+"""The flags Lightning users bring from its docs and from lightning-hydra-template's tests: each one runs as it does in
+Lightning, counted batch by batch, or is refused with one ``error:`` line and exit 2.
+
+The data: 200 training images in 4 batches of 50, 500 validation images and 400 test images in batches of 100 (5
+and 4 batches), so that a tenth of the validation set is less than one batch, as it is of MNIST's in batches of 1,000.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from helpers.commands import run_module, tiny_fit_args
+from helpers.mnist import make_mnist
+
+from lit_rnn.fit import main
+
+DATA = [
+    "--data.val_size=500",
+    "--data.batch_size=50",
+    "--data.eval_batch_size=100",
+    "--trainer.max_epochs=1",
+    "--trainer.accelerator=cpu",
+    "--trainer.callbacks+=helpers.probes.CountBatches",
+    "--trainer.callbacks.out_dir=counts",
+]
+TEST_IMAGES = 400
+TEMPLATE = ["--trainer.limit_train_batches=0.01", "--trainer.limit_val_batches=0.1", "--trainer.limit_test_batches=0.1"]
+
+
+@dataclass
+class Habit:
+    name: str
+    args: list[str]
+    counts: dict[str, int] | None = None  # batches trained, sanity-checked, validated, tested; optimizer steps
+    refusal: str | None = None  # else the error line must hold this
+
+
+def counts(train: int = 4, sanity: int = 2, val: int = 5, test: int = 4, steps: int | None = None) -> dict[str, int]:
+    return {
+        "train_batches": train,
+        "sanity_batches": sanity,
+        "val_batches": val,
+        "test_batches": test,
+        "steps": train if steps is None else steps,
+    }
+
+
+HABITS = [
+    Habit("nothing added", [], counts()),
+    Habit("the template's fractions, below one batch", TEMPLATE, counts(1, 1, 1, 1)),
+    Habit(
+        "fractions of several batches, rounded down",
+        ["--trainer.limit_train_batches=0.5", "--trainer.limit_val_batches=0.5", "--trainer.limit_test_batches=0.5"],
+        counts(2, 2, 2, 2),
+    ),
+    Habit(
+        "whole numbers of batches",
+        ["--trainer.limit_train_batches=3", "--trainer.limit_val_batches=2", "--trainer.limit_test_batches=3"],
+        counts(3, 2, 2, 3),
+    ),
+    Habit("a tiny fraction for one batch", ["--trainer.limit_val_batches=0.001"], counts(val=1, sanity=1)),
+    Habit("1, which LightningCLI reads as 1.0: the whole set", ["--trainer.limit_val_batches=1"], counts()),
+    Habit("no validation", ["--trainer.limit_val_batches=0"], counts(sanity=0, val=0)),
+    Habit("validating every half epoch", ["--trainer.val_check_interval=0.5"], counts(val=10)),
+    Habit("validating every 2 batches", ["--trainer.val_check_interval=2"], counts(val=10)),
+    Habit(
+        "validating every second epoch",
+        ["--trainer.check_val_every_n_epoch=2", "--trainer.max_epochs=3"],
+        counts(train=12, steps=12),
+    ),
+    Habit("accumulating gradients", ["--trainer.accumulate_grad_batches=2"], counts(steps=2)),
+    Habit("fast_dev_run true", ["--trainer.fast_dev_run=true"], counts(1, 0, 1, 1)),
+    Habit("fast_dev_run 3", ["--trainer.fast_dev_run=3"], counts(3, 0, 3, 3)),
+    Habit("overfitting 2 batches", ["--trainer.overfit_batches=2"], counts(2, 2, 2)),
+    Habit("overfitting a fraction below one batch", ["--trainer.overfit_batches=0.1"], counts(1, 1, 1)),
+    Habit("the whole sanity check", ["--trainer.num_sanity_val_steps=-1"], counts(sanity=5)),
+    Habit("anomaly detection", ["--trainer.detect_anomaly=true"], counts()),
+    Habit("simple profiler", ["--trainer.profiler=simple"], counts()),
+    Habit("advanced profiler", ["--trainer.profiler=advanced"], counts()),
+    Habit("pytorch profiler", ["--trainer.profiler=pytorch"], counts()),
+    Habit("no logger", ["--trainer.logger=false"], counts()),
+    Habit("deterministic", ["--trainer.deterministic=true"], counts()),
+    Habit("gradient clipping", ["--trainer.gradient_clip_val=0.5"], counts()),
+    Habit(
+        "early stopping on a logged metric",
+        ["--trainer.callbacks+=lightning.pytorch.callbacks.EarlyStopping", "--trainer.callbacks.monitor=val/loss"],
+        counts(),
+    ),
+    Habit(
+        "ddp_spawn",
+        ["--trainer.strategy=ddp_spawn", "--trainer.devices=2"],
+        refusal="--trainer.strategy is 'ddp_spawn', but it must be ddp for several processes",
+    ),
+    Habit(
+        "ddp_fork",
+        ["--trainer.strategy=ddp_fork", "--trainer.devices=2"],
+        refusal="--trainer.strategy is 'ddp_fork', but it must be ddp for several processes",
+    ),
+    Habit("barebones", ["--trainer.barebones=true"], refusal="--trainer.barebones is True, but it must be false"),
+    Habit(
+        "16-bit mixed precision on a CPU",
+        ["--trainer.precision=16-mixed"],
+        refusal="--trainer.precision is '16-mixed', but it must be 32-true on a CPU",
+    ),
+    Habit(
+        "16-bit precision on a CPU",
+        ["--trainer.precision=16-true"],
+        refusal="--trainer.precision is '16-true', but it must be 32-true on a CPU",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_mnist(tmp_path_factory.mktemp("habits") / "data", train_count=700, test_count=TEST_IMAGES)
+
+
+def images_tested(stdout: str) -> int:
+    """How many test images fit says it tested."""
+    found = re.search(r"Test accuracy on (?:([0-9,]+) of )?the ([0-9,]+) MNIST test images", stdout)
+    return int((found.group(1) or found.group(2)).replace(",", ""))
+
+
+# The default suite runs these; the rest are slow (each is a fit of a few seconds).
+QUICK = ("the template's fractions, below one batch", "fast_dev_run true", "ddp_spawn")
+
+
+@pytest.mark.parametrize(
+    "habit",
+    [pytest.param(habit, id=habit.name, marks=() if habit.name in QUICK else pytest.mark.slow) for habit in HABITS],
+)
+def test_a_lightning_habit_runs_as_in_lightning_or_is_one_error_line(habit, data, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        main(tiny_fit_args(data, *DATA, *habit.args))
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+    out, err = capsys.readouterr()
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    if habit.refusal:
+        assert code == 2 and len(errors) == 1 and habit.refusal in errors[0], (code, err[-2000:])
+        return
+    assert code == 0 and errors == [], err[-2000:]
+    ran = json.loads((tmp_path / "counts" / "rank0.json").read_text())
+    assert {key: ran[key] for key in habit.counts} == habit.counts
+    assert images_tested(out) == ran["test_images"]
+
+
+@pytest.mark.slow
+def test_fractions_below_one_batch_take_one_batch_per_process(data, tmp_path):
+    args = [*DATA, *TEMPLATE, "--trainer.val_check_interval=0.5", "--trainer.strategy=ddp", "--trainer.devices=2"]
+    result = run_module("lit_rnn.fit", tiny_fit_args(data, *args), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rank in (0, 1):  # each process: 2 training batches, 3 validation batches, 2 test batches; one of each
+        ran = json.loads((tmp_path / "counts" / f"rank{rank}.json").read_text())
+        assert ran == {
+            "train_batches": 1,
+            "train_images": 50,
+            "sanity_batches": 1,
+            "sanity_images": 100,
+            "val_batches": 1,
+            "val_images": 100,
+            "test_batches": 1,
+            "test_images": 100,
+            "steps": 1,
+        }
+    assert images_tested(result.stdout) == 200

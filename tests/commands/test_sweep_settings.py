@@ -1,0 +1,208 @@
+"""The sweep in process, without running a trial: the trial's command line, and the settings that it refuses before any
+trial runs (each with several inputs of its kind), or accepts where fit does."""
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from helpers.commands import tiny_fit_args
+from optuna.trial import TrialState
+
+from lit_rnn.base.errors import ConfigError
+from lit_rnn.study.report import NoTrialCompleted, check_some_trial_completed
+from lit_rnn.study.reporting import ReportToStudy
+from lit_rnn.study.storage import open_storage
+from lit_rnn.sweep import Sweep, SweepCLI, SweepSettings
+
+SWEEP = """
+sweep:
+  study_name: loss
+  sampler: random
+  trials: 3
+  pruner: hyperband
+  objective: val/loss
+  direction: minimize
+  space:
+    model.cell: [gru, lstm]
+"""
+
+
+def sweep_of(workdir: Path, data: Path, body: str = SWEEP, *extra: str) -> Sweep:
+    (workdir / "sweep.yaml").write_text(body)
+    cli = SweepCLI(args=["--config=sweep.yaml", *tiny_fit_args(data), *extra])
+    return Sweep(cli, SweepSettings(**cli.config.sweep))
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_the_trials_command_line_reports_the_sweeps_objective_to_its_trial(in_tmp, tiny_mnist):
+    sweep = sweep_of(in_tmp, tiny_mnist)
+    study = sweep.open_study()
+    study.ask()  # trial 0, so that the trial below has another number than the default's
+    command, run = sweep.trial_command(trial := study.ask())
+    assert command[1:3] == ["-m", "lit_rnn.fit"]
+    config = sweep.cli.parser.parse_args(command[3:])  # as the trial's fit parses it (fit's keys and the sweep's)
+    (report,) = [
+        callback for callback in config.trainer.callbacks if callback.class_path.endswith(ReportToStudy.__name__)
+    ]
+    assert dict(report.init_args) == {
+        "storage": f"sqlite:///{Path('sweeps/loss/study.db')}",
+        "study_name": "loss",
+        "trial_number": trial.number,
+        "objective": "val/loss",
+        "pruner": "hyperband",
+    }
+    assert config.model.cell == trial.params["model.cell"]
+    assert config.ckpt_path is None and run == Path("sweeps/loss/trial_1/version_0")
+    assert (config.trainer.logger.init_args.save_dir, config.trainer.logger.init_args.name) == (
+        "sweeps/loss",
+        "trial_1",
+    )
+
+
+NAMES_OUTSIDE = [
+    "..",
+    ".",
+    "../elsewhere",
+    "/tmp/absolute",
+    "a/b",
+    "sub/../..",
+    "~",
+    ".hidden",
+    "",
+    "a b",
+    "x" * 201,
+    "back\\slash",
+    "-rf",
+]
+
+
+@pytest.mark.parametrize("name", NAMES_OUTSIDE)
+def test_a_study_name_that_is_not_one_folder_inside_the_sweeps_folder_is_refused(name, in_tmp):
+    with pytest.raises(ConfigError, match="--sweep.study_name is .* names the study's folder inside sweeps"):
+        SweepSettings(space={"model.cell": ["gru"]}, sampler="grid", study_name=name)
+    assert not list(in_tmp.iterdir())  # no folder, no database made
+
+
+@pytest.mark.parametrize("name", ["search", "search-2", "cells_v1.2", "_private", "étude", "x" * 200])
+def test_a_study_name_of_one_folder_is_accepted(name, in_tmp):
+    assert SweepSettings(space={"model.cell": ["gru"]}, sampler="grid", study_name=name).folder == Path("sweeps") / name
+
+
+@pytest.mark.parametrize("seconds", [0, -1, 86_401, 10**10, 10**20, 2**63])
+def test_a_heartbeat_out_of_bounds_is_refused(seconds, in_tmp):
+    with pytest.raises(ConfigError, match=f"--sweep.heartbeat_seconds is {seconds}, .* from 1 to 86,400"):
+        SweepSettings(space={"model.cell": ["gru"]}, sampler="grid", heartbeat_seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite:///",
+        "sqlite+pysqlite://",
+        "sqlite+pysqlite:///:memory:",
+        "sqlite:///file::memory:?cache=shared&uri=true",
+        "sqlite:///file:study?mode=memory&uri=true",
+    ],
+)
+def test_a_database_in_memory_is_refused_as_the_trials_cannot_reach_it(url, in_tmp):
+    with pytest.raises(
+        ConfigError, match="is a SQLite database in memory, which the trials' own processes cannot reach"
+    ):
+        open_storage(url, heartbeat_seconds=60)
+    assert not list(in_tmp.iterdir())  # not even a lock file
+
+
+@pytest.mark.parametrize("key", ["sweep.trials", "sweep.space", "sweep.study_name", "sweep.objective", "sweep"])
+def test_a_space_key_of_the_sweeps_own_section_is_refused_before_any_trial(key, in_tmp, tiny_mnist):
+    sweep = sweep_of(in_tmp, tiny_mnist, f"sweep:\n  sampler: grid\n  space:\n    {key}: [1, 2]\n")
+    with pytest.raises(ConfigError, match=f"--sweep.space's {key} = 1 is refused by fit: fit has no --{key}"):
+        sweep.check()
+
+
+OPTIMIZER_SPACES = {
+    "class paths": "model.optimizer.class_path: [torch.optim.SGD, torch.optim.RMSprop, torch.optim.Adam]",
+    "classes with arguments": "model.optimizer: [{class_path: torch.optim.SGD, init_args: {lr: 0.1, momentum: 0.9}}, "
+    "{class_path: torch.optim.AdamW}]",
+    "a class with a range": "model.optimizer.init_args.weight_decay: {low: 0.0, high: 0.1}",
+}
+
+
+@pytest.mark.parametrize("space", OPTIMIZER_SPACES)
+def test_a_space_over_optimizer_classes_is_accepted_as_fit_accepts_it(space, in_tmp, tiny_mnist):
+    sweep = sweep_of(
+        in_tmp, tiny_mnist, f"sweep:\n  sampler: random\n  trials: 2\n  space:\n    {OPTIMIZER_SPACES[space]}\n"
+    )
+    sweep.check()
+    key, choices = next(iter(sweep.settings.dimensions.items()))
+    if isinstance(choices, list):  # the best trial's config is each choice, whole, as fit reads it
+        chosen = sweep.best_config({key: json.dumps(choices[0]) if isinstance(choices[0], dict) else choices[0]})
+        assert chosen["model"]["optimizer"]["class_path"] == "torch.optim.SGD"
+        assert "amsgrad" not in chosen["model"]["optimizer"]["init_args"]  # Adam's, in the base config
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        ["--sweep.objective=val/acc"],
+        ["--sweep.direction=maximize"],
+        ["--sweep.objective=test/loss", "--sweep.direction=maximize"],
+        ["--sweep.space={model.cell: [rnn]}"],
+    ],
+)
+def test_the_same_study_with_another_objective_direction_or_space_is_refused(again, in_tmp, tiny_mnist):
+    sweep_of(in_tmp, tiny_mnist).open_study()
+    other = sweep_of(in_tmp, tiny_mnist, SWEEP, *again)
+    with pytest.raises(
+        ConfigError, match="The study loss in .* was started with another .*: its trials would not compare"
+    ):
+        other.open_study()
+    assert sweep_of(in_tmp, tiny_mnist).open_study().user_attrs["objective"] == "val/loss"  # the same again: accepted
+
+
+def test_a_study_whose_trials_all_failed_or_were_pruned_is_an_error_naming_the_first_failure(tmp_path):
+    study = optuna.create_study()
+    for state in (TrialState.PRUNED, TrialState.FAIL, TrialState.FAIL):
+        trial = study.ask()
+        trial.set_user_attr("error", f"reason {trial.number}")
+        study.tell(trial, state=state)
+    with pytest.raises(
+        NoTrialCompleted,
+        match=r"2 of 3 failed, the others were pruned. The first failure, trial 1: "
+        r"reason 1 \(its messages: .*trial_1/fit.log\)",
+    ):
+        check_some_trial_completed(study.trials, tmp_path)
+    running = study.ask()  # another worker's trial may still complete
+    check_some_trial_completed(study.trials, tmp_path)
+    study.tell(running, 0.5)
+    check_some_trial_completed(study.trials, tmp_path)
+
+
+REFUSED_LOGGERS = {
+    "none": "false",
+    "MLflow's": '{"class_path": "lightning.pytorch.loggers.MLFlowLogger"}',
+    "a list": '[{"class_path": "lightning.pytorch.loggers.TensorBoardLogger"}, '
+    '{"class_path": "lightning.pytorch.loggers.CSVLogger"}]',
+}
+
+
+@pytest.mark.parametrize("logger", REFUSED_LOGGERS)
+def test_a_logger_that_cannot_keep_a_trials_run_in_its_folder_is_refused_before_any_trial(logger, in_tmp, tiny_mnist):
+    sweep = sweep_of(in_tmp, tiny_mnist, SWEEP, f"--trainer.logger={REFUSED_LOGGERS[logger]}")
+    with pytest.raises(
+        ConfigError, match="--trainer.logger cannot keep each trial's run in its own folder, sweeps/loss/"
+    ):
+        sweep.check()
+
+
+@pytest.mark.parametrize("logger", ["CSVLogger", "TensorBoardLogger"])
+def test_one_csv_or_tensorboard_logger_anywhere_is_accepted(logger, in_tmp, tiny_mnist):
+    given = f'{{"class_path": "lightning.pytorch.loggers.{logger}", "init_args": {{"save_dir": "elsewhere"}}}}'
+    sweep_of(in_tmp, tiny_mnist, SWEEP, f"--trainer.logger={given}").check()

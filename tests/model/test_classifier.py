@@ -1,0 +1,85 @@
+"""The LightningModule refuses a learning rate that cannot train, and stops a run whose weights stop being numbers."""
+
+import math
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from helpers.commands import tiny_fit_args
+from helpers.mnist import make_mnist
+
+from lit_rnn.fit import main
+from lit_rnn.runs.checkpointing import read_checkpoint
+
+SHORT_RUN = (
+    "--trainer.max_epochs=1",
+    "--trainer.limit_train_batches=3",
+    "--trainer.limit_val_batches=1",
+    "--trainer.num_sanity_val_steps=0",
+    "--recovery.every_n_steps=1",
+    "--data.val_size=20",
+)
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    make_mnist(tmp_path / "data", train_count=120, test_count=20)
+    return tmp_path
+
+
+def fit_fails(capsys, *args: str) -> tuple[int, str]:
+    """Run fit in-process; returns its exit code and its one error line."""
+    with pytest.raises(SystemExit) as exit:
+        main(tiny_fit_args(Path("data"), *SHORT_RUN, *args))
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    return exit.value.code, line
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_a_non_finite_learning_rate_in_yaml_is_refused(workspace, capsys, value):
+    (workspace / "lr.yaml").write_text(
+        f"model:\n  optimizer:\n    class_path: torch.optim.Adam\n    init_args:\n      lr: {value}\n"
+    )
+    code, line = fit_fails(capsys, "--config=lr.yaml")
+    assert code == 2 and "--model.optimizer.lr is" in line and "must be a finite positive number" in line
+    assert not (workspace / "lightning_logs").exists()
+
+
+def test_a_run_whose_weights_overflow_stops_at_that_step_and_saves_none_of_them(workspace, capsys):
+    code, line = fit_fails(capsys, "--model.optimizer.lr=1e300")
+    assert code == 1
+    assert line.startswith(
+        "error: Training diverged at step 1: the weights, and so the training loss, are no longer "
+        "finite numbers (NaN or infinite), with the learning rate at 1e+300."
+    )
+    assert "earlier checkpoints are kept" in line and "lower learning rate" in line
+    checkpoints = list((workspace / "lightning_logs" / "version_0" / "checkpoints").iterdir())
+    assert [path.name for path in checkpoints] == ["recovery.ckpt"]  # the one written as training began
+    weights = {
+        name: weight
+        for name, weight in read_checkpoint(checkpoints[0])["state_dict"].items()
+        if name.startswith("network.")
+    }
+    assert weights and all(torch.isfinite(weight).all() for weight in weights.values())
+
+
+def test_a_sane_learning_rate_trains_and_its_loss_stays_finite(workspace, capsys):
+    metrics = main(tiny_fit_args(Path("data"), *SHORT_RUN))
+    assert math.isfinite(metrics["test/loss"])
+
+
+def test_the_divergence_check_finds_one_non_finite_weight_and_no_overflow_in_finite_ones():
+    from lit_rnn.model.classifier import _all_finite
+
+    huge = torch.full((1000,), 3.0e38)  # finite float32 weights whose float32 sum would overflow to inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # weights that require gradients are read without a word about it
+        assert _all_finite([torch.nn.Parameter(huge), torch.zeros(3)])
+    for bad in (math.nan, math.inf, -math.inf):
+        weights = torch.zeros(10)
+        weights[7] = bad
+        assert not _all_finite([huge, weights])

@@ -1,0 +1,150 @@
+"""The resume plan (``lit_rnn.runs.resume``): a fit without ``--ckpt_path`` is a new run under the first file logger's
+``save_dir/name``; with one, it goes on in the run the checkpoint belongs to (a loose checkpoint starts a new run from
+it), and a resume that would train on other batches than the run did is refused. The plan writes nothing."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from helpers.checkpoints import lightning_like_checkpoint
+from helpers.cli import fit_config
+from helpers.commands import snapshot, tiny_fit_args
+
+from lit_rnn.base.errors import ConfigError
+from lit_rnn.runs.folders import LOG_ROOT, NothingToResume
+from lit_rnn.runs.resume import RunPlan, plan_run, runs_root
+
+TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
+CSV = "lightning.pytorch.loggers.CSVLogger"
+MLFLOW = "lightning.pytorch.loggers.MLFlowLogger"
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch, tiny_mnist):
+    """An empty working folder; ``config(*args)`` parses fit's arguments there as fit does, on the tiny data."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lit_rnn.fit"])
+    return lambda *args: fit_config(tiny_fit_args(tiny_mnist, *args))
+
+
+def saved_run(run: Path, name: str = "last.ckpt", **changes) -> Path:
+    """A checkpoint of a run trained as ``tiny_fit_args`` trains (its data order and seed), in ``run/checkpoints``."""
+    path = run / "checkpoints" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    trained_as = {
+        "datamodule_hyper_parameters": {"batch_size": 50, "val_size": 100, "split_seed": 0},
+        "MNISTDataModule": {"shuffle_seed": 1},  # the data module's state: its shuffling seed
+    }
+    torch.save(lightning_like_checkpoint(**{**trained_as, **changes}), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "root"),
+    [
+        ([], LOG_ROOT),
+        (
+            ["--trainer.logger.init_args.save_dir=sweeps/loss", "--trainer.logger.init_args.name=trial_3"],
+            "sweeps/loss/trial_3",
+        ),
+        ([f"--trainer.logger={CSV}", "--trainer.logger.init_args.save_dir=csv_logs"], "csv_logs/lightning_logs"),
+        (
+            [f"--trainer.logger={CSV}", "--trainer.logger.init_args.save_dir=logs", "--trainer.logger.init_args.name="],
+            "logs",
+        ),
+        (["--trainer.logger=false"], LOG_ROOT),
+        ([f"--trainer.logger={MLFLOW}"], LOG_ROOT),  # MLflow's save_dir is its store, not a folder of runs
+        (
+            [
+                f'--trainer.logger=[{{"class_path": "{MLFLOW}"}}, '
+                f'{{"class_path": "{CSV}", "init_args": {{"save_dir": "csv_logs", "name": "cells"}}}}]'
+            ],
+            "csv_logs/cells",
+        ),
+    ],
+)
+def test_the_runs_root_is_the_first_file_loggers_save_dir_and_name(args, root, in_tmp):
+    assert runs_root(in_tmp(*args)) == Path(root)
+
+
+def test_a_fit_without_a_checkpoint_is_a_new_run_under_the_root(in_tmp):
+    assert plan_run(in_tmp()) == RunPlan(LOG_ROOT)
+
+
+def test_a_checkpoint_in_a_runs_folder_resumes_that_run(in_tmp, tmp_path):
+    checkpoint = saved_run(tmp_path / "elsewhere" / "version_4", "best-epoch=0-step=10.ckpt")
+    plan = plan_run(in_tmp(f"--ckpt_path={checkpoint}"))
+    assert (plan.root, plan.run, plan.checkpoint_path) == (LOG_ROOT, checkpoint.parent.parent, checkpoint)
+    assert plan.checkpoint["global_step"] == 30
+
+
+def test_a_loose_checkpoint_starts_a_new_run_from_its_weights(in_tmp, tmp_path):
+    loose = saved_run(tmp_path / "version_0").rename(tmp_path / "model.ckpt")
+    plan = plan_run(in_tmp(f"--ckpt_path={loose}"))
+    assert plan.run is None and plan.checkpoint_path == loose and plan.checkpoint["epoch"] == 1
+
+
+def test_last_is_the_newest_checkpoint_of_the_newest_run_under_the_root_that_has_one(in_tmp, tmp_path):
+    root = tmp_path / "csv_logs" / "lightning_logs"
+    saved_run(root / "version_0", global_step=5)
+    older, newer = saved_run(root / "version_1", "recovery.ckpt"), saved_run(root / "version_1", "last.ckpt")
+    os.utime(older, (1, 1))
+    (root / "version_2" / "checkpoints").mkdir(parents=True)  # a run stopped before it saved anything
+    plan = plan_run(
+        in_tmp(f"--trainer.logger={CSV}", "--trainer.logger.init_args.save_dir=csv_logs", "--ckpt_path=last")
+    )
+    assert (plan.run, plan.checkpoint_path) == (Path("csv_logs/lightning_logs/version_1"), newer.relative_to(tmp_path))
+
+
+def test_last_with_no_run_under_the_root_says_so(in_tmp):
+    with pytest.raises(NothingToResume, match="There is no checkpoint to use as 'last': no run under lightning_logs"):
+        plan_run(in_tmp("--ckpt_path=last"))
+
+
+@pytest.mark.parametrize(
+    ("args", "changed"),
+    [
+        (["--data.batch_size=64"], "--data.batch_size 64 (the run's: 50)"),
+        (
+            ["--data.val_size=200", "--data.split_seed=3"],
+            "--data.val_size 200 (the run's: 100), --data.split_seed 3 (the run's: 0)",
+        ),
+        (["--seed_everything=7"], "--seed_everything 7 (the run's: 1)"),
+    ],
+)
+def test_a_resume_that_would_train_on_other_batches_is_refused_naming_each_change(args, changed, in_tmp, tmp_path):
+    checkpoint = saved_run(tmp_path / "lightning_logs" / "version_0")
+    with pytest.raises(ConfigError) as refused:
+        plan_run(in_tmp(*args, "--ckpt_path=last"))
+    assert str(refused.value) == (
+        f"The resume would train on other batches than the run did: {changed}. Resume with the run's own settings "
+        f"(its config.yaml: --config {Path('lightning_logs/version_0/config.yaml')}), or start a new run without "
+        "--ckpt_path."
+    )
+    assert checkpoint.is_file()
+
+
+def test_a_run_without_a_seed_resumes_without_one_by_its_checkpoints_shuffle_seed(in_tmp, tmp_path):
+    saved_run(tmp_path / "lightning_logs" / "version_0", MNISTDataModule={"shuffle_seed": 12345})
+    assert plan_run(in_tmp("--seed_everything=false", "--ckpt_path=last")).run == Path("lightning_logs/version_0")
+
+
+def test_fewer_epochs_than_the_run_has_trained_are_refused(in_tmp, tmp_path):
+    saved_run(tmp_path / "lightning_logs" / "version_0", epoch=3)
+    with pytest.raises(ConfigError) as refused:
+        plan_run(in_tmp("--ckpt_path=last"))  # tiny_fit_args: --trainer.max_epochs=2
+    assert "trainer.max_epochs" in str(refused.value) and "at least 3, the epochs" in str(refused.value)
+    assert plan_run(in_tmp("--ckpt_path=last", "--trainer.max_epochs=3")).run is not None
+    assert plan_run(in_tmp("--ckpt_path=last", "--trainer.max_epochs=-1", "--trainer.max_steps=100")).run is not None
+
+
+def test_the_plan_writes_nothing(in_tmp, tmp_path):
+    saved_run(tmp_path / "lightning_logs" / "version_0")
+    before = snapshot(tmp_path)
+    plan_run(in_tmp("--ckpt_path=last"))
+    plan_run(in_tmp())
+    assert snapshot(tmp_path) == before and sorted(path.name for path in (tmp_path / "lightning_logs").iterdir()) == [
+        "version_0"
+    ]

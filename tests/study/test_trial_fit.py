@@ -1,0 +1,104 @@
+"""A trial's fit command line: each value of the trial reaches fit as its ``--key=value``, the run goes into the
+trial's folder, the study's objective and pruner reach the trial's ``ReportToStudy``; and why a trial failed, in one
+sentence."""
+
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.cli import fit_config
+
+from lit_rnn.base.errors import ConfigError
+from lit_rnn.study.reporting import ReportToStudy
+from lit_rnn.study.trial_fit import failure, fit_command, run_arguments, setting_arguments
+
+SGD = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}
+REPORT = {
+    "storage": "sqlite:///sweeps/loss/study.db",
+    "study_name": "loss",
+    "trial_number": 4,
+    "objective": "val/loss",
+    "pruner": None,
+}
+
+
+def test_each_value_is_one_key_equals_value_argument_strings_as_they_are_the_rest_as_json():
+    values = {
+        "model.cell": "gru",
+        "model.optimizer.init_args.lr": 0.01,
+        "model.hidden_size": 64,
+        "model.bidirectional": True,
+        "trainer.max_steps": None,
+        "model.optimizer": SGD,
+        "data.val_size": 1e-05,
+    }
+    assert setting_arguments(values) == [
+        "--model.cell=gru",
+        "--model.optimizer.init_args.lr=0.01",
+        "--model.hidden_size=64",
+        "--model.bidirectional=true",
+        "--trainer.max_steps=null",
+        '--model.optimizer={"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}',
+        "--data.val_size=1e-05",
+    ]
+
+
+def test_the_run_goes_into_the_trials_folder_through_the_loggers_save_dir_and_name_quietly():
+    assert run_arguments(Path("sweeps/loss/trial_3/version_0")) == [
+        f"--trainer.logger.init_args.save_dir={Path('sweeps/loss')}",
+        "--trainer.logger.init_args.name=trial_3",
+        "--trainer.enable_progress_bar=false",
+    ]
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_the_command_is_fit_on_the_base_config_with_the_values_the_run_and_the_report_to_the_study(resume):
+    run = Path("sweeps/loss/trial_4/version_0")
+    command = fit_command(Path("sweeps/loss/base.yaml"), {"model.cell": "gru"}, run, REPORT, resume)
+    assert command == [
+        sys.executable,
+        "-m",
+        "lit_rnn.fit",
+        f"--config={Path('sweeps/loss/base.yaml')}",
+        "--model.cell=gru",
+        *run_arguments(run),
+        "--trainer.callbacks+=lit_rnn.study.reporting.ReportToStudy",
+        "--trainer.callbacks.storage=sqlite:///sweeps/loss/study.db",
+        "--trainer.callbacks.study_name=loss",
+        "--trainer.callbacks.trial_number=4",
+        "--trainer.callbacks.objective=val/loss",
+        "--trainer.callbacks.pruner=null",
+        *(["--ckpt_path=last"] if resume else []),
+    ]
+
+
+def test_fit_parses_the_trials_command_into_its_settings_its_run_and_its_report(tmp_path, monkeypatch, tiny_mnist):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lit_rnn.fit"])
+    (tmp_path / "base.yaml").write_text(f"data: {{data_dir: {tiny_mnist}}}\ntrainer: {{max_epochs: 3}}\n")
+    values = {"model.cell": "gru", "model.optimizer": SGD, "model.hidden_size": 32, "model.bidirectional": True}
+    report = {**REPORT, "pruner": "hyperband"}
+    command = fit_command(Path("base.yaml"), values, Path("sweeps/loss/trial_4/version_0"), report, resume=True)
+
+    config = fit_config(command[3:])
+    assert (config.model.cell, config.model.hidden_size, config.model.bidirectional) == ("gru", 32, True)
+    assert config.model.optimizer.class_path == "torch.optim.SGD" and config.model.optimizer.init_args.lr == 0.1
+    assert config.trainer.max_epochs == 3 and config.ckpt_path == "last"
+    logger = config.trainer.logger.init_args
+    assert (logger.save_dir, logger.name, config.trainer.enable_progress_bar) == ("sweeps/loss", "trial_4", False)
+    (reporting,) = [c for c in config.trainer.callbacks if c.class_path.endswith(f".{ReportToStudy.__name__}")]
+    assert dict(reporting.init_args) == report
+
+
+def test_a_trial_whose_fit_said_nothing_failed_by_its_exit_code():
+    assert failure(-9, None) == "fit exited with -9"
+
+
+def test_a_users_error_is_the_sentence_fit_said_and_a_bug_is_its_type_and_message():
+    assert failure(2, ConfigError("--model.hidden_size is 0, but it must be 1 or more.")) == (
+        "--model.hidden_size is 0, but it must be 1 or more."
+    )
+    assert failure(1, RuntimeError("CUDA out of memory.\nTried to allocate 2 GiB")) == (
+        "RuntimeError: CUDA out of memory. ... Tried to allocate 2 GiB"
+    )
+    assert failure(1, KeyError("val/loss")) == "KeyError: 'val/loss'"
