@@ -24,8 +24,9 @@ lint: $(VENV)/installed
 test: lint
 	$(PYTHON) -m pytest $(ARGS)
 
+# Two workers, a test file each at a time: most slow tests wait on a subprocess's start-up, one core's work.
 test-slow: $(VENV)/installed
-	$(PYTHON) -m pytest -m slow $(ARGS)
+	$(PYTHON) -m pytest -m slow -n 2 --dist loadfile $(ARGS)
 
 bench: $(VENV)/installed
 	$(PYTHON) benchmarks/epoch_time.py --data-dir $(DATA_DIR) $(ARGS)

@@ -39,7 +39,10 @@ def default_run(real_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     """One default fit on the real MNIST (the folder it ran in, its output), shared by the tests of its results."""
     workdir = tmp_path_factory.mktemp("default_run")
     result = run_module(
-        "lit_rnn.fit", [f"--data.data_dir={real_mnist}", "--trainer.enable_progress_bar=false"], cwd=workdir
+        "lit_rnn.fit",
+        [f"--data.data_dir={real_mnist}", "--trainer.enable_progress_bar=false"],
+        cwd=workdir,
+        timeout=900,  # an epoch of the real data, beside the slow suite's other worker
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir, result.stdout
