@@ -12,9 +12,9 @@ import lightning as L
 import torch
 from torchvision.datasets import MNIST
 
-from lit_rnn.data.batches import TensorBatches
 from lit_rnn.base.errors import UserError, check_config, summarize
 from lit_rnn.base.private_apis import take_at_least_one_batch
+from lit_rnn.data.batches import TensorBatches
 
 MNIST_TRAIN_SIZE = 60_000
 MNIST_TEST_SIZE = 10_000
@@ -55,8 +55,10 @@ def _check_folders(data_dir: str | Path) -> None:
     for folder in (root, root / "MNIST", root / "MNIST" / "raw"):
         problem = _folder_problem(folder)
         if problem:
-            raise DataError(f"The data folder {problem}. Point --data.data_dir at a folder that holds MNIST/raw, "
-                            "or at a new folder's path to download MNIST there.")
+            raise DataError(
+                f"The data folder {problem}. Point --data.data_dir at a folder that holds MNIST/raw, "
+                "or at a new folder's path to download MNIST there."
+            )
 
 
 def _check_idx_file(path: Path, item_shape: tuple[int, ...]) -> int:
@@ -70,12 +72,15 @@ def _check_idx_file(path: Path, item_shape: tuple[int, ...]) -> int:
     with path.open("rb") as handle:
         header = handle.read(4 + 4 * dimensions)
     if len(header) < 4 + 4 * dimensions:
-        raise DataError(f"The MNIST file {path} is truncated: it is shorter than the header of a file of {kind}. {REPLACE}")
+        raise DataError(
+            f"The MNIST file {path} is truncated: it is shorter than the header of a file of {kind}. {REPLACE}"
+        )
     zeros, element_type, found_dimensions = struct.unpack(">HBB", header[:4])
     if zeros != 0 or element_type != IDX_UINT8 or found_dimensions != dimensions:
         raise DataError(
             f"The MNIST file {path} is not an IDX file of uint8 {kind}: its header announces element type "
-            f"0x{element_type:02x} in {found_dimensions} dimensions, where 0x{IDX_UINT8:02x} in {dimensions} are expected. {REPLACE}"
+            f"0x{element_type:02x} in {found_dimensions} dimensions, where 0x{IDX_UINT8:02x} in {dimensions} are "
+            f"expected. {REPLACE}"
         )
     count, *shape = struct.unpack(f">{dimensions}I", header[4:])
     if tuple(shape) != item_shape or count == 0:
@@ -151,8 +156,12 @@ class MNISTDataModule(L.LightningDataModule):
         super().__init__()
         check_config(batch_size > 0, "data.batch_size", batch_size, "a positive whole number")
         check_config(eval_batch_size > 0, "data.eval_batch_size", eval_batch_size, "a positive whole number")
-        check_config(data_dir != "", "data.data_dir", data_dir, "the path of the folder that holds (or will hold) MNIST/raw")
-        check_config(0 < val_size < MNIST_TRAIN_SIZE, "data.val_size", val_size, f"between 1 and {MNIST_TRAIN_SIZE - 1:,}")
+        check_config(
+            data_dir != "", "data.data_dir", data_dir, "the path of the folder that holds (or will hold) MNIST/raw"
+        )
+        check_config(
+            0 < val_size < MNIST_TRAIN_SIZE, "data.val_size", val_size, f"between 1 and {MNIST_TRAIN_SIZE - 1:,}"
+        )
         self.save_hyperparameters(logger=False)
         self.data_dir = data_dir
         self.batch_size, self.val_size, self.split_seed = batch_size, val_size, split_seed
@@ -208,8 +217,12 @@ class MNISTDataModule(L.LightningDataModule):
             return
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
         images, labels = load_mnist(self.data_dir, train=True)
-        check_config(self.val_size < len(labels), "data.val_size", self.val_size,
-                     f"below {len(labels):,}, the number of training images in {self.data_dir}, to leave some to train on")
+        check_config(
+            self.val_size < len(labels),
+            "data.val_size",
+            self.val_size,
+            f"below {len(labels):,}, the number of training images in {self.data_dir}, to leave some to train on",
+        )
         order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.split_seed))
         val, train = order[: self.val_size], order[self.val_size :]
         test_images, test_labels = load_mnist(self.data_dir, train=False)
@@ -228,8 +241,13 @@ class MNISTDataModule(L.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         rank, world_size = self._rank_and_world_size()
         return TensorBatches(
-            *self.splits["train"], self.batch_size, shuffle=True, seed=self._shuffle_seed(),
-            rank=rank, world_size=world_size, start_at=self._batches_done_this_epoch,
+            *self.splits["train"],
+            self.batch_size,
+            shuffle=True,
+            seed=self._shuffle_seed(),
+            rank=rank,
+            world_size=world_size,
+            start_at=self._batches_done_this_epoch,
         )
 
     def _batches_done_this_epoch(self) -> int:
