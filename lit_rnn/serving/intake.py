@@ -158,7 +158,11 @@ def pixels_image(document: Any) -> torch.Tensor:
         for column, value in enumerate(row):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise Refused(422, f"Pixel [{index}][{column}] is {value!r}, not a number: pixels must be {shape}.")
-            if not (math.isfinite(value) and 0 <= value <= 1):
+            if not math.isfinite(value):
+                raise Refused(
+                    422, f"Pixel [{index}][{column}] is {value!r}, not a finite number: pixels must be {shape}."
+                )
+            if not 0 <= value <= 1:
                 raise Refused(422, f"Pixel [{index}][{column}] is {value!r}, outside [0, 1]: pixels must be {shape}.")
     return torch.tensor(rows, dtype=torch.float32)
 
@@ -172,8 +176,13 @@ async def _uploaded(scope: Scope, body: bytes, max_payload: int) -> bytes:
     try:
         form = await Request(scope, receive).form(max_files=1, max_part_size=max_payload)
     except Exception as error:  # python-multipart's and Starlette's many ways to say a form is malformed
-        raise Refused(400, f"The multipart form could not be read ({error}).") from None
-    files = [value for _, value in form.multi_items() if hasattr(value, "read")]
-    if not files:
-        raise Refused(422, "The multipart form holds no file: send the picture as a file field (-F file=@seven.png).")
-    return await files[0].read()
+        raise Refused(400, f"The multipart form could not be read ({getattr(error, 'detail', error)}).") from None
+    try:
+        files = [value for _, value in form.multi_items() if hasattr(value, "read")]
+        if not files:
+            raise Refused(
+                422, "The multipart form holds no file: send the picture as a file field (-F file=@seven.png)."
+            )
+        return await files[0].read()
+    finally:
+        await form.close()
