@@ -5,12 +5,14 @@ network.
 Each request reaches it already checked and made into an MNIST image by ``intake``: a worker does model work only.
 """
 
+import json
 import signal
 from pathlib import Path
 from typing import Any
 
 import litserve
 import torch
+from starlette.responses import Response
 
 from lit_rnn.trained.loading import load_network
 
@@ -34,6 +36,9 @@ class DigitAPI(litserve.LitAPI):
         # Ctrl-C reaches every process of the terminal's group: the server ends its workers itself, once the HTTP
         # processes have answered the requests they hold, which the workers compute.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # One thread: the HTTP process needs a core too, and a small LSTM's batch is quicker on one thread than on
+        # two that wait for each other (measured: 5 ms against 26 ms for 64 images, two busy cores).
+        torch.set_num_threads(1)
         self.network = load_network(self.checkpoint).network
         self.by_row = not self.network.rnn.bidirectional
 
@@ -51,8 +56,10 @@ class DigitAPI(litserve.LitAPI):
     def unbatch(self, answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return answers
 
-    def encode_response(self, answer: dict[str, Any]) -> dict[str, Any]:
-        return answer
+    def encode_response(self, answer: dict[str, Any]) -> Response:
+        # JSON made here, in C: handed a dict, FastAPI's encoder walks its thousand numbers one by one in the HTTP
+        # process, which every request passes through (measured: a fifth of the throughput).
+        return Response(json.dumps(answer, allow_nan=False), media_type="application/json")
 
 
 def read_digits(network: torch.nn.Module, images: torch.Tensor, by_row: bool) -> list[dict[str, Any]]:
@@ -64,15 +71,16 @@ def read_digits(network: torch.nn.Module, images: torch.Tensor, by_row: bool) ->
         else:
             rows, final = None, network(images).softmax(dim=1)
     best, digits = final.max(dim=1)
+    by_row = [None] * len(images) if rows is None else _rounded(rows)  # one conversion per batch: 10x quicker
     return [
         {
             "digit": digit,
-            "probability": round(probability, DECIMALS),
-            "probabilities": _rounded(final[index]),
-            "image": _rounded(images[index]),
-            "probabilities_by_row": None if rows is None else _rounded(rows[index]),
-        }
-        for index, (digit, probability) in enumerate(zip(digits.tolist(), best.tolist()))
+            "probability": probabilities[digit],
+            "probabilities": probabilities,
+            "image": image,
+            "probabilities_by_row": row,
+        }  # fmt: skip
+        for digit, probabilities, image, row in zip(digits.tolist(), _rounded(final), _rounded(images), by_row)
     ]
 
 
