@@ -110,12 +110,14 @@ def load(url: str, clients: int, seconds: int, images: Path, folder: Path) -> di
         [sys.executable, "-m", "locust", "-f", str(REPO / "benchmarks" / "serve_locustfile.py"), "--headless",
          "--users", str(clients), "--spawn-rate", str(clients), "--run-time", f"{seconds}s", "--host", url,
          "--csv", str(folder / "load"), "--only-summary", "--loglevel", "ERROR"],
-        env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, check=False, stdout=subprocess.DEVNULL, stderr=open(folder / "locust.log", "w"),
     )  # fmt: skip
     import csv
 
     with open(folder / "load_stats.csv") as file:
         total = next(row for row in csv.DictReader(file) if row["Name"] == "Aggregated")
+    if total["50%"] == "N/A":
+        raise SystemExit(f"locust made no request: {(folder / 'locust.log').read_text()[-2000:]}")
     return {
         "requests": int(total["Request Count"]),
         "rps": float(total["Requests/s"]),
@@ -133,7 +135,7 @@ def main() -> None:
     options.add_argument("--ckpt-path", default="best")
     options.add_argument("--clients", type=int, default=64)
     options.add_argument("--seconds", type=int, default=20)
-    options.add_argument("--images", type=int, default=10_000, help="The first N test images are posted.")
+    options.add_argument("--images", type=int, default=2_000, help="The first N test images are posted.")
     options.add_argument("--servers", nargs="*", default=list(SERVERS), choices=SERVERS)
     options.add_argument("--serve", choices=["plain", "http"], help=argparse.SUPPRESS)  # a server of this benchmark
     options.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -148,7 +150,8 @@ def main() -> None:
     network = load_network(checkpoint).network
     torch.set_num_threads(1)
     images, labels = load_mnist(args.data_dir, train=False)
-    images, labels = images[: args.images].float() / 255, labels[: args.images]
+    pixels, labels = images[: args.images], labels[: args.images]
+    images = pixels.float() / 255
     with torch.inference_mode():
         own = network(images).argmax(dim=1)  # the model's own digits, as lit_rnn.test computes them
     print(f"Checkpoint: {checkpoint}; {len(images):,} MNIST test images, {args.clients} clients, {args.seconds} s each")
@@ -159,7 +162,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as folder:
         payload = Path(folder) / "images.json"
-        payload.write_text(json.dumps(images.tolist()))
+        payload.write_text(json.dumps(pixels.tolist()))  # 0-255: the clients post each divided by 255
         for server in ["http", *args.servers]:
             port = free_port()
             process = start(server, port, checkpoint)

@@ -7,7 +7,10 @@ import random
 
 from locust import FastHttpUser, events, task
 
-BODIES = [json.dumps({"pixels": rows}).encode() for rows in json.load(open(os.environ["SERVE_LOAD_IMAGES"]))]
+BODIES = [
+    json.dumps({"pixels": [[value / 255 for value in row] for row in image]}).encode()
+    for image in json.load(open(os.environ["SERVE_LOAD_IMAGES"]))  # MNIST's bytes, 0-255
+]
 ANSWERS: list[tuple[int, int]] = []  # (image index, digit answered)
 
 
