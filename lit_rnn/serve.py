@@ -10,6 +10,7 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
 
 import argparse
 import os
+import socket
 
 from lit_rnn.base import interrupts
 from lit_rnn.base.errors import UserError, exits_cleanly_on_user_error
@@ -71,10 +72,22 @@ def _positive(kind: type, zero: bool = False):  # noqa: ANN202
         except ValueError:
             value = None
         if value is None or not (value >= 0 if zero else value > 0) or value != value:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {'non-negative' if zero else 'positive'} number")
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a {'non-negative' if zero else 'positive'} {'whole number' if kind is int else 'number'}"
+            )
         return value
 
     return parse
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse a port in use in one line, before the model loads (uvicorn would log it and exit 1, later)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UserError(f"Cannot listen on {host} port {port} ({error.strerror}): give another --port.") from None
 
 
 @exits_cleanly_on_user_error
@@ -86,6 +99,7 @@ def main(args: list[str] | None = None) -> None:
         command_line.error(f"--host {options.host} is not one of {', '.join(HOSTS)}, the addresses LitServe binds to")
     if not 1024 <= options.port <= 65535:
         command_line.error(f"--port {options.port} is not between 1024 and 65535")
+    _check_free(options.host, options.port)
     trained = load_network(find_checkpoint(options.ckpt_path))
 
     from lit_rnn.serving.server import build_server  # LitServe and FastAPI: a second of imports, after the checks

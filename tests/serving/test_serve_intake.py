@@ -88,3 +88,17 @@ def test_the_answer_holds_the_opinion_by_row_ending_in_the_answer():
         ]
         is None
     )
+
+
+def test_a_port_in_use_is_one_line_before_the_model_loads(tmp_path, capsys):
+    import socket
+
+    from lit_rnn.serve import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(SystemExit) as exit:
+            main(["--port", str(taken.getsockname()[1]), "--ckpt_path", str(tmp_path / "none.ckpt")])
+    assert exit.value.code == 2
+    assert "Address already in use): give another --port." in capsys.readouterr().err
