@@ -11,6 +11,8 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
 import argparse
 import os
 import socket
+from collections.abc import Callable
+from typing import Any
 
 from lit_rnn.base import interrupts
 from lit_rnn.base.errors import UserError, exits_cleanly_on_user_error
@@ -65,8 +67,10 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(kind: type, zero: bool = False):  # noqa: ANN202
-    def parse(text: str):  # noqa: ANN202
+def _positive(kind: type, zero: bool = False) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` above 0 (or at least 0), not NaN."""
+
+    def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
@@ -116,12 +120,7 @@ def main(args: list[str] | None = None) -> None:
     address = f"http://{'127.0.0.1' if options.host == '0.0.0.0' else shown}:{options.port}"
     print(f"Checkpoint: {trained.path}")
     print(f"The page: {address}/   The API: POST {address}/predict (described at {address}/docs)", flush=True)
-    try:
-        server.run(host=options.host, port=options.port, log_level="warning", generate_client_file=False)
-    except OSError as error:  # the port is taken
-        raise UserError(
-            f"Cannot listen on {options.host}:{options.port} ({error.strerror}): give another --port."
-        ) from None
+    server.run(host=options.host, port=options.port, log_level="warning", generate_client_file=False)
     signum = interrupts.requested()
     if signum is None:  # LitServe stops by itself only when a worker process dies
         raise UserError("The model's worker process ended unexpectedly, and the server with it: see the lines above.")

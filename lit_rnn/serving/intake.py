@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lit_rnn.data.digits import MNIST_SIZE, ImageError, decode_digit
+from lit_rnn.data.digits import BLANK, MNIST_SIZE, ImageError, decode_digit
 
 OPEN_PATHS = {"/", "/health", "/docs", "/openapi.json"}  # the page asks for the key itself; the docs hold no data
 KEY_HEADER = "x-api-key"
@@ -136,7 +136,7 @@ def _picture(data: bytes) -> torch.Tensor:
     try:
         return decode_digit(data, "The picture", MAX_PIXELS).float() / 255
     except ImageError as error:
-        raise Refused(422 if "blank" in str(error) else 400, str(error)) from None
+        raise Refused(422 if str(error).endswith(BLANK) else 400, str(error)) from None  # readable, but no digit
 
 
 def _json(body: bytes) -> Any:

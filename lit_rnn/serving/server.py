@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from lit_rnn.base import interrupts
+from lit_rnn.base.errors import ConfigError
 from lit_rnn.runs import results
 from lit_rnn.serving.digit_api import DigitAPI
 from lit_rnn.serving.intake import Intake
@@ -82,7 +83,10 @@ def build_server(
 def info(trained: TrainedNetwork) -> dict[str, Any]:
     """What ``/info`` says of the model: its checkpoint, its run, its settings and the run's test accuracy."""
     run = trained.run
-    metrics = (results.read(run) or {}).get("metrics", {}) if run else {}
+    try:
+        metrics = (results.read(run) or {}).get("metrics", {}) if run else {}
+    except ConfigError:  # a results file fit did not write: the model is still served, its accuracy unknown
+        metrics = {}
     return {
         "checkpoint": str(trained.path),
         "run": None if run is None else str(run),
