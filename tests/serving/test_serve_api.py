@@ -131,9 +131,8 @@ def test_the_api_key_guards_the_api_and_sigterm_answers_the_held_requests(tiny_r
     assert "The page: http://127.0.0.1:" in out
 
 
-def test_ctrl_c_stops_the_server_with_one_line(tiny_run):
-    with serving(tiny_run) as server:
-        code, _, err = server.stop(signal.SIGINT)
+def test_ctrl_c_stops_the_server_with_one_line(served):  # last: it stops the module's server
+    code, _, err = served.stop(signal.SIGINT)
     assert code == 130 and err.strip().splitlines() == [
         "error: Stopped by SIGINT after answering the requests it held; nothing was written."
     ]
