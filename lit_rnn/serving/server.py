@@ -66,7 +66,7 @@ def build_server(
         accelerator="cpu",  # a 28-step LSTM over a few images is quicker on the CPU than their round trip to a GPU
         workers_per_device=workers,
         model_metadata=info(trained),
-        fast_queue=True,
+        fast_queue=True,  # answers back over ZeroMQ rather than through a multiprocessing manager's process
         middlewares=[(Intake, {"api_key": api_key, "max_payload": max_payload})],
     )
     app = server.app
