@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 # Where MNIST/raw lives: ../shared/data when it is there (machines without a network), else ./data (downloaded).
 DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST/raw),../shared/data,data)
 
-.PHONY: fit lint test test-slow bench
+.PHONY: fit serve lint test test-slow bench
 
 $(VENV)/installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,6 +14,10 @@ $(VENV)/installed: pyproject.toml
 
 fit: $(VENV)/installed
 	$(PYTHON) -m lit_rnn.fit --data.data_dir $(DATA_DIR) $(ARGS)
+
+# The newest run's best checkpoint, served at http://127.0.0.1:8000/ (ARGS="--port 8080 --api_key ...").
+serve: $(VENV)/installed
+	$(PYTHON) -m lit_rnn.serve $(ARGS)
 
 # The style and the rooms' import contracts (pyproject.toml), checked before the tests.
 lint: $(VENV)/installed

@@ -6,9 +6,11 @@ mass falls on pixel (14, 14); the digit is light on a black background. The mode
 made so, which is why a user's picture must be made so too.
 """
 
+import io
 import os
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -40,29 +42,48 @@ def read_digit(path: str | Path) -> torch.Tensor:
     if os.path.lexists(path) and not Path(path).is_file():  # a folder, a device, a pipe that would block
         kind = "a folder" if Path(path).is_dir() else "not a regular file"
         raise ImageError(f"{path} could not be read (it is {kind}): give a PNG or JPEG file of one digit.")
+    return _decode(path, str(path))
+
+
+def decode_digit(picture: bytes, name: str, max_pixels: int | None = None) -> torch.Tensor:
+    """``read_digit`` for a picture held in memory (an upload), refusing one of more than ``max_pixels`` pixels
+    before it is decoded: a server holds many at once, and a small compressed file can decode to gigabytes.
+
+    Raises:
+        ImageError: starting with ``name`` (such as "The picture"), for whatever made it unreadable.
+    """
+    return _decode(io.BytesIO(picture), name, max_pixels)
+
+
+def _decode(source: str | Path | BinaryIO, name: str, max_pixels: int | None = None) -> torch.Tensor:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # decoders' remarks on metadata change nothing in the digit
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
+                if max_pixels is not None and image.width * image.height > max_pixels:
+                    raise ImageError(
+                        f"is {image.width}x{image.height} pixels, more than the {max_pixels:,} allowed: scale it down; "
+                        "a few hundred pixels a side are plenty for one digit."
+                    )
                 return to_mnist(image)
     except ImageError as error:
-        raise ImageError(f"{path} {error}") from None
+        raise ImageError(f"{name} {error}") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path} is not an image Pillow can read: give a PNG or JPEG file of one digit.") from None
+        raise ImageError(f"{name} is not an image Pillow can read: give a PNG or JPEG file of one digit.") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise ImageError(
-            f"{path} is too large to read safely ({error}): scale it down; a few hundred pixels a side "
+            f"{name} is too large to read safely ({error}): scale it down; a few hundred pixels a side "
             "are plenty for one digit."
         ) from None
     except OSError as error:  # missing, unreadable, a truncated file
         reason = error.strerror or str(error)
         raise ImageError(
-            f"{path} could not be read ({reason}): give a readable PNG or JPEG file of one digit."
+            f"{name} could not be read ({reason}): give a readable PNG or JPEG file of one digit."
         ) from None
     except Exception as error:  # Pillow's many decoders fail in many ways: ValueError, SyntaxError, struct.error...
         raise ImageError(
-            f"{path} could not be read ({summarize(error)}): give a readable PNG or JPEG file of one digit."
+            f"{name} could not be read ({summarize(error)}): give a readable PNG or JPEG file of one digit."
         ) from None
 
 

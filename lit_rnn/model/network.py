@@ -123,9 +123,7 @@ class RecurrentClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Map images ``(batch, 28, 28)`` with pixels in [0, 1] to class logits ``(batch, 10)``."""
-        if self.normalize_input:
-            images = (images - MNIST_MEAN) / MNIST_STD
-        steps, _ = self.rnn(images)
+        steps = self._read(images)
         if self.rnn.bidirectional:
             # The forward direction ends at the last row, the backward one at the first.
             hidden = self.rnn.hidden_size
@@ -133,3 +131,20 @@ class RecurrentClassifier(nn.Module):
         else:
             last = steps[:, -1, :]
         return self.out(last)
+
+    def logits_by_row(self, images: torch.Tensor) -> torch.Tensor:
+        """The head applied to the state after each row ``(batch, 28, 10)``: the network's opinion as it reads.
+
+        The last row's are ``forward``'s logits. A bidirectional network has no such opinion: its backward direction
+        has read every row before the first step's state exists, so it is refused.
+        """
+        if self.rnn.bidirectional:
+            raise ValueError("a bidirectional network reads every row before any step: it has no opinion by row")
+        return self.out(self._read(images))
+
+    def _read(self, images: torch.Tensor) -> torch.Tensor:
+        """The recurrent layers' output at each row ``(batch, 28, hidden * directions)``."""
+        if self.normalize_input:
+            images = (images - MNIST_MEAN) / MNIST_STD
+        steps, _ = self.rnn(images)
+        return steps

@@ -19,15 +19,18 @@ class CommandLine(argparse.ArgumentParser):
         raise UsageError(f"{message}. Run {self.prog} --help to see the options.")
 
 
-def trained_model_command(command: str, description: str, data_use: str) -> CommandLine:
+def trained_model_command(command: str, description: str, data_use: str | None) -> CommandLine:
     """The command line of ``python -m lit_rnn.COMMAND``, with the options every command on a trained model has:
-    ``--ckpt_path`` (which model) and ``--data.data_dir`` (where its MNIST files are, for ``data_use``)."""
+    ``--ckpt_path`` (which model) and ``--data.data_dir`` (where its MNIST files are, for ``data_use``; None for a
+    command that reads none)."""
     parser = CommandLine(prog=f"python -m lit_rnn.{command}", description=description)
     parser.add_argument(
         "--ckpt_path",
         default="best",
         help=f"A .ckpt file, or best / last: the newest run's in ./{runs.LOG_ROOT} (default: best).",
     )
+    if data_use is None:
+        return parser
     parser.add_argument(
         "--data.data_dir",
         dest="data_dir",

@@ -57,3 +57,18 @@ def test_settings_it_cannot_be_built_with_are_refused_before_allocating(settings
         RecurrentClassifier(**settings)
     assert error.value.problem.startswith(problem)
     assert weight_count("lstm", 4000, 1, False) <= MAX_WEIGHTS  # one such layer would fit
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_opinion_by_row_ends_with_the_answer(cell):
+    network = RecurrentClassifier(cell=cell, hidden_size=16, num_layers=2, normalize_input=True).eval()
+    images = torch.rand(3, 28, 28)
+    by_row = network.logits_by_row(images)
+    assert by_row.shape == (3, 28, 10)
+    torch.testing.assert_close(by_row[:, -1], network(images))
+    torch.testing.assert_close(by_row[:, 4], network(images[:, :5]))  # after row 4 it has read rows 0-4 alone
+
+
+def test_a_bidirectional_network_has_no_opinion_by_row():
+    with pytest.raises(ValueError, match="bidirectional"):
+        RecurrentClassifier(bidirectional=True).logits_by_row(torch.rand(1, 28, 28))

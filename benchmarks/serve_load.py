@@ -1,0 +1,196 @@
+"""The server under load: N concurrent clients (locust, headless) post MNIST test images for T seconds to each of
+three servers of the same checkpoint, and the figures are bounded by two limits measured in the same run.
+
+Usage: python benchmarks/serve_load.py [--data-dir ../shared/data] [--clients 64] [--seconds 20] [--ckpt-path best]
+
+Run it where ``lightning_logs/`` is (after ``make fit``). The servers, one after another on a free port:
+``litserve-batched`` (``python -m lit_rnn.serve``, dynamic batching), ``litserve-unbatched`` (``--max_batch_size 1``)
+and ``plain`` (the endpoint a user would write: FastAPI on uvicorn, one model call per request). The limits: ``model``
+(the network's batched throughput in a plain loop, images per second, doing what ``/predict`` does) and ``http`` (the
+same FastAPI and uvicorn answering an endpoint that does no work). For each: requests per second, the latency's
+p50/p95/p99, the failures, and the accuracy of the answers, which must be the model's own digit for every image.
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the script is run from
+
+from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.serving.digit_api import read_digits
+from lit_rnn.trained.loading import find_checkpoint, load_network
+
+DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
+SERVERS = ("litserve-batched", "litserve-unbatched", "plain")
+
+
+def plain_app(checkpoint: str):  # noqa: ANN201
+    """The endpoint a user would write: FastAPI validates the pixels, one model call per request."""
+    from fastapi import FastAPI
+    from pydantic import BaseModel
+
+    network = load_network(Path(checkpoint)).network
+    app = FastAPI()
+
+    class Pixels(BaseModel):
+        pixels: list[list[float]]
+
+    @app.post("/predict")
+    def predict(body: Pixels) -> dict:
+        return read_digits(network, torch.tensor(body.pixels)[None], by_row=True)[0]
+
+    return app
+
+
+def noop_app():  # noqa: ANN201
+    """The HTTP stack alone: the body read, a constant answered."""
+    from fastapi import FastAPI, Request
+
+    app = FastAPI()
+
+    @app.post("/predict")
+    async def predict(request: Request) -> dict:
+        await request.body()
+        return {"nothing": 0}
+
+    return app
+
+
+def model_limit(network: torch.nn.Module, images: torch.Tensor, batch: int, seconds: float = 5) -> float:
+    """Images per second through ``read_digits`` (the network and the answers it builds) in batches of ``batch``, in
+    a plain loop on one thread, as the server's worker runs it."""
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        first = done % (len(images) - batch + 1)
+        read_digits(network, images[first : first + batch], by_row=True)
+        done += batch
+    return done / (time.perf_counter() - start)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(server: str, port: int, checkpoint: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if server.startswith("litserve"):
+        batching = ["--max_batch_size", "64", "--batch_timeout", "0.005"] if server == "litserve-batched" else []
+        command = ["-m", "lit_rnn.serve", "--ckpt_path", str(checkpoint), "--port", str(port), *batching]
+    else:
+        command = [__file__, "--serve", server, "--port", str(port), "--ckpt-path", str(checkpoint)]
+    process = subprocess.Popen([sys.executable, *command], env=env, stdout=subprocess.DEVNULL, start_new_session=True)
+    import httpx
+
+    for _ in range(1200):
+        try:
+            httpx.post(f"http://127.0.0.1:{port}/predict", json={"pixels": [[0.0] * 28] * 28}, timeout=5)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit(f"{server} did not start")
+
+
+def load(url: str, clients: int, seconds: int, images: Path, folder: Path) -> dict:
+    """Locust's figures for ``clients`` posting for ``seconds``, and the answers' (image, digit) pairs."""
+    answers = folder / "answers.json"
+    env = {**os.environ, "SERVE_LOAD_IMAGES": str(images), "SERVE_LOAD_ANSWERS": str(answers)}
+    subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(REPO / "benchmarks" / "serve_locustfile.py"), "--headless",
+         "--users", str(clients), "--spawn-rate", str(clients), "--run-time", f"{seconds}s", "--host", url,
+         "--csv", str(folder / "load"), "--only-summary", "--loglevel", "ERROR"],
+        env=env, check=False, stdout=subprocess.DEVNULL, stderr=open(folder / "locust.log", "w"),
+    )  # fmt: skip
+    import csv
+
+    with open(folder / "load_stats.csv") as file:
+        total = next(row for row in csv.DictReader(file) if row["Name"] == "Aggregated")
+    if total["50%"] == "N/A":
+        raise SystemExit(f"locust made no request: {(folder / 'locust.log').read_text()[-2000:]}")
+    return {
+        "requests": int(total["Request Count"]),
+        "rps": float(total["Requests/s"]),
+        "p50": float(total["50%"]),
+        "p95": float(total["95%"]),
+        "p99": float(total["99%"]),
+        "failures": int(total["Failure Count"]),
+        "answers": json.loads(answers.read_text()) if answers.exists() else [],
+    }
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    options.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    options.add_argument("--ckpt-path", default="best")
+    options.add_argument("--clients", type=int, default=64)
+    options.add_argument("--seconds", type=int, default=20)
+    options.add_argument("--images", type=int, default=2_000, help="The first N test images are posted.")
+    options.add_argument("--servers", nargs="*", default=list(SERVERS), choices=SERVERS)
+    options.add_argument("--serve", choices=["plain", "http"], help=argparse.SUPPRESS)  # a server of this benchmark
+    options.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = options.parse_args()
+    checkpoint = find_checkpoint(args.ckpt_path)
+    if args.serve:
+        import uvicorn
+
+        app = plain_app(str(checkpoint)) if args.serve == "plain" else noop_app()
+        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+        return
+    network = load_network(checkpoint).network
+    torch.set_num_threads(1)
+    images, labels = load_mnist(args.data_dir, train=False)
+    pixels, labels = images[: args.images], labels[: args.images]
+    images = pixels.float() / 255
+    with torch.inference_mode():
+        own = network(images).argmax(dim=1)  # the model's own digits, as lit_rnn.test computes them
+    print(f"Checkpoint: {checkpoint}; {len(images):,} MNIST test images, {args.clients} clients, {args.seconds} s each")
+    print(f"CPU: {_cpu()}, {os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    rows = [("model (plain loop, batches of 64)", f"{model_limit(network, images, 64):,.0f} images/s", "", "", "", "")]
+    rows.append(
+        ("model (plain loop, one at a time)", f"{model_limit(network, images, 1):,.0f} images/s", "", "", "", "")
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        payload = Path(folder) / "images.json"
+        payload.write_text(json.dumps(pixels.tolist()))  # 0-255: the clients post each divided by 255
+        for server in ["http", *args.servers]:
+            port = free_port()
+            process = start(server, port, checkpoint)
+            try:
+                figures = load(f"http://127.0.0.1:{port}", args.clients, args.seconds, payload, Path(folder))
+            finally:
+                process.terminate()
+                process.wait()
+            answered = figures["answers"]
+            agree = sum(own[index].item() == digit for index, digit in answered)
+            right = sum(labels[index].item() == digit for index, digit in answered)
+            accuracy = f"{right / len(answered):.4f} (model's own digit: {agree}/{len(answered)})" if answered else ""
+            name = "http (no work: the HTTP stack's limit)" if server == "http" else server
+            rows.append((name, f"{figures['rps']:,.0f} requests/s", f"{figures['p50']:.0f}", f"{figures['p95']:.0f}",
+                         f"{figures['p99']:.0f}", f"{figures['failures']} of {figures['requests']:,}; {accuracy}"))  # fmt: skip
+    print("| run | throughput | p50 ms | p95 ms | p99 ms | failures; accuracy of the answers |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print(f"Model accuracy on these images, in-process: {(own == labels).float().mean().item():.4f}")
+
+
+def _cpu() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown"
+
+
+if __name__ == "__main__":
+    main()

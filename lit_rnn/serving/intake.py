@@ -1,0 +1,188 @@
+"""What reaches the model: every request passes here before LitServe sees it (an ASGI middleware, LitServer's
+documented extension point).
+
+LitServe reads a request's body as JSON or a form, and only in its worker; a raw picture cannot reach it. So the
+body of ``POST /predict`` is read here, in the HTTP process, refused in one sentence if it is not a digit the
+model can read, and otherwise passed on as the one form the model takes: ``{"image": 28x28 floats in [0, 1]}``.
+The API key is checked here too, for every path but the page, ``/health`` and the API's description.
+"""
+
+import hmac
+import json
+import math
+from typing import Any
+
+import torch
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lit_rnn.data.digits import BLANK, MNIST_SIZE, ImageError, decode_digit
+
+OPEN_PATHS = {"/", "/health", "/docs", "/openapi.json"}  # the page asks for the key itself; the docs hold no data
+KEY_HEADER = "x-api-key"
+MAX_PIXELS = 4_000_000  # a picture this size takes ~100 MB to read; a few hundred pixels a side are plenty
+PICTURE_TYPES = ("image/", "application/octet-stream")
+
+
+class Refused(Exception):
+    """A request the server will not answer: its HTTP status and one sentence saying what was wrong."""
+
+    def __init__(self, status: int, sentence: str) -> None:
+        super().__init__(sentence)
+        self.status = status
+
+
+class Intake:
+    """ASGI middleware: the API key, the payload limit, and ``/predict``'s body made into an MNIST image.
+
+    Args:
+        app: The LitServe application behind it.
+        api_key: The key every request but ``OPEN_PATHS`` must carry in ``X-API-Key``; None for none.
+        max_payload: The largest body accepted, in bytes.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None = None, max_payload: int = 4 * 2**20) -> None:
+        self.app, self.api_key, self.max_payload = app, api_key, max_payload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            self._check_key(scope)
+            if scope["path"] != "/predict" or scope["method"] != "POST":
+                await self.app(scope, receive, send)
+                return
+            body = await self._read_body(scope, receive)
+            kind = _header(scope, "content-type").split(";")[0].strip().lower()
+            if kind == "multipart/form-data" and body:
+                body, kind = await _uploaded(scope, body, self.max_payload), "application/octet-stream"
+            image = await run_in_threadpool(to_image, kind, body)
+        except Refused as refusal:
+            await JSONResponse({"detail": str(refusal)}, refusal.status)(scope, receive, send)
+            return
+        internal = json.dumps({"image": image.tolist()}).encode()
+        headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(internal)).encode())]
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # a disconnect, once the body is read
+            sent = True
+            return {"type": "http.request", "body": internal, "more_body": False}
+
+        await self.app({**scope, "headers": headers}, replay, send)
+
+    def _check_key(self, scope: Scope) -> None:
+        if self.api_key is None or scope["path"] in OPEN_PATHS:
+            return
+        given = _header(scope, KEY_HEADER)
+        if not given:
+            raise Refused(401, "This server needs an API key: send it in the X-API-Key header.")
+        if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+            raise Refused(401, "The API key in the X-API-Key header is not this server's.")
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        """The whole body, refused as soon as it is known to pass the limit (by its header, or as it arrives)."""
+        too_large = Refused(413, f"The body is larger than this server's limit of {self.max_payload:,} bytes.")
+        declared = _header(scope, "content-length")
+        if declared.isdigit() and int(declared) > self.max_payload:
+            raise too_large
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise Refused(400, "The client went away before sending the whole body.")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_payload:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _header(scope: Scope, name: str) -> str:
+    for key, value in scope["headers"]:
+        if key == name.encode():
+            return value.decode("latin-1").strip()
+    return ""
+
+
+def to_image(kind: str, body: bytes) -> torch.Tensor:
+    """The MNIST image ``(28, 28)``, floats in [0, 1], that a ``/predict`` body of content type ``kind`` holds.
+
+    Raises:
+        Refused: saying in one sentence what is wrong with it.
+    """
+    if not body:
+        raise Refused(400, 'The body is empty: send a picture of one digit, or JSON {"pixels": 28 rows of 28 numbers}.')
+    if kind == "application/json" or kind.endswith("+json"):
+        return pixels_image(_json(body))
+    if not kind or kind.startswith(PICTURE_TYPES):
+        return _picture(body)
+    raise Refused(
+        415,
+        f"The content type {kind} is not one /predict reads: send a picture (image/png, image/jpeg, ...), "
+        "multipart/form-data with one file, or application/json.",
+    )
+
+
+def _picture(data: bytes) -> torch.Tensor:
+    try:
+        return decode_digit(data, "The picture", MAX_PIXELS).float() / 255
+    except ImageError as error:
+        raise Refused(422 if str(error).endswith(BLANK) else 400, str(error)) from None  # readable, but no digit
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise Refused(400, f"The body is not valid JSON ({error}).") from None
+
+
+def pixels_image(document: Any) -> torch.Tensor:
+    """``{"pixels": 28 rows of 28 numbers in [0, 1]}`` as an image, each fault refused with where it is."""
+    rows = document.get("pixels") if isinstance(document, dict) else None
+    shape = f"{MNIST_SIZE} rows of {MNIST_SIZE} numbers in [0, 1]"
+    if not isinstance(rows, list) or len(rows) != MNIST_SIZE:
+        raise Refused(422, f'The JSON must be an object {{"pixels": ...}} holding {shape}.')
+    for index, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != MNIST_SIZE:
+            raise Refused(422, f"Row {index} of pixels is not a list of {MNIST_SIZE} numbers: pixels must be {shape}.")
+        for column, value in enumerate(row):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise Refused(422, f"Pixel [{index}][{column}] is {value!r}, not a number: pixels must be {shape}.")
+            if not math.isfinite(value):
+                raise Refused(
+                    422, f"Pixel [{index}][{column}] is {value!r}, not a finite number: pixels must be {shape}."
+                )
+            if not 0 <= value <= 1:
+                raise Refused(422, f"Pixel [{index}][{column}] is {value!r}, outside [0, 1]: pixels must be {shape}.")
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+async def _uploaded(scope: Scope, body: bytes, max_payload: int) -> bytes:
+    """The one file of a multipart form (the page's upload, ``curl -F file=@seven.png``)."""
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(scope, receive).form(max_files=1, max_part_size=max_payload)
+    except Exception as error:  # python-multipart's and Starlette's many ways to say a form is malformed
+        raise Refused(400, f"The multipart form could not be read ({getattr(error, 'detail', error)}).") from None
+    try:
+        files = [value for _, value in form.multi_items() if hasattr(value, "read")]
+        if not files:
+            raise Refused(
+                422, "The multipart form holds no file: send the picture as a file field (-F file=@seven.png)."
+            )
+        return await files[0].read()
+    finally:
+        await form.close()

@@ -1,0 +1,165 @@
+"""The LitServe server of a trained model: LitServe's ``/predict`` (with its batching and workers), ``/health`` and
+``/info``, behind ``intake``; the page at ``/``; and an API description at ``/docs`` that names every field.
+"""
+
+import threading
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import litserve
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from lit_rnn.base import interrupts
+from lit_rnn.base.errors import ConfigError
+from lit_rnn.runs import results
+from lit_rnn.serving.digit_api import DigitAPI
+from lit_rnn.serving.intake import Intake
+from lit_rnn.trained.loading import TrainedNetwork
+
+Row = list[float]
+
+
+class Pixels(BaseModel):
+    """An MNIST image given as numbers: light digit on black, as ``image`` in the answer."""
+
+    pixels: list[Row] = Field(description="28 rows of 28 numbers in [0, 1], top row first; 0 is black.")
+
+
+class Prediction(BaseModel):
+    """The model's answer for one digit."""
+
+    digit: int = Field(description="The digit the model reads, 0-9.")
+    probability: float = Field(description="Its probability, the largest of `probabilities`.")
+    probabilities: list[float] = Field(description="The probability of each digit, 0 to 9; they sum to 1.")
+    image: list[Row] = Field(
+        description="The 28x28 MNIST image the model saw, numbers in [0, 1]: a picture made into an MNIST image as "
+        "MNIST's were made (lit_rnn/data/digits.py), or the pixels as given."
+    )
+    probabilities_by_row: list[Row] | None = Field(
+        description="28 rows of 10 probabilities: the head applied to the state after reading rows 0 to r, the "
+        "model's opinion as it reads; the last row is `probabilities`. null for a bidirectional network, which "
+        "reads every row before its first state exists."
+    )
+
+
+class Problem(BaseModel):
+    """A request refused, and why."""
+
+    detail: str = Field(description="One sentence saying what was wrong.")
+
+
+def build_server(
+    trained: TrainedNetwork,
+    max_batch_size: int,
+    batch_timeout: float,
+    workers: int,
+    max_payload: int,
+    api_key: str | None,
+) -> litserve.LitServer:
+    api = DigitAPI(trained.path, max_batch_size, batch_timeout)
+    server = DrainingServer(
+        api,
+        accelerator="cpu",  # a 28-step LSTM over a few images is quicker on the CPU than their round trip to a GPU
+        workers_per_device=workers,
+        model_metadata=info(trained),
+        fast_queue=True,  # answers back over ZeroMQ rather than through a multiprocessing manager's process
+        middlewares=[(Intake, {"api_key": api_key, "max_payload": max_payload})],
+    )
+    app = server.app
+    app.router.routes = [
+        route for route in app.router.routes if getattr(route, "path", None) != "/"
+    ]  # "litserve running"
+    page = resources.files("lit_rnn.serving").joinpath("page/index.html").read_text()
+    app.add_api_route("/", lambda: HTMLResponse(page), methods=["GET"], include_in_schema=False)
+    app.title, app.description = "lit_rnn", "An LSTM reads a handwritten digit row by row and says which it is."
+    app.openapi = _described(app, app.openapi)
+    return server
+
+
+def info(trained: TrainedNetwork) -> dict[str, Any]:
+    """What ``/info`` says of the model: its checkpoint, its run, its settings and the run's test accuracy."""
+    run = trained.run
+    try:
+        metrics = (results.read(run) or {}).get("metrics", {}) if run else {}
+    except ConfigError:  # a results file fit did not write: the model is still served, its accuracy unknown
+        metrics = {}
+    return {
+        "checkpoint": str(trained.path),
+        "run": None if run is None else str(run),
+        "settings": trained.architecture,
+        "test_accuracy": metrics.get("test/acc"),
+        "probabilities_by_row": not trained.network.rnn.bidirectional,
+    }
+
+
+def _described(app: FastAPI, generate: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """FastAPI's description, with what ``/predict`` takes and answers: LitServe's route takes a bare Request."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (Pixels, Prediction, Problem):
+            components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        ref = {
+            name: {"schema": {"$ref": f"#/components/schemas/{name}"}} for name in ("Pixels", "Prediction", "Problem")
+        }
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        problem = {
+            "description": "Refused: `detail` says why in one sentence.",
+            "content": {"application/json": ref["Problem"]},
+        }
+        schema["paths"]["/predict"]["post"] = {
+            "summary": "Read the digit in a picture, or in 28x28 pixels",
+            "description": "A picture (PNG, JPEG, anything Pillow reads; a dark digit on light paper, light on dark, "
+            "or on a transparent background) as the raw body or as a multipart file, or JSON pixels.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "image/*": binary,
+                    "multipart/form-data": {
+                        "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+                    },
+                    "application/json": ref["Pixels"],
+                },
+            },
+            "responses": {
+                "200": {"description": "The digit read.", "content": {"application/json": ref["Prediction"]}},
+                **{str(status): problem for status in (400, 401, 413, 415, 422)},
+            },
+        }
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
+class DrainingServer(litserve.LitServer):
+    """A LitServer that stops on SIGINT or SIGTERM (``interrupts``) only after answering the requests it holds.
+
+    LitServe's own shutdown closes the workers' queues before the HTTP processes: requests in flight would get no
+    answer. Here the HTTP processes stop first, uvicorn's way: they accept nothing more and answer what they hold.
+    """
+
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        interrupts.set_phase("", announce=False)
+        interrupts.defer()  # a signal is recorded; the thread below wakes the server's wait for it
+        threading.Thread(target=self._stop_when_asked, daemon=True).start()
+        super().run(*args, **kwargs)
+
+    def _stop_when_asked(self) -> None:
+        while interrupts.requested() is None or self._shutdown_event is None:
+            time.sleep(0.05)
+        self._shutdown_event.set()
+
+    def _perform_graceful_shutdown(self, manager: Any, uvicorn_workers: dict, shutdown_reason: str = "normal") -> None:
+        for process in uvicorn_workers.values():
+            process.terminate()  # SIGTERM: uvicorn closes its socket and finishes the requests in flight
+        for process in uvicorn_workers.values():
+            process.join(timeout=self.uvicorn_graceful_timeout)
+        super()._perform_graceful_shutdown(manager, {}, shutdown_reason)

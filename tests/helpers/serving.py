@@ -1,0 +1,70 @@
+"""``python -m lit_rnn.serve`` started in a subprocess, as a user starts it, on a free port."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from conftest import REPO
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+
+    def stop(self, signum: int = signal.SIGTERM) -> tuple[int, str, str]:
+        """Send ``signum`` as a terminal or ``kill`` would: Ctrl-C reaches every process of the group, SIGTERM the
+        one named; the exit code, stdout and stderr once it has ended."""
+        if signum == signal.SIGINT:
+            os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
+        out, err = self.process.communicate(timeout=90)
+        return self.process.returncode, out, err
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(workdir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A server of the newest run in ``workdir``, ready (``/health`` answers ok); stopped after, if still running."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lit_rnn.serve", "--port", str(port), *args],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as in a terminal, and removed whole after the test
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]), **(env or {})},
+    )
+    server = Server(f"http://127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"the server ended with {process.returncode}: {process.stderr.read()[-3000:]}")
+            try:
+                if httpx.get(f"{server.url}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server was not ready within 3 minutes"
+            time.sleep(0.2)
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()

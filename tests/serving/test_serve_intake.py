@@ -1,0 +1,104 @@
+"""What reaches the model: the intake before LitServe, in this process, in front of an app that echoes what it gets."""
+
+import json
+
+import pytest
+import torch
+from helpers.pictures import BLANK_ROWS, bad_requests, pixels, seven_png
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from lit_rnn.data.digits import decode_digit
+from lit_rnn.model.network import RecurrentClassifier
+from lit_rnn.serving.digit_api import read_digits
+from lit_rnn.serving.intake import Intake
+
+MAX_PAYLOAD = 200_000
+
+
+async def echo(request: Request) -> JSONResponse:
+    if request.method == "GET":
+        return JSONResponse({})
+    return JSONResponse({"content_type": request.headers["content-type"], "body": await request.json()})
+
+
+def client(api_key: str | None = None) -> TestClient:
+    app = Starlette(routes=[Route("/predict", echo, methods=["POST"]), Route("/info", echo), Route("/health", echo)])
+    return TestClient(Intake(app, api_key=api_key, max_payload=MAX_PAYLOAD))
+
+
+def test_a_picture_raw_or_uploaded_reaches_the_model_as_predict_reads_it():
+    seven = seven_png()
+    expected = (decode_digit(seven, "seven").float() / 255).tolist()
+    for response in (
+        client().post("/predict", content=seven, headers={"Content-Type": "image/png"}),
+        client().post("/predict", content=seven),  # no content type: a picture
+        client().post("/predict", files={"file": ("seven.png", seven, "image/png")}),
+    ):
+        assert response.status_code == 200, response.text
+        assert response.json() == {"content_type": "application/json", "body": {"image": expected}}
+
+
+def test_pixels_reach_the_model_as_given():
+    rows = [[(row * 28 + column) / 783 for column in range(28)] for row in range(28)]
+    response = client().post("/predict", content=pixels(rows), headers={"Content-Type": "application/json"})
+    image = torch.tensor(response.json()["body"]["image"])
+    torch.testing.assert_close(image, torch.tensor(rows, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("case", list(bad_requests(MAX_PAYLOAD)))
+def test_each_bad_request_is_refused_in_one_sentence(case):
+    body, content_type, status, phrase = bad_requests(MAX_PAYLOAD)[case]
+    response = client().post("/predict", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == status, response.text
+    (sentence,) = response.json().values()
+    assert phrase in sentence and sentence.endswith(".") and "\n" not in sentence
+    assert "body" not in response.json()  # the model's side never saw it
+
+
+def test_the_api_key_guards_all_but_the_page_and_health():
+    guarded = client(api_key="s3cret")
+    assert guarded.get("/health").status_code == 200
+    assert guarded.get("/info").status_code == 401
+    refused = guarded.post("/predict", content=pixels(BLANK_ROWS), headers={"Content-Type": "application/json"})
+    assert refused.status_code == 401 and "X-API-Key" in refused.json()["detail"]
+    wrong = guarded.get("/info", headers={"X-API-Key": "guess"})
+    assert wrong.status_code == 401 and "not this server's" in wrong.json()["detail"]
+    right = {"X-API-Key": "s3cret", "Content-Type": "application/json"}
+    assert guarded.post("/predict", content=pixels(BLANK_ROWS), headers=right).status_code == 200
+
+
+def test_the_answer_holds_the_opinion_by_row_ending_in_the_answer():
+    network = RecurrentClassifier(hidden_size=8).eval()
+    images = torch.rand(3, 28, 28)
+    answers = read_digits(network, images, by_row=True)
+    expected = network(images).softmax(dim=1)
+    for answer, probabilities in zip(answers, expected):
+        assert answer["digit"] == probabilities.argmax().item()
+        assert answer["probabilities"] == pytest.approx(probabilities.tolist(), abs=1e-4)
+        assert answer["probabilities_by_row"][-1] == answer["probabilities"]
+        assert len(answer["probabilities_by_row"]) == 28 and len(answer["image"]) == 28
+        json.dumps(answer, allow_nan=False)
+    assert (
+        read_digits(RecurrentClassifier(hidden_size=8, bidirectional=True).eval(), images, by_row=False)[0][
+            "probabilities_by_row"
+        ]
+        is None
+    )
+
+
+def test_a_port_in_use_is_one_line_before_the_model_loads(tmp_path, capsys):
+    import socket
+
+    from lit_rnn.serve import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(SystemExit) as exit:
+            main(["--port", str(taken.getsockname()[1]), "--ckpt_path", str(tmp_path / "none.ckpt")])
+    assert exit.value.code == 2
+    assert "Address already in use): give another --port." in capsys.readouterr().err
