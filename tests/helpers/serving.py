@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from conftest import REPO
+
+from helpers.commands import REPO
 
 
 @dataclass
