@@ -4,7 +4,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from helpers.commands import REPO
+
+pytestmark = pytest.mark.slow  # each test is a process of its own
 
 SECOND_CTRL_C = """
 import os, signal

@@ -7,6 +7,8 @@ import sys
 import pytest
 from helpers.commands import REPO
 
+pytestmark = pytest.mark.slow  # each test is a process of its own
+
 SCRIPT = """
 import atexit, sys, threading, time
 from pathlib import Path

@@ -55,6 +55,7 @@ def test_a_run_without_a_best_checkpoint_has_none(tmp_path):
         runs.best_checkpoint(tmp_path)
 
 
+@pytest.mark.slow  # the owner is another process
 def test_a_run_has_one_owner_at_a_time_and_only_dead_owners_leftovers_are_cleared(tmp_path):
     run = runs.claim_new_run(tmp_path / "lightning_logs")
     runs.remove_if_unused(run)  # hands it back, and the root it made, so that another process can own it
