@@ -3,8 +3,10 @@
 The package is laid out in rooms, each importing only from the rooms below it (``make lint`` checks it with
 import-linter; the contracts are in ``pyproject.toml``):
 
-- the commands, ``fit``, ``test``, ``predict``, ``export``, ``sweep``: one module each, ``python -m lit_rnn.NAME``;
-- ``study``: a sweep's search space, its Optuna study and the fit process of each of its trials;
+- the commands, ``fit``, ``test``, ``predict``, ``export``, ``sweep``, ``serve``: one module each,
+  ``python -m lit_rnn.NAME``;
+- ``study``: a sweep's settings, search space, Optuna study and the fit process of each of its trials;
+  ``serving``: a trained model over HTTP, on LitServe, and its page;
 - ``cli``: the LightningCLI the training commands share, and the checks of its settings;
   ``trained``: a trained model found and rebuilt from its checkpoint, and what its evaluation tells;
 - ``runs``: run folders, checkpoint files, recovery, the resume plan, each logger's run continued;
