@@ -62,7 +62,7 @@ HABITS = [
         counts(3, 2, 2, 3),
     ),
     Habit("a tiny fraction for one batch", ["--trainer.limit_val_batches=0.001"], counts(val=1, sanity=1)),
-    Habit("1, which LightningCLI reads as 1.0: the whole set", ["--trainer.limit_val_batches=1"], counts()),
+    Habit("1: one batch, as in Lightning", ["--trainer.limit_val_batches=1"], counts(val=1, sanity=1)),
     Habit("no validation", ["--trainer.limit_val_batches=0"], counts(sanity=0, val=0)),
     Habit("validating every half epoch", ["--trainer.val_check_interval=0.5"], counts(val=10)),
     Habit("validating every 2 batches", ["--trainer.val_check_interval=2"], counts(val=10)),
