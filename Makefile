@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 # Where MNIST/raw lives: ../shared/data when it is there (machines without a network), else ./data (downloaded).
 DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST/raw),../shared/data,data)
 
-.PHONY: fit serve lint test test-slow bench
+.PHONY: fit serve lint test test-slow test-long bench
 
 $(VENV)/installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,9 +28,12 @@ lint: $(VENV)/installed
 test: lint
 	$(PYTHON) -m pytest $(ARGS)
 
-# Two workers, a test file each at a time: most slow tests wait on a subprocess's start-up, one core's work.
 test-slow: $(VENV)/installed
-	$(PYTHON) -m pytest -m slow -n 2 --dist loadfile $(ARGS)
+	$(PYTHON) -m pytest -m "slow and not long" $(ARGS)
+
+# The exhaustive tables and the benchmarks: about 25 minutes on two cores, so not in CI's run.
+test-long: $(VENV)/installed
+	$(PYTHON) -m pytest -m long $(ARGS)
 
 bench: $(VENV)/installed
 	$(PYTHON) benchmarks/epoch_time.py --data-dir $(DATA_DIR) $(ARGS)

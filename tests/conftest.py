@@ -42,7 +42,7 @@ def default_run(real_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> t
         "lit_rnn.fit",
         [f"--data.data_dir={real_mnist}", "--trainer.enable_progress_bar=false"],
         cwd=workdir,
-        timeout=900,  # an epoch of the real data, beside the slow suite's other worker
+        timeout=900,  # an epoch of the real data, on a machine that may be busy
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir, result.stdout

@@ -8,7 +8,7 @@ import sys
 import pytest
 from helpers.commands import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # the benchmark, run whole once: make test-long
 
 TUTORIAL = REPO.parent / "shared" / "bench" / "seed_baseline.py"
 

@@ -33,7 +33,7 @@ from helpers.mnist import make_mnist
 
 from lit_rnn.fit import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # every option x seven boundary values: make test-long
 
 VALUES = ["0", "-1", str(10**12), "nan", "inf", "abc", ""]
 NOT_TESTED = {"trainer.callbacks", "trainer.plugins", "trainer.strategy"}

@@ -13,7 +13,7 @@ import pytest
 from helpers.commands import run_module
 from helpers.resume import assert_identical, final_state, fit_args, interrupt, scalars
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # the kill matrix: make test-long
 
 # cell name -> (the options under test, the kills of the chain in the order they happen)
 CELLS = {

@@ -8,7 +8,7 @@ import sys
 import pytest
 from helpers.commands import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # the load benchmark: make test-long
 
 
 def test_the_load_benchmark_measures_each_server_against_the_two_limits(tiny_run, tiny_mnist):
