@@ -65,6 +65,7 @@ def test_json_holds_test_images_and_files_with_every_probability(tiny_run, tiny_
         assert record["probability"] == max(record["probabilities"]) == record["probabilities"][record["digit"]]
 
 
+@pytest.mark.slow  # the command as a process
 def test_each_bad_input_gets_one_line_and_the_others_are_still_predicted(tiny_run, tmp_path):
     seven = draw_seven(tmp_path / "seven.png")
     notes = tmp_path / "notes.png"

@@ -98,6 +98,7 @@ def test_the_validation_split_gives_the_accuracy_the_best_checkpoint_was_chosen_
     assert scalars(RUN, "val/acc")[-1] == (30, chosen_by.item())  # fit validated at steps before its checkpoint's
 
 
+@pytest.mark.slow  # the command as a process
 def test_json_is_one_strict_object_and_a_loose_checkpoint_is_evaluated_without_logging(fitted, tiny_mnist, tmp_path):
     (best,) = (fitted[0] / RUN / "checkpoints").glob("best-*.ckpt")
     loose = Path(shutil.copy(best, tmp_path / "model.ckpt"))
@@ -178,6 +179,7 @@ def test_a_runs_config_that_is_not_what_fit_wrote_is_one_line_naming_it(
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.slow  # the run's owner is another process
 def test_a_run_still_training_is_not_tested_into(fitted, tmp_path, monkeypatch, capsys):
     shutil.copytree(fitted[0] / RUN, tmp_path / RUN)
     monkeypatch.chdir(tmp_path)
