@@ -31,7 +31,7 @@ test: lint
 test-slow: $(VENV)/installed
 	$(PYTHON) -m pytest -m "slow and not long" $(ARGS)
 
-# The exhaustive tables and the benchmarks: about 25 minutes on two cores, so not in CI's run.
+# The exhaustive tables and the benchmarks: over half an hour on two cores, so not in CI's run.
 test-long: $(VENV)/installed
 	$(PYTHON) -m pytest -m long $(ARGS)
 

@@ -13,7 +13,7 @@ from helpers.resume import interrupt
 
 from lit_rnn.runs.checkpointing import read_checkpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # every command x phase x signal: make test-long
 
 SIGNALS = {"TERM": signal.SIGTERM, "INT": signal.SIGINT}
 # phase -> (how the signal is sent, what the error line says after "Stopped by SIGX")

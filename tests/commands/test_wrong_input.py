@@ -16,7 +16,7 @@ from helpers.mnist import IDX_NAMES
 
 from lit_rnn.runs.checkpointing import read_checkpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # every wrong input, each a process: make test-long
 
 RUN = Path("lightning_logs") / "version_0"
 OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # nothing listens there
