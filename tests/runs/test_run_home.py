@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers.commands import reported_accuracy, run_module, snapshot, tiny_fit_args
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # each case a fit process or two: make test-long
 
 CHECKPOINTS = Path("lightning_logs") / "version_0" / "checkpoints"
 
