@@ -31,6 +31,7 @@ from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error, summar
 from lit_rnn.base.quick_exit import run_then_exit
 from lit_rnn.cli.lightning_cli import LitRNNCLI, check_run_settings
 from lit_rnn.cli.refused_settings import settings_refused_by_lightning
+from lit_rnn.logs import time_to_target
 from lit_rnn.runs import folders as runs
 from lit_rnn.runs import results as run_results
 from lit_rnn.runs.resume import runs_root
@@ -70,6 +71,7 @@ class Sweep:
         base config: so a new ``class_path`` drops the arguments the old class had and the new one does not take.
         """
         self._check_logger()
+        self._check_objective_logged()
         for setting in search_space.corners(self.settings.dimensions):
             ((key, value),) = setting.items()
             try:
@@ -100,6 +102,20 @@ class Sweep:
                 f"--trainer.logger cannot keep each trial's run in its own folder, {run.parent.parent}/"
                 "trial_N, which the sweep sets with --trainer.logger.init_args.save_dir and name: "
                 f"{reason} Give one TensorBoard logger (the default) or one CSV logger."
+            )
+
+    def _check_objective_logged(self) -> None:
+        """Refuse a time-to-target objective without the callback that logs it: every trial would miss it."""
+        if self.settings.objective != time_to_target.METRIC:
+            return
+        callbacks = self.base["trainer"].get("callbacks") or []
+        wanted = f"{time_to_target.TimeToTarget.__module__}.{time_to_target.TimeToTarget.__name__}"
+        callbacks = [callbacks] if isinstance(callbacks, dict) else callbacks
+        if wanted not in (callback.get("class_path") for callback in callbacks if isinstance(callback, dict)):
+            raise ConfigError(
+                f"--sweep.objective is {time_to_target.METRIC}, which only a run with a TimeToTarget callback logs, "
+                f"and the sweep's config has none. Add it under trainer.callbacks (class_path: {wanted}, init_args: "
+                "target: 0.99), as configs/sweeps/fastest99.yaml does."
             )
 
     def config_with(self, values: Mapping[str, Any]) -> Namespace:
@@ -204,6 +220,9 @@ class Sweep:
         trial.set_user_attr("test/acc", results["metrics"].get("test/acc"))
         trial.set_user_attr("train_seconds", results.get("train_seconds"))
         trial.set_user_attr("run", str(run))
+        if self.settings.objective == time_to_target.METRIC and time_to_target.METRIC not in results["metrics"]:
+            trial.set_user_attr("error", "stopped before reaching the target validation accuracy")
+            raise optuna.TrialPruned()  # not a failure: a result, and TPE learns from it as from a pruned trial
         if self.settings.objective not in results["metrics"]:
             trial.set_user_attr("error", f"the run logged no {self.settings.objective}")
             raise TrialFailed(trial.user_attrs["error"])

@@ -11,11 +11,12 @@ from typing import Literal
 import optuna
 
 from lit_rnn.base.errors import ConfigError
+from lit_rnn.logs import time_to_target
 from lit_rnn.model.classifier import MNISTClassifier
 from lit_rnn.study import search_space
 from lit_rnn.study.reporting import PrunerName, make_pruner
 
-OBJECTIVES = (*MNISTClassifier.MONITORABLE, "test/acc", "test/loss")
+OBJECTIVES = (*MNISTClassifier.MONITORABLE, "test/acc", "test/loss", time_to_target.METRIC)
 MAX_HEARTBEAT_SECONDS = 86_400  # a day; Python's timers overflow past about 292 years, in the heartbeat's thread
 MAX_STUDY_NAME_BYTES = 200  # a folder's name has at most 255 on common file systems
 
@@ -70,7 +71,8 @@ class SweepSettings:
             )
         if objective not in OBJECTIVES:
             raise ConfigError(
-                f"--sweep.objective is {objective!r}, but it must be a metric every run logs: {', '.join(OBJECTIVES)}."
+                f"--sweep.objective is {objective!r}, but it must be a metric a run logs: {', '.join(OBJECTIVES)} "
+                "(the last with a TimeToTarget callback)."
             )
         if not 1 <= heartbeat_seconds <= MAX_HEARTBEAT_SECONDS:
             raise ConfigError(

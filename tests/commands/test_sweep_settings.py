@@ -9,11 +9,14 @@ import pytest
 from helpers.commands import tiny_fit_args
 from optuna.trial import TrialState
 
+from lit_rnn import sweep as sweep_module
 from lit_rnn.base.errors import ConfigError
+from lit_rnn.cli.lightning_cli import CONFIG_DIR
+from lit_rnn.runs import results as run_results
 from lit_rnn.study.report import NoTrialCompleted, check_some_trial_completed
 from lit_rnn.study.reporting import ReportToStudy
 from lit_rnn.study.storage import open_storage
-from lit_rnn.sweep import Sweep, SweepCLI, SweepSettings
+from lit_rnn.sweep import Sweep, SweepCLI, SweepSettings, TrialFailed
 
 SWEEP = """
 sweep:
@@ -206,3 +209,43 @@ def test_a_logger_that_cannot_keep_a_trials_run_in_its_folder_is_refused_before_
 def test_one_csv_or_tensorboard_logger_anywhere_is_accepted(logger, in_tmp, tiny_mnist):
     given = f'{{"class_path": "lightning.pytorch.loggers.{logger}", "init_args": {{"save_dir": "elsewhere"}}}}'
     sweep_of(in_tmp, tiny_mnist, SWEEP, f"--trainer.logger={given}").check()
+
+
+TIME_SWEEP = SWEEP.replace("objective: val/loss", "objective: val/seconds_to_target")
+TIME_CALLBACK = "--trainer.callbacks+=lit_rnn.logs.time_to_target.TimeToTarget"
+
+
+def test_a_time_to_target_objective_without_the_callback_that_logs_it_is_refused_before_any_trial(in_tmp, tiny_mnist):
+    with pytest.raises(
+        ConfigError, match="only a run with a TimeToTarget callback logs, and the sweep's config has none"
+    ):
+        sweep_of(in_tmp, tiny_mnist, TIME_SWEEP).check()
+    sweep_of(in_tmp, tiny_mnist, TIME_SWEEP, TIME_CALLBACK).check()
+
+
+@pytest.mark.parametrize("reached", [True, False])
+def test_a_trial_that_did_not_reach_its_target_is_pruned_and_one_that_did_has_its_seconds(
+    reached, in_tmp, tiny_mnist, monkeypatch
+):
+    sweep = sweep_of(in_tmp, tiny_mnist, TIME_SWEEP, TIME_CALLBACK)
+    study = sweep.open_study()
+
+    def finished_fit(command, run):  # a fit that ran to its end, and reached the target or not
+        run.mkdir(parents=True, exist_ok=True)
+        run_results.record(run, {"val/acc": 0.97, **({"val/seconds_to_target": 12.5} if reached else {})})
+        return 0, None
+
+    monkeypatch.setattr(sweep_module, "run_fit", finished_fit)
+    study.optimize(sweep.run_trial, n_trials=1, catch=(TrialFailed,))
+    (trial,) = study.trials
+    if reached:
+        assert (trial.state, trial.value) == (TrialState.COMPLETE, 12.5)
+    else:
+        assert trial.state == TrialState.PRUNED
+        assert trial.user_attrs["error"] == "stopped before reaching the target validation accuracy"
+
+
+@pytest.mark.parametrize("config", sorted(path.name for path in (CONFIG_DIR / "sweeps").glob("*.yaml")))
+def test_every_shipped_sweep_passes_its_checks(config, in_tmp, tiny_mnist):
+    cli = SweepCLI(args=[f"--config={CONFIG_DIR / 'sweeps' / config}", *tiny_fit_args(tiny_mnist)])
+    Sweep(cli, SweepSettings(**cli.config.sweep)).check()  # every corner of its space, built as fit builds it
