@@ -42,6 +42,8 @@ from lit_rnn.study.settings import SweepSettings
 from lit_rnn.study.storage import open_storage
 from lit_rnn.study.trial_fit import failure, fit_command, run_arguments, run_fit, setting_arguments
 
+REACHED = ("val/acc_best", "test/acc")  # what a trial that missed its target got to instead
+
 
 class SweepCLI(LitRNNCLI):
     """Fit's command line plus a ``sweep`` section; parses and checks, and builds nothing: trials build their own."""
@@ -221,7 +223,10 @@ class Sweep:
         trial.set_user_attr("train_seconds", results.get("train_seconds"))
         trial.set_user_attr("run", str(run))
         if self.settings.objective == time_to_target.METRIC and time_to_target.METRIC not in results["metrics"]:
-            trial.set_user_attr("error", "stopped before reaching the target validation accuracy")
+            reached = ", ".join(
+                f"{name} {results['metrics'][name]:.4f}" for name in REACHED if name in results["metrics"]
+            )
+            trial.set_user_attr("error", f"stopped before reaching the target validation accuracy ({reached})")
             raise optuna.TrialPruned()  # not a failure: a result, and TPE learns from it as from a pruned trial
         if self.settings.objective not in results["metrics"]:
             trial.set_user_attr("error", f"the run logged no {self.settings.objective}")

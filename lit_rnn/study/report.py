@@ -77,16 +77,19 @@ def check_some_trial_completed(trials: list[FrozenTrial], folder: Path) -> None:
     if any(trial.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING) for trial in trials):
         return
     failed = [trial for trial in trials if trial.state == TrialState.FAIL]
-    first = (
-        f" The first failure, trial {failed[0].number}: {failed[0].user_attrs.get('error', 'no reason given')}"
-        f" (its messages: {folder / f'trial_{failed[0].number}' / 'fit.log'})."
-        if failed
-        else ""
-    )
+    if not failed:
+        why = trials[0].user_attrs.get("error")
+        raise NoTrialCompleted(
+            f"No trial of the study in {folder} completed: the pruner stopped all {len(trials)}"
+            f"{f' (the first: {why})' if why else ''}. Run the sweep again with a new --sweep.study_name, and a "
+            "pruner that waits longer (--sweep.pruner null), or, for a time-to-target objective, a target the "
+            "trials can reach (a lower TimeToTarget target, more --trainer.max_epochs or --trainer.max_time)."
+        )
     raise NoTrialCompleted(
-        f"No trial of the study in {folder} completed: {len(failed)} of {len(trials)} failed, the "
-        f"others were pruned.{first} Fix what failed, then run the sweep again with a new "
-        "--sweep.study_name."
+        f"No trial of the study in {folder} completed: {len(failed)} of {len(trials)} failed, the others were "
+        f"pruned. The first failure, trial {failed[0].number}: {failed[0].user_attrs.get('error', 'no reason given')}"
+        f" (its messages: {folder / f'trial_{failed[0].number}' / 'fit.log'}). Fix what failed, then run the sweep "
+        "again with a new --sweep.study_name."
     )
 
 

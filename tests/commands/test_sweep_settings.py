@@ -232,7 +232,7 @@ def test_a_trial_that_did_not_reach_its_target_is_pruned_and_one_that_did_has_it
 
     def finished_fit(command, run):  # a fit that ran to its end, and reached the target or not
         run.mkdir(parents=True, exist_ok=True)
-        run_results.record(run, {"val/acc": 0.97, **({"val/seconds_to_target": 12.5} if reached else {})})
+        run_results.record(run, {"val/acc_best": 0.97, **({"val/seconds_to_target": 12.5} if reached else {})})
         return 0, None
 
     monkeypatch.setattr(sweep_module, "run_fit", finished_fit)
@@ -242,7 +242,9 @@ def test_a_trial_that_did_not_reach_its_target_is_pruned_and_one_that_did_has_it
         assert (trial.state, trial.value) == (TrialState.COMPLETE, 12.5)
     else:
         assert trial.state == TrialState.PRUNED
-        assert trial.user_attrs["error"] == "stopped before reaching the target validation accuracy"
+        assert (
+            trial.user_attrs["error"] == "stopped before reaching the target validation accuracy (val/acc_best 0.9700)"
+        )
 
 
 @pytest.mark.parametrize("config", sorted(path.name for path in (CONFIG_DIR / "sweeps").glob("*.yaml")))

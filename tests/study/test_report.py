@@ -132,6 +132,18 @@ def test_a_study_whose_trials_all_failed_or_were_pruned_is_an_error_and_writes_n
     assert raised.value.exit_code == 1 and not (tmp_path / "best.yaml").exists()
 
 
+def test_a_study_whose_trials_were_all_pruned_says_so_and_what_to_change_not_that_something_failed(tmp_path):
+    why = "stopped before reaching the target validation accuracy (val/acc_best 0.9864)"
+    study = study_of(trial("gru", 1, None, TrialState.PRUNED, error=why), trial("lstm", 1, None, TrialState.PRUNED))
+    with pytest.raises(NoTrialCompleted) as raised:
+        report(study, tmp_path, "val/seconds_to_target", {CELL: ["gru", "lstm"]}, dict)
+    message = str(raised.value)
+    assert message.startswith(
+        f"No trial of the study in {tmp_path} completed: the pruner stopped all 2 (the first: {why})."
+    )
+    assert "a lower TimeToTarget target" in message and "failed" not in message
+
+
 def test_while_other_workers_still_run_trials_the_report_says_no_result_yet(tmp_path, capsys):
     study = study_of(trial("gru", 1, None, TrialState.PRUNED))
     study.ask()  # a trial another worker runs
