@@ -20,7 +20,12 @@ from lightning.pytorch.utilities import rank_zero_only
 from lit_rnn.base import interrupts
 from lit_rnn.base.class_paths import check_called_classes
 from lit_rnn.base.errors import ConfigError, check_config
-from lit_rnn.base.private_apis import carry_child_errors, skip_nvml_check_without_nvml, use_epoch_exact_fit_loop
+from lit_rnn.base.private_apis import (
+    carry_child_errors,
+    skip_callback_hooks_nobody_overrides,
+    skip_nvml_check_without_nvml,
+    use_epoch_exact_fit_loop,
+)
 from lit_rnn.base.yaml_files import read_yaml
 from lit_rnn.cli.console import QuietProgressBar, quiet
 from lit_rnn.cli.precision import AutoPrecisionTrainer
@@ -170,6 +175,7 @@ class LitRNNCLI(LightningCLI):
         resumed = self.plan.checkpoint_path, self.plan.checkpoint
         trainer.strategy.checkpoint_io = AtomicCheckpointIO(resumed if self.plan.checkpoint is not None else None)
         use_epoch_exact_fit_loop(trainer)
+        skip_callback_hooks_nobody_overrides()
         carry_child_errors(trainer)
         return trainer
 

@@ -311,3 +311,47 @@ os._exit(0)  # which runs none
 def test_the_exit_handlers_run_when_asked_and_once():
     result = subprocess.run([sys.executable, "-c", EXIT_HANDLERS], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout == "handler ran\n", result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("profiler", [None, "simple"])
+def test_callback_hooks_no_callback_overrides_are_skipped_unless_a_profiler_records_them(
+    tmp_path, monkeypatch, profiler
+):
+    from lightning.pytorch.trainer import call
+
+    from lit_rnn.base import private_apis
+
+    reached, lightnings_own = [], private_apis._lightning_callback_hooks
+
+    def lightnings(trainer, hook_name, *args, **kwargs):
+        reached.append(hook_name)
+        lightnings_own(trainer, hook_name, *args, **kwargs)
+
+    monkeypatch.setattr(call, "_call_callback_hooks", call._call_callback_hooks)  # put back after the test
+    monkeypatch.setattr(private_apis, "_lightning_callback_hooks", lightnings)
+    private_apis.skip_callback_hooks_nobody_overrides()
+    ran = []
+
+    class ByClass(L.Callback):
+        def on_train_batch_end(self, *args: object) -> None:
+            ran.append("on_train_batch_end")
+
+    by_instance = L.Callback()
+    by_instance.on_before_zero_grad = lambda *args: ran.append("on_before_zero_grad")
+    trainer = L.Trainer(
+        max_steps=2,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        profiler=profiler,
+        callbacks=[ByClass(), by_instance],
+    )
+    trainer.fit(BoringModel())
+
+    assert ran == ["on_before_zero_grad", "on_train_batch_end"] * 2  # an overridden hook, by class or instance, runs
+    skipped = {"on_train_batch_start", "on_before_backward", "on_after_backward", "on_before_optimizer_step"}
+    assert skipped.isdisjoint(reached) if profiler is None else skipped <= set(reached)
+    assert reached.count("on_train_batch_end") == reached.count("on_before_zero_grad") == 2
