@@ -7,16 +7,18 @@ Each point is a fresh process of each (its peak memory is its own: ``ru_maxrss``
 are two). Each trains ``--warmup`` steps untimed, then ``--steps`` timed ones (fewer where an epoch has fewer full
 batches, so that the timed steps stay in one epoch); an epoch's time is the step's time times the steps of an epoch,
 not a whole epoch measured. Lightning's share of a step is (fit's step - the plain loop's) / fit's. fit runs as a user
-runs it (its callbacks, its logging every 50 steps, its progress bar), without validation, testing one batch.
+runs it (its callbacks, its logging every 50 steps, its progress bar), without validation, testing one batch. Each
+point runs ``--repeats`` times, the points in turn, plain then fit; the medians are reported.
 
-The grid, a cross rather than every combination, so that the default run takes about 10 minutes on two idle cores:
-the hidden sizes 32-512 at the default batch of 64 (the work grows with the square of the hidden size, the number of
-operations per step does not), the batch sizes 16-1024 at the default hidden size of 64 (the work grows, the number
-of operations does not, and the operations grow wider), and two processes (DDP over gloo on the CPU, as
-``configs/ddp.yaml``: the global batch split between them) at two points of one hidden size: the default batch, where
-a step is mostly Lightning's and the two processes' exchange, and the largest, where it is mostly the network's.
-A batch is the images of one optimizer step over all the processes, so that both sides of a comparison do the same
-work. ``--quick`` runs a smaller grid and fewer steps: a check that the benchmark works, not a measurement.
+The grid is a cross rather than every combination, so that the default run takes about 10 minutes on two idle cores:
+the hidden sizes 32-512 at the default batch of 64 (the work per step grows with the square of the hidden size, while
+the kernels launched and Lightning's own work per step stay the same), the batch sizes 16-1024 at the default hidden
+size of 64 (the work grows with the batch, each kernel on a wider matrix), and two processes (DDP over gloo on the CPU,
+as ``configs/ddp.yaml``: the batch split between them, the threads too) at two points of the default hidden size: the
+default batch, where a step is mostly Lightning's and the processes' exchange of gradients, and the largest, where it
+is mostly the network's, with the same gradients to exchange. A batch is the images of one optimizer step over all the
+processes, so that both sides of a comparison do the same work. ``--quick`` runs a smaller grid and fewer steps: a
+check that the benchmark works, not a measurement.
 """
 
 import argparse
@@ -88,6 +90,10 @@ def multiply_adds_per_step(hidden_size: int, batch_size: int) -> int:
     return 3 * batch_size * (ROWS * recurrent + head)
 
 
+def threads_per_process(point: Point) -> int:
+    return max(1, torch.get_num_threads() // point.processes)
+
+
 def timed_steps(point: Point, train_images: int, warmup: int, steps: int) -> int:
     """``steps``, or fewer where an epoch has fewer full batches: the timed steps stay in one epoch, all full."""
     full_batches = train_images // point.batch_size
@@ -145,41 +151,54 @@ def plain_child(args: argparse.Namespace) -> None:
         torch.distributed.destroy_process_group()
 
 
+def plain_command(point: Point, steps: int, args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The plain loop's command line at ``point`` (under ``torch.distributed.run`` for two processes), and its
+    environment's additions."""
+    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={point.processes}"]
+    command = [
+        *(launcher if point.processes > 1 else []),
+        str(Path(__file__)),
+        "--child",
+        f"--data-dir={args.data_dir}",
+        f"--hidden-size={point.hidden_size}",
+        f"--batch-size={point.batch_size}",
+        f"--warmup={args.warmup}",
+        f"--steps={steps}",
+    ]
+    return command, {}
+
+
+def fit_command(point: Point, steps: int, args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """fit's command line at ``point``, timed by ``StepClock``, and its environment's additions."""
+    command = [
+        "-m",
+        "lit_rnn.fit",
+        f"--data.data_dir={args.data_dir}",
+        f"--model.hidden_size={point.hidden_size}",
+        f"--data.batch_size={point.batch_size // point.processes}",
+        "--trainer.accelerator=cpu",
+        f"--trainer.devices={point.processes}",
+        *(["--trainer.strategy=ddp"] if point.processes > 1 else []),
+        "--trainer.max_epochs=-1",
+        f"--trainer.max_steps={args.warmup + steps}",
+        "--trainer.limit_val_batches=0",
+        "--trainer.limit_test_batches=1",
+        f"--trainer.callbacks+={Path(__file__).stem}.{StepClock.__name__}",
+        f"--trainer.callbacks.warmup={args.warmup}",
+    ]
+    return command, {"PYTHONPATH": fit_path()}
+
+
+COMMANDS = {"plain": plain_command, "fit": fit_command}
+
+
 def measure(point: Point, run: str, steps: int, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     """One fresh process (two, with DDP) of ``run`` (plain or fit) at ``point``: its seconds per step and peak MiB."""
-    if run == "plain":
-        launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={point.processes}"]
-        command = [
-            *(launcher if point.processes > 1 else []),
-            str(Path(__file__)),
-            "--child",
-            f"--data-dir={args.data_dir}",
-            f"--hidden-size={point.hidden_size}",
-            f"--batch-size={point.batch_size}",
-            f"--warmup={args.warmup}",
-            f"--steps={steps}",
-        ]
-        env = dict(os.environ)
-    else:
-        ddp = ["--trainer.strategy=ddp"] if point.processes > 1 else []
-        command = [
-            "-m",
-            "lit_rnn.fit",
-            f"--data.data_dir={args.data_dir}",
-            f"--model.hidden_size={point.hidden_size}",
-            f"--data.batch_size={point.batch_size // point.processes}",
-            "--trainer.accelerator=cpu",
-            f"--trainer.devices={point.processes}",
-            *ddp,
-            "--trainer.max_epochs=-1",
-            f"--trainer.max_steps={args.warmup + steps}",
-            "--trainer.limit_val_batches=0",
-            "--trainer.limit_test_batches=1",
-            f"--trainer.callbacks+={Path(__file__).stem}.{StepClock.__name__}",
-            f"--trainer.callbacks.warmup={args.warmup}",
-        ]
-        env = {**os.environ, "PYTHONPATH": fit_path()}
-    stdout, rss, _, _ = run_child([sys.executable, *command], workdir, env)
+    command, env = COMMANDS[run](point, steps, args)
+    # This process's threads shared between the processes, as Lightning does by itself and torch.distributed.run
+    # would not (it gives each one thread).
+    threads = {"OMP_NUM_THREADS": str(threads_per_process(point))} if point.processes > 1 else {}
+    stdout, rss, _, _ = run_child([sys.executable, *command], workdir, {**os.environ, **env, **threads})
     result = result_line(stdout)
     return {"step_s": result["seconds"] / result["steps"], "rss_mib": rss}
 
@@ -307,7 +326,8 @@ def main() -> None:
     points = grid(args.quick)
     steps = {point: timed_steps(point, train_images, args.warmup, args.steps) for point in points}
     method = (
-        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads (one a process under DDP); each point a "
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads "
+        f"({threads_per_process(Point(2, DEFAULT_HIDDEN, DEFAULT_BATCH))} a process under DDP); each point a "
         f"fresh process; time per epoch ({train_images:,} images) extrapolated from up to {args.steps} timed steps "
         f"after {args.warmup} warm-up steps; median of {args.repeats}"
         + (" (--quick: a check, not a measurement)" if args.quick else "")
@@ -318,7 +338,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scaling_") as workdir:
         for repeat in range(args.repeats):
             for point in points:
-                figures = {run: measure(point, run, steps[point], args, Path(workdir)) for run in ("plain", "fit")}
+                figures = {run: measure(point, run, steps[point], args, Path(workdir)) for run in COMMANDS}
                 measured[point].append(figures)
                 print(
                     f"  repeat {repeat + 1}, {point.label}: plain {figures['plain']['step_s'] * 1e3:.2f} ms/step, "
