@@ -225,7 +225,7 @@ def summarize(point: Point, repeats: list[dict[str, dict[str, float]]], train_im
 
 
 TABLE_HEADER = (
-    "| processes | hidden | batch | multiply-adds per step | timed steps | plain ms/step | fit ms/step "
+    "| processes | hidden | batch | million multiply-adds per step | timed steps | plain ms/step | fit ms/step "
     "| fit epoch s | plain images/s | fit images/s | plain peak MiB | fit peak MiB | Lightning's share |"
 )
 
@@ -236,7 +236,7 @@ def table(rows: list[dict]) -> str:
     for row in rows:
         point = row["point"]
         lines.append(
-            f"| {point.processes} | {point.hidden_size} | {point.batch_size} | {row['multiply_adds']:.3g} "
+            f"| {point.processes} | {point.hidden_size} | {point.batch_size} | {row['multiply_adds'] / 1e6:,.1f} "
             f"| {row['steps']} | {row['plain_step_s'] * 1e3:.2f} | {row['fit_step_s'] * 1e3:.2f} "
             f"| {row['fit_epoch_s']:.2f} | {row['plain_images_per_s']:,.0f} | {row['fit_images_per_s']:,.0f} "
             f"| {row['plain_rss_mib']:.0f} | {row['fit_rss_mib']:.0f} | {row['lightning_share']:.1%} |"
