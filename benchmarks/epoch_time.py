@@ -12,11 +12,9 @@ their start to their exit (fit's split into ``FIT_PHASES``). The tutorial always
 """
 
 import argparse
-import importlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,34 +23,27 @@ from typing import Any
 
 import lightning as L
 import torch
-import yaml
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the script is run from
+from harness import (
+    PROCESS_START,
+    REPO,
+    add_data_dir,
+    check_data_dir,
+    cuda_peak_mib,
+    fit_path,
+    plain_training,
+    positive_int,
+    print_result,
+    result_line,
+    run_child,
+    sync,
+)
 
 from lit_rnn.base.private_apis import skip_nvml_check_without_nvml
 from lit_rnn.data.batches import TensorBatches
-from lit_rnn.data.datamodule import MNIST_TRAIN_SIZE, MNISTDataModule
-from lit_rnn.model.network import RecurrentClassifier
+from lit_rnn.data.datamodule import MNIST_TRAIN_SIZE
 
-DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
 DEFAULT_TUTORIAL = REPO.parent / "shared" / "bench" / "seed_baseline.py"
 RUNS = ("tutorial", "plain", "fit")
-RESULT_PREFIX = "BENCHMARK "  # the line a child prints its measurements on, as JSON
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _cuda_peak_mib(device: torch.device) -> float | None:
-    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-
-
-PROCESS_START = (
-    "LIT_RNN_BENCHMARK_START"  # the parent's clock as it starts a child, so that the child can time its start-up
-)
 FIT_PHASES = ("start-up", "set-up", "training", "validation", "test", "report")
 """fit's whole process in consecutive spans: start-up (the interpreter, imports and argument parsing), set-up (the
 Trainer, the data, the sanity check), training (the epoch's training steps), validation (with the checkpoints saved
@@ -70,7 +61,7 @@ class PhaseClock(L.Callback):
         self.times = {"process": float(os.environ[PROCESS_START]), "built": time.time()}
 
     def _mark(self, name: str, pl_module: L.LightningModule) -> None:
-        _sync(pl_module.device)
+        sync(pl_module.device)
         self.times[name] = time.time()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -89,8 +80,7 @@ class PhaseClock(L.Callback):
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._mark("tested", pl_module)
-        result = {"times": self.times, "images": self.images, "cuda_peak_mib": _cuda_peak_mib(pl_module.device)}
-        print(RESULT_PREFIX + json.dumps(result), flush=True)
+        print_result({"times": self.times, "images": self.images, "cuda_peak_mib": cuda_peak_mib(pl_module.device)})
 
 
 def _phases(times: dict[str, float], exited: float) -> dict[str, float]:
@@ -99,46 +89,26 @@ def _phases(times: dict[str, float], exited: float) -> dict[str, float]:
     return {phase: end - start for phase, start, end in zip(FIT_PHASES, marks, marks[1:])}
 
 
-def _optimizer_of_default_config(parameters: Any) -> torch.optim.Optimizer:
-    """The optimizer that ``configs/default.yaml`` gives fit, so that the plain loop does the same work."""
-    spec = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())["model"]["optimizer"]
-    module, name = spec["class_path"].rsplit(".", 1)
-    return getattr(importlib.import_module(module), name)(parameters, **spec.get("init_args", {}))
-
-
 def plain_loop(data_dir: str, device: torch.device) -> dict[str, Any]:
     """The tutorial's loop, written without Lightning, on lit_rnn's network and in-memory batches."""
     skip_nvml_check_without_nvml()  # this process imported Lightning for its helpers; a plain loop would not have
-    L.seed_everything(1, verbose=False)  # as fit's seed_everything: the same initial weights and batch order
-    network = RecurrentClassifier().to(device)
-    optimizer = _optimizer_of_default_config(network.parameters())
-    loss_function = torch.nn.CrossEntropyLoss()
-    data = MNISTDataModule(data_dir=data_dir)
-    data.setup("fit")
-    (train_images, train_labels), (test_images, test_labels) = (
-        (images.to(device), labels.to(device)) for images, labels in (data.splits["train"], data.splits["test"])
-    )
-    batches = TensorBatches(train_images, train_labels, data.batch_size, shuffle=True, seed=torch.initial_seed())
-
-    _sync(device)
+    training = plain_training(data_dir, device)
+    sync(device)
     start = time.perf_counter()
-    for images, labels in batches:
-        loss = loss_function(network(images), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    _sync(device)
+    for images, labels in training.batches:
+        training.step(images, labels)
+    sync(device)
     seconds = time.perf_counter() - start
 
     correct = 0
     with torch.no_grad():
-        for images, labels in TensorBatches(test_images, test_labels, data.eval_batch_size):
-            correct += (network(images).argmax(dim=1) == labels).sum().item()
+        for images, labels in TensorBatches(*training.data.splits["test"], training.data.eval_batch_size):
+            correct += (training.network(images).argmax(dim=1) == labels).sum().item()
     return {
         "train_seconds": seconds,
-        "images": len(train_labels),
-        "test_acc": correct / len(test_labels),
-        "cuda_peak_mib": _cuda_peak_mib(device),
+        "images": len(training.data.splits["train"][1]),
+        "test_acc": correct / len(training.data.splits["test"][1]),
+        "cuda_peak_mib": cuda_peak_mib(device),
     }
 
 
@@ -147,32 +117,9 @@ def _child_env(args: argparse.Namespace, **extra: str) -> dict[str, str]:
     return {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}), **extra}
 
 
-def _run_child(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, float, float, float]:
-    """Run a command; return its output, its own peak resident memory in MiB (``wait4``'s rusage), and the clock's
-    time as it started and as it exited."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.time()
-        process = subprocess.Popen(
-            command, cwd=cwd, env={**env, PROCESS_START: repr(started)}, stdout=out, stderr=err, text=True
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        exited = time.time()
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if process.returncode != 0:
-        sys.exit(f"error: {' '.join(command)} failed with exit code {process.returncode}:\n{stderr[-3000:]}")
-    return stdout, usage.ru_maxrss / 1024, started, exited
-
-
-def _result_line(stdout: str) -> dict[str, Any]:
-    # fit's progress bar writes to stdout too, without a newline at the end
-    return json.loads(next(line for line in stdout.splitlines() if RESULT_PREFIX in line).partition(RESULT_PREFIX)[2])
-
-
 def run_tutorial(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     command = [sys.executable, str(args.tutorial), str(args.data_dir), "--eval-every", "0"]
-    stdout, rss, started, exited = _run_child(command, workdir, _child_env(args))
+    stdout, rss, started, exited = run_child(command, workdir, _child_env(args))
     result = json.loads(stdout.strip().splitlines()[-1])
     return {
         "train_seconds": result["train_seconds"],
@@ -195,8 +142,8 @@ def run_plain(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "--accelerator",
         args.accelerator,
     ]
-    stdout, rss, _, _ = _run_child(command, workdir, _child_env(args))
-    return {**_result_line(stdout), "rss_mib": rss}
+    stdout, rss, _, _ = run_child(command, workdir, _child_env(args))
+    return {**result_line(stdout), "rss_mib": rss}
 
 
 def run_fit(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -209,11 +156,9 @@ def run_fit(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "--trainer.devices=1",
         f"--trainer.callbacks+={Path(__file__).stem}.{PhaseClock.__name__}",
     ]
-    # The repository first (this checkout's lit_rnn), then this folder (for PhaseClock).
-    path = os.pathsep.join([str(REPO), str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
-    stdout, rss, _, exited = _run_child(command, workdir, _child_env(args, PYTHONPATH=path))
+    stdout, rss, _, exited = run_child(command, workdir, _child_env(args, PYTHONPATH=fit_path()))
     accuracy = next(line for line in stdout.splitlines() if line.startswith("Test accuracy"))
-    result = _result_line(stdout)
+    result = result_line(stdout)
     phases = _phases(result.pop("times"), exited)
     return {
         **result,
@@ -223,17 +168,6 @@ def run_fit(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "process_seconds": sum(phases.values()),
         "rss_mib": rss,
     }
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of 1 or more (of repeats, threads, steps)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
-    return value
 
 
 def _device(accelerator: str) -> torch.device:
@@ -256,9 +190,7 @@ HEADER = f"{'run':<10}{'train s':>9}{'images':>9}{'images/s':>10}{'RSS MiB':>9}{
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding MNIST/raw (default: %(default)s)"
-    )
+    add_data_dir(parser)
     parser.add_argument(
         "--tutorial", type=Path, default=DEFAULT_TUTORIAL, help="the tutorial's script (default: %(default)s)"
     )
@@ -282,10 +214,9 @@ def main() -> None:
     device = _device(args.accelerator)
     args.accelerator = "gpu" if device.type == "cuda" else "cpu"
     if args.child == "plain":
-        print(RESULT_PREFIX + json.dumps(plain_loop(str(args.data_dir), device)))
+        print_result(plain_loop(str(args.data_dir), device))
         return
-    if not (args.data_dir / "MNIST" / "raw").is_dir():
-        sys.exit(f"error: no MNIST/raw folder in {args.data_dir}: pass --data-dir with the folder that holds it")
+    check_data_dir(args.data_dir)
     if not args.tutorial.is_file():
         sys.exit(f"error: the tutorial's script is not at {args.tutorial}: pass --tutorial with its path")
 

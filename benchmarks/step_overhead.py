@@ -24,11 +24,7 @@ from typing import Any
 
 import lightning as L
 import torch
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the script is run from
-
-from epoch_time import DEFAULT_DATA_DIR, _optimizer_of_default_config, positive_int
+from harness import add_data_dir, check_data_dir, optimizer_of_default_config, positive_int
 
 from lit_rnn.base.private_apis import skip_nvml_check_without_nvml
 from lit_rnn.cli.lightning_cli import LitRNNCLI
@@ -47,7 +43,7 @@ def plain_loop(data_dir: Path, steps: int) -> float:
     """CPU seconds of ``steps`` plain training steps of the linear network."""
     L.seed_everything(1, verbose=False)
     network = linear_network()
-    optimizer = _optimizer_of_default_config(network.parameters())
+    optimizer = optimizer_of_default_config(network.parameters())
     data = MNISTDataModule(data_dir=str(data_dir))
     data.setup("fit")
     batches = TensorBatches(*data.splits["train"], data.batch_size, shuffle=True, seed=1)
@@ -88,9 +84,7 @@ def fit_loop(data_dir: Path, steps: int, workdir: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding MNIST/raw (default: %(default)s)"
-    )
+    add_data_dir(parser)
     parser.add_argument(
         "--steps",
         type=positive_int,
@@ -105,8 +99,7 @@ def main() -> None:
         parser.error(
             f"--steps {args.steps} is more than the {EPOCH_STEPS} steps of an epoch, which the plain loop runs at most"
         )
-    if not (args.data_dir / "MNIST" / "raw").is_dir():
-        sys.exit(f"error: no MNIST/raw folder in {args.data_dir}: pass --data-dir with the folder that holds it")
+    check_data_dir(args.data_dir)
     torch.set_num_threads(1)
     for name in ("lightning.pytorch", "lightning.fabric"):  # fit's summary and notices: not this script's figures
         logging.getLogger(name).setLevel(logging.WARNING)
