@@ -2,7 +2,6 @@
 ``/info``, behind ``intake``; the page at ``/``; and an API description at ``/docs`` that names every field.
 """
 
-import contextlib
 import multiprocessing
 import threading
 import time
@@ -13,7 +12,7 @@ from typing import Any
 import litserve
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from litserve.transport.zmq_transport import ZMQTransport
+from litserve.transport.process_transport import MPQueueTransport
 from pydantic import BaseModel, Field
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -72,7 +71,7 @@ def build_server(
         accelerator="cpu",  # a 28-step LSTM over a few images is quicker on the CPU than their round trip to a GPU
         workers_per_device=workers,
         model_metadata=info(trained),
-        fast_queue=True,  # answers back over ZeroMQ rather than through a multiprocessing manager's process
+        fast_queue=False,  # LitServe 0.2.19 ignores it (#751); once fixed, held requests lose their answers at SIGTERM
         middlewares=[(Intake, {"api_key": api_key, "max_payload": max_payload})],
     )
     app = server.app
@@ -157,8 +156,8 @@ class DrainingServer(litserve.LitServer):
     LitServe's own shutdown closes the workers' queues before the HTTP processes: requests in flight would get no
     answer. Here the HTTP processes stop first, uvicorn's way: they accept nothing more and answer what they hold.
 
-    And the requests and answers take the shortest way LitServe has, where 0.2.19 takes a detour through its
-    multiprocessing manager, a third process (``_init_manager``).
+    And the requests and answers go straight between the HTTP processes and the workers, where LitServe passes them
+    through its multiprocessing manager, a third process (``_init_manager``).
     """
 
     def run(self, *args: Any, **kwargs: Any) -> None:
@@ -173,24 +172,15 @@ class DrainingServer(litserve.LitServer):
         self._shutdown_event.set()
 
     def _init_manager(self, num_api_servers: int) -> Any:
-        """LitServe's queues, requests and answers no longer passing through the manager's process (measured under
-        load: 1.8 ms of its CPU a request gone), nor the HTTP process waiting for it to take each request.
-
-        - The answers come back over ZeroMQ, as ``fast_queue=True`` means: LitServe 0.2.19 names the setting's field
-          wrongly, so the manager's queues served instead, and it swaps the broker's two addresses
-          (Lightning-AI/LitServe#751, fixed as in #752).
-        - The requests go to the workers through a pipe, a multiprocessing queue the HTTP processes (forked) and the
-          workers (spawned) inherit, not the manager's queue: every request made two round trips through it.
-        """
-        self.transport_config.transport_type = "zmq" if self.use_zmq else "mp"
+        """LitServe's queues, as pipes: multiprocessing queues that the HTTP processes (forked) and the workers
+        (spawned) inherit, not its manager's, through which every request made three round trips (the request put,
+        taken, and its answer), the HTTP process waiting for the first (measured under load: 1.8 ms of the manager's
+        CPU a request)."""
         manager = super()._init_manager(num_api_servers)
-        if self.use_zmq:
-            config = self.transport_config
-            self._transport = _AnswersOverZeroMQ(
-                backend_address=config.backend_address, frontend_address=config.frontend_address
-            )
+        pipe = multiprocessing.get_context("spawn").Queue
         for path in self.litapi_request_queues:
-            self.litapi_request_queues[path] = multiprocessing.get_context("spawn").Queue()
+            self.litapi_request_queues[path] = pipe()
+        self._transport = MPQueueTransport(manager, [pipe() for _ in range(num_api_servers)])
         return manager
 
     def _perform_graceful_shutdown(self, manager: Any, uvicorn_workers: dict, shutdown_reason: str = "normal") -> None:
@@ -199,12 +189,3 @@ class DrainingServer(litserve.LitServer):
         for process in uvicorn_workers.values():
             process.join(timeout=self.uvicorn_graceful_timeout)
         super()._perform_graceful_shutdown(manager, {}, shutdown_reason)
-
-
-class _AnswersOverZeroMQ(ZMQTransport):
-    """LitServe's ZeroMQ transport, which LitServe closes in the server's own process too, where it never opened it:
-    there, closing does nothing instead of raising (its processes' copies are plain ``ZMQTransport``)."""
-
-    def close(self, **kwargs: Any) -> None:
-        with contextlib.suppress(ValueError):  # "ZMQ not initialized"
-            super().close(**kwargs)
