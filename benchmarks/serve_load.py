@@ -7,7 +7,8 @@ Run it where ``lightning_logs/`` is (after ``make fit``). The servers, one after
 ``litserve-batched`` (``python -m lit_rnn.serve``, dynamic batching), ``litserve-unbatched`` (``--max_batch_size 1``)
 and ``plain`` (the endpoint a user would write: FastAPI on uvicorn, one model call per request). The limits: ``model``
 (the network's batched throughput in a plain loop, images per second, doing what ``/predict`` does) and ``http`` (the
-same FastAPI and uvicorn answering an endpoint that does no work). For each: requests per second, the latency's
+same FastAPI and uvicorn answering an endpoint that does no work, with an answer as long as a real one, so that the
+clients, on the same cores, do the same work for it). For each: requests per second, the latency's
 p50/p95/p99, the failures, and the accuracy of the answers, which must be the model's own digit for every image.
 """
 
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the script is run from
 
 from lit_rnn.data.datamodule import load_mnist
-from lit_rnn.serving.digit_api import read_digits
+from lit_rnn.serving.digit_api import answer_bodies, read_digits
 from lit_rnn.trained.loading import find_checkpoint, load_network
 
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
@@ -52,27 +53,28 @@ def plain_app(checkpoint: str):  # noqa: ANN201
     return app
 
 
-def noop_app():  # noqa: ANN201
-    """The HTTP stack alone: the body read, a constant answered."""
-    from fastapi import FastAPI, Request
+def noop_app(checkpoint: str):  # noqa: ANN201
+    """The HTTP stack alone: the body read, and one answer made beforehand answered every time."""
+    from fastapi import FastAPI, Request, Response
 
+    answer = answer_bodies(load_network(Path(checkpoint)).network, torch.zeros(1, 28, 28), by_row=True)[0]
     app = FastAPI()
 
     @app.post("/predict")
-    async def predict(request: Request) -> dict:
+    async def predict(request: Request) -> Response:
         await request.body()
-        return {"nothing": 0}
+        return Response(answer, media_type="application/json")
 
     return app
 
 
 def model_limit(network: torch.nn.Module, images: torch.Tensor, batch: int, seconds: float = 5) -> float:
-    """Images per second through ``read_digits`` (the network and the answers it builds) in batches of ``batch``, in
-    a plain loop on one thread, as the server's worker runs it."""
+    """Images per second through ``answer_bodies`` (the network and the answers' JSON) in batches of ``batch``, in a
+    plain loop on one thread, as the server's worker runs it."""
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         first = done % (len(images) - batch + 1)
-        read_digits(network, images[first : first + batch], by_row=True)
+        answer_bodies(network, images[first : first + batch], by_row=True)
         done += batch
     return done / (time.perf_counter() - start)
 
@@ -144,7 +146,7 @@ def main() -> None:
     if args.serve:
         import uvicorn
 
-        app = plain_app(str(checkpoint)) if args.serve == "plain" else noop_app()
+        app = plain_app(str(checkpoint)) if args.serve == "plain" else noop_app(str(checkpoint))
         uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
         return
     network = load_network(checkpoint).network
@@ -171,7 +173,7 @@ def main() -> None:
             finally:
                 process.terminate()
                 process.wait()
-            answered = figures["answers"]
+            answered = figures["answers"] if server != "http" else []  # the same answer for every image
             agree = sum(own[index].item() == digit for index, digit in answered)
             right = sum(labels[index].item() == digit for index, digit in answered)
             accuracy = f"{right / len(answered):.4f} (model's own digit: {agree}/{len(answered)})" if answered else ""

@@ -4,8 +4,9 @@ saved state, PyTorch's CPU probes, and ``atexit``'s handlers.
 
 Each has a test in ``tests/base/test_private_apis.py`` that fails loudly when the dependency changes it. Optuna's
 trial is reached through its public storage interface (``study/reporting.py``), so none of its private parts are here.
-The one exception: LitServe's shutdown (``serving/server.py``'s ``DrainingServer``), since LitServe is an optional
-extra that this module, imported by every command, cannot import; the server's SIGTERM test fails when it changes.
+The one exception: LitServe's shutdown and queues (``serving/server.py``'s ``DrainingServer``), since LitServe is an
+optional extra that this module, imported by every command, cannot import; the server's tests (SIGTERM, answers
+under load) fail when they change.
 """
 
 import atexit

@@ -2,10 +2,11 @@
 it batches the requests that arrive together (``--max_batch_size``, ``--batch_timeout``) into one call of the
 network.
 
-Each request reaches it already checked and made into an MNIST image by ``intake``: a worker does model work only.
+Each request reaches it already checked and made into an MNIST image by ``intake``: a worker does model work only,
+and writes each answer's JSON itself (``answer_bodies``), since the HTTP process every request passes through should
+not.
 """
 
-import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,13 @@ import litserve
 import torch
 from starlette.responses import Response
 
+from lit_rnn.serving import intake
 from lit_rnn.trained.loading import load_network
 
 DECIMALS = 4  # probabilities and pixels, rounded for reading: the JSON is a quarter the size of full floats
+STEPS = 10**DECIMALS
+# Every number of an answer is in [0, 1]: rounded, it is one of these 10,001, each written once, as json writes it.
+NUMBER_TEXT = [repr(step / STEPS) for step in range(STEPS + 1)]
 
 
 class DigitAPI(litserve.LitAPI):
@@ -43,34 +48,30 @@ class DigitAPI(litserve.LitAPI):
         self.by_row = not self.network.rnn.bidirectional
 
     def decode_request(self, request: dict[str, Any]) -> torch.Tensor:
-        return torch.tensor(request["image"], dtype=torch.float32)
+        return intake.image_of(request)
 
     def batch(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack(inputs)
 
-    def predict(self, images: torch.Tensor) -> list[dict[str, Any]] | dict[str, Any]:
-        """The answers for a batch ``(N, 28, 28)``, or for one image ``(28, 28)`` when LitServe does not batch."""
-        answers = read_digits(self.network, images if images.dim() == 3 else images[None], self.by_row)
+    def predict(self, images: torch.Tensor) -> list[bytes] | bytes:
+        """The answers' JSON for a batch ``(N, 28, 28)``, or for one image ``(28, 28)`` when LitServe does not
+        batch."""
+        answers = answer_bodies(self.network, images if images.dim() == 3 else images[None], self.by_row)
         return answers if images.dim() == 3 else answers[0]
 
-    def unbatch(self, answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def unbatch(self, answers: list[bytes]) -> list[bytes]:
         return answers
 
-    def encode_response(self, answer: dict[str, Any]) -> Response:
-        # JSON made here, in C: handed a dict, FastAPI's encoder walks its thousand numbers one by one in the HTTP
-        # process, which every request passes through (measured: a fifth of the throughput).
-        return Response(json.dumps(answer, allow_nan=False), media_type="application/json")
+    def encode_response(self, answer: bytes) -> Response:
+        # The JSON is made in this worker: handed a dict, FastAPI's encoder walks its thousand numbers one by one in
+        # the HTTP process, which every request passes through (measured: a fifth of the throughput).
+        return Response(answer, media_type="application/json")
 
 
 def read_digits(network: torch.nn.Module, images: torch.Tensor, by_row: bool) -> list[dict[str, Any]]:
     """``/predict``'s answer for each image: the digit, the probabilities, the image and the opinion row by row."""
-    with torch.inference_mode():
-        if by_row:
-            rows = network.logits_by_row(images).softmax(dim=2)
-            final = rows[:, -1]
-        else:
-            rows, final = None, network(images).softmax(dim=1)
-    best, digits = final.max(dim=1)
+    final, rows = _opinions(network, images, by_row)
+    digits = final.argmax(dim=1)
     by_row = [None] * len(images) if rows is None else _rounded(rows)  # one conversion per batch: 10x quicker
     return [
         {
@@ -84,5 +85,48 @@ def read_digits(network: torch.nn.Module, images: torch.Tensor, by_row: bool) ->
     ]
 
 
+def answer_bodies(network: torch.nn.Module, images: torch.Tensor, by_row: bool) -> list[bytes]:
+    """``read_digits``'s answers as the very JSON ``json.dumps`` writes of them, ten times quicker: each number is
+    rounded to a step of 0.0001 and written from ``NUMBER_TEXT``, not by formatting a float.
+
+    Raises:
+        ValueError: if a number is not finite (a network with NaN weights), as ``json.dumps(allow_nan=False)`` does.
+    """
+    final, rows = _opinions(network, images, by_row)
+    digits = final.argmax(dim=1).tolist()
+    finals, pictures = _steps(final), _steps(images)
+    by_rows = [None] * len(images) if rows is None else _steps(rows)
+    bodies = []
+    for digit, probabilities, picture, row in zip(digits, finals, pictures, by_rows):
+        listed = _listed(probabilities)
+        opinion = "null" if row is None else f"[{', '.join(map(_listed, row))}]"
+        bodies.append(
+            f'{{"digit": {digit}, "probability": {NUMBER_TEXT[probabilities[digit]]}, "probabilities": {listed}, '
+            f'"image": [{", ".join(map(_listed, picture))}], "probabilities_by_row": {opinion}}}'.encode()
+        )
+    return bodies
+
+
+def _opinions(network: torch.nn.Module, images: torch.Tensor, by_row: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The probabilities ``(N, 10)`` after the last row, and after each row ``(N, 28, 10)`` (None if not ``by_row``)."""
+    with torch.inference_mode():
+        if by_row:
+            rows = network.logits_by_row(images).softmax(dim=2)
+            return rows[:, -1], rows
+        return network(images).softmax(dim=1), None
+
+
 def _rounded(values: torch.Tensor) -> list:
     return values.double().round(decimals=DECIMALS).tolist()
+
+
+def _steps(values: torch.Tensor) -> list:
+    """``values`` in [0, 1] as whole steps of ``1 / STEPS``, rounded as ``_rounded`` rounds them: indices of
+    ``NUMBER_TEXT``."""
+    if not torch.isfinite(values).all():
+        raise ValueError("Out of range float values are not JSON compliant: the network's answer holds a NaN.")
+    return (values.double() * STEPS).round().long().clamp(0, STEPS).tolist()
+
+
+def _listed(steps: list[int]) -> str:
+    return f"[{', '.join(map(NUMBER_TEXT.__getitem__, steps))}]"

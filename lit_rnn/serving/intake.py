@@ -3,10 +3,12 @@ documented extension point).
 
 LitServe reads a request's body as JSON or a form, and only in its worker; a raw picture cannot reach it. So the
 body of ``POST /predict`` is read here, in the HTTP process, refused in one sentence if it is not a digit the
-model can read, and otherwise passed on as the one form the model takes: ``{"image": 28x28 floats in [0, 1]}``.
+model can read, and otherwise passed on as the one form the model takes: ``{"image": its 28x28 float32 in base64}``
+(``image_of`` reads it back), a short string for LitServe to parse and pass to its worker instead of 784 numbers.
 The API key is checked here too, for every path but the page, ``/health`` and the API's description.
 """
 
+import base64
 import hmac
 import json
 import math
@@ -24,6 +26,8 @@ OPEN_PATHS = {"/", "/health", "/docs", "/openapi.json"}  # the page asks for the
 KEY_HEADER = "x-api-key"
 MAX_PIXELS = 4_000_000  # a picture this size takes ~100 MB to read; a few hundred pixels a side are plenty
 PICTURE_TYPES = ("image/", "application/octet-stream")
+# JSON pixels this short are read in the event loop (a fraction of a millisecond): a thread's round trip costs more
+INLINE_BYTES = 64 * 2**10
 
 
 class Refused(Exception):
@@ -59,11 +63,12 @@ class Intake:
             kind = _header(scope, "content-type").split(";")[0].strip().lower()
             if kind == "multipart/form-data" and body:
                 body, kind = await _uploaded(scope, body, self.max_payload), "application/octet-stream"
-            image = await run_in_threadpool(to_image, kind, body)
+            small = len(body) <= INLINE_BYTES and kind == "application/json"
+            image = to_image(kind, body) if small else await run_in_threadpool(to_image, kind, body)
         except Refused as refusal:
             await JSONResponse({"detail": str(refusal)}, refusal.status)(scope, receive, send)
             return
-        internal = json.dumps({"image": image.tolist()}).encode()
+        internal = b'{"image": "%s"}' % base64.b64encode(image.float().contiguous().numpy().tobytes())
         headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(internal)).encode())]
         sent = False
@@ -104,6 +109,12 @@ class Intake:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def image_of(request: dict[str, Any]) -> torch.Tensor:
+    """The MNIST image ``(28, 28)`` that ``Intake`` passed on in ``request``."""
+    data = bytearray(base64.b64decode(request["image"]))
+    return torch.frombuffer(data, dtype=torch.float32).view(MNIST_SIZE, MNIST_SIZE)
 
 
 def _header(scope: Scope, name: str) -> str:
@@ -152,6 +163,9 @@ def pixels_image(document: Any) -> torch.Tensor:
     shape = f"{MNIST_SIZE} rows of {MNIST_SIZE} numbers in [0, 1]"
     if not isinstance(rows, list) or len(rows) != MNIST_SIZE:
         raise Refused(422, f'The JSON must be an object {{"pixels": ...}} holding {shape}.')
+    image = _good_pixels(rows)
+    if image is not None:
+        return image
     for index, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != MNIST_SIZE:
             raise Refused(422, f"Row {index} of pixels is not a list of {MNIST_SIZE} numbers: pixels must be {shape}.")
@@ -165,6 +179,22 @@ def pixels_image(document: Any) -> torch.Tensor:
             if not 0 <= value <= 1:
                 raise Refused(422, f"Pixel [{index}][{column}] is {value!r}, outside [0, 1]: pixels must be {shape}.")
     return torch.tensor(rows, dtype=torch.float32)
+
+
+def _good_pixels(rows: list) -> torch.Tensor | None:
+    """The image, if ``rows`` are 28 lists of 28 numbers in [0, 1], checked all at once; else None, and
+    ``pixels_image`` finds the first fault (ten times slower, number by number)."""
+    if not all(isinstance(row, list) and len(row) == MNIST_SIZE for row in rows):
+        return None
+    if not {type(value) for row in rows for value in row} <= {int, float}:  # bool, str, None, or a list
+        return None
+    try:
+        image = torch.tensor(rows, dtype=torch.float64)
+    except (OverflowError, RuntimeError):  # a whole number too large for a float
+        return None
+    if not bool(((image >= 0) & (image <= 1)).all()):  # NaN fails both
+        return None
+    return image.float()
 
 
 async def _uploaded(scope: Scope, body: bytes, max_payload: int) -> bytes:

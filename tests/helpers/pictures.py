@@ -44,6 +44,8 @@ def bad_requests(max_payload: int) -> dict[str, tuple[bytes, str, int, str]]:
     nan_rows[3][5] = float("nan")
     big_rows = [row[:] for row in BLANK_ROWS]
     big_rows[0][0] = 255
+    true_rows = [row[:] for row in BLANK_ROWS]
+    true_rows[27][27] = True  # a number to torch (1.0), not to the API
     return {
         "not a picture": (b"hello, server", "image/png", 400, "not an image"),
         "a truncated PNG": (seven[: len(seven) // 3], "image/png", 400, "truncated"),
@@ -55,6 +57,7 @@ def bad_requests(max_payload: int) -> dict[str, tuple[bytes, str, int, str]]:
         "a NaN pixel": (json.dumps({"pixels": nan_rows}).encode(), "application/json", 422, "not a finite number"),
         "a pixel out of range": (pixels(big_rows), "application/json", 422, "outside [0, 1]"),
         "a text pixel": (pixels([["x"] * 28] * 28), "application/json", 422, "not a number"),
+        "a true pixel": (pixels(true_rows), "application/json", 422, "[27][27] is True, not a number"),
         "an empty body": (b"", "image/png", 400, "empty"),
         "a wrong content type": (seven, "text/plain", 415, "content type"),
         "a blank picture": (png_bytes(Image.new("L", (50, 50), "white")), "image/png", 422, "blank"),

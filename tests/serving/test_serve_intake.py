@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from lit_rnn.data.digits import decode_digit
 from lit_rnn.model.network import RecurrentClassifier
-from lit_rnn.serving.digit_api import read_digits
-from lit_rnn.serving.intake import Intake
+from lit_rnn.serving.digit_api import answer_bodies, read_digits
+from lit_rnn.serving.intake import Intake, image_of
 
 MAX_PAYLOAD = 200_000
 
@@ -32,21 +32,22 @@ def client(api_key: str | None = None) -> TestClient:
 
 def test_a_picture_raw_or_uploaded_reaches_the_model_as_predict_reads_it():
     seven = seven_png()
-    expected = (decode_digit(seven, "seven").float() / 255).tolist()
+    expected = decode_digit(seven, "seven").float() / 255
     for response in (
         client().post("/predict", content=seven, headers={"Content-Type": "image/png"}),
         client().post("/predict", content=seven),  # no content type: a picture
         client().post("/predict", files={"file": ("seven.png", seven, "image/png")}),
     ):
         assert response.status_code == 200, response.text
-        assert response.json() == {"content_type": "application/json", "body": {"image": expected}}
+        assert response.json()["content_type"] == "application/json"
+        assert torch.equal(image_of(response.json()["body"]), expected)
 
 
 def test_pixels_reach_the_model_as_given():
     rows = [[(row * 28 + column) / 783 for column in range(28)] for row in range(28)]
+    rows[3][4], rows[5][6] = 0, 1  # whole numbers too
     response = client().post("/predict", content=pixels(rows), headers={"Content-Type": "application/json"})
-    image = torch.tensor(response.json()["body"]["image"])
-    torch.testing.assert_close(image, torch.tensor(rows, dtype=torch.float32))
+    assert torch.equal(image_of(response.json()["body"]), torch.tensor(rows, dtype=torch.float32))
 
 
 @pytest.mark.parametrize("case", list(bad_requests(MAX_PAYLOAD)))
@@ -81,13 +82,25 @@ def test_the_answer_holds_the_opinion_by_row_ending_in_the_answer():
         assert answer["probabilities"] == pytest.approx(probabilities.tolist(), abs=1e-4)
         assert answer["probabilities_by_row"][-1] == answer["probabilities"]
         assert len(answer["probabilities_by_row"]) == 28 and len(answer["image"]) == 28
-        json.dumps(answer, allow_nan=False)
     assert (
         read_digits(RecurrentClassifier(hidden_size=8, bidirectional=True).eval(), images, by_row=False)[0][
             "probabilities_by_row"
         ]
         is None
     )
+
+
+def test_the_answers_json_is_json_dumps_of_the_answer():
+    for bidirectional in (False, True):
+        network = RecurrentClassifier(hidden_size=8, bidirectional=bidirectional).eval()
+        images = torch.cat([torch.rand(5, 28, 28), torch.zeros(1, 28, 28), torch.ones(1, 28, 28)])
+        images[0, 0, :3] = torch.tensor([0.00005, 0.00015, 0.99995])  # halfway between two steps: rounded to even
+        answers = read_digits(network, images, by_row=not bidirectional)
+        assert answer_bodies(network, images, by_row=not bidirectional) == [
+            json.dumps(answer, allow_nan=False).encode() for answer in answers
+        ]
+    with pytest.raises(ValueError, match="NaN"):
+        answer_bodies(network, torch.full((1, 28, 28), float("nan")), by_row=False)
 
 
 def test_a_port_in_use_is_one_line_before_the_model_loads(tmp_path, capsys):
