@@ -12,6 +12,7 @@ import base64
 import hmac
 import json
 import math
+import reprlib
 from typing import Any
 
 import torch
@@ -172,12 +173,13 @@ def pixels_image(document: Any) -> torch.Tensor:
         for column, value in enumerate(row):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise Refused(422, f"Pixel [{index}][{column}] is {value!r}, not a number: pixels must be {shape}.")
-            if not math.isfinite(value):
+            if isinstance(value, float) and not math.isfinite(value):  # a whole number is finite, however large
                 raise Refused(
                     422, f"Pixel [{index}][{column}] is {value!r}, not a finite number: pixels must be {shape}."
                 )
             if not 0 <= value <= 1:
-                raise Refused(422, f"Pixel [{index}][{column}] is {value!r}, outside [0, 1]: pixels must be {shape}.")
+                shown = reprlib.repr(value)  # a whole number of hundreds of digits, shortened
+                raise Refused(422, f"Pixel [{index}][{column}] is {shown}, outside [0, 1]: pixels must be {shape}.")
     return torch.tensor(rows, dtype=torch.float32)
 
 

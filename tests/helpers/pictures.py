@@ -44,6 +44,8 @@ def bad_requests(max_payload: int) -> dict[str, tuple[bytes, str, int, str]]:
     nan_rows[3][5] = float("nan")
     big_rows = [row[:] for row in BLANK_ROWS]
     big_rows[0][0] = 255
+    huge_rows = [row[:] for row in BLANK_ROWS]
+    huge_rows[9][9] = 10**400  # a whole number JSON allows and no float holds
     true_rows = [row[:] for row in BLANK_ROWS]
     true_rows[27][27] = True  # a number to torch (1.0), not to the API
     return {
@@ -56,6 +58,7 @@ def bad_requests(max_payload: int) -> dict[str, tuple[bytes, str, int, str]]:
         "broken JSON": (b'{"pixels": [', "application/json", 400, "not valid JSON"),
         "a NaN pixel": (json.dumps({"pixels": nan_rows}).encode(), "application/json", 422, "not a finite number"),
         "a pixel out of range": (pixels(big_rows), "application/json", 422, "outside [0, 1]"),
+        "a pixel too large for a float": (pixels(huge_rows), "application/json", 422, "[9][9] is 10000"),
         "a text pixel": (pixels([["x"] * 28] * 28), "application/json", 422, "not a number"),
         "a true pixel": (pixels(true_rows), "application/json", 422, "[27][27] is True, not a number"),
         "an empty body": (b"", "image/png", 400, "empty"),
