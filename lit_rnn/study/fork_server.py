@@ -65,7 +65,10 @@ class ForkServer:
                 self._server = subprocess.Popen(
                     [sys.executable, "-m", __name__, str(theirs.fileno()), *self.preload], pass_fds=[theirs.fileno()]
                 )
-        socket.send_fds(self._channel, [pickle.dumps((module, args, dict(env)))], [output.fileno()])
+        try:
+            socket.send_fds(self._channel, [pickle.dumps((module, args, dict(env)))], [output.fileno()])
+        except OSError:
+            raise ServerGone() from None
         return ForkedProcess(self._channel, _read_number(self._channel))
 
     def close(self) -> None:
@@ -113,10 +116,17 @@ class ForkedProcess:
         self.wait()
 
 
+class ServerGone(RuntimeError):
+    """The server ended before its run did: killed, or its preload failed (its traceback is on the worker's stderr)."""
+
+    def __init__(self) -> None:
+        super().__init__("the fork server of the runs ended unexpectedly; its last messages are above this one")
+
+
 def _read_number(channel: socket.socket) -> int:
     reply = channel.recv(_NUMBER.size)
     if len(reply) != _NUMBER.size:
-        raise RuntimeError("The fork server of this sweep's trials ended unexpectedly; its messages are above.")
+        raise ServerGone()
     return _NUMBER.unpack(reply)[0]
 
 
