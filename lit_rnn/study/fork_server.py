@@ -2,10 +2,12 @@
 starts as a fresh ``python -m MODULE`` would, less Python's start and its seconds of imports (torch, Lightning).
 
 Each forked run is its own process, of the worker's process group: its own pid, exit code, signals and file locks.
-The server forks from a process that has only imported (no thread, no OpenMP pool, no CUDA, no open database yet),
-so the run's torch is that of a fresh process, threads included. It serves one run at a time and holds SIGINT and
-SIGTERM blocked: a signal to the whole group (Ctrl-C in a terminal, a scheduler's SIGTERM) leaves it waiting for its
-run, which saves and stops, and then reports the run's exit code. The run unblocks them once its own handlers are in.
+The server forks from a process that has only imported (no OpenMP pool, no CUDA, no open database yet; the one
+other thread, OpenBLAS's, which numpy starts at import, stops at a fork and starts again in the child by OpenBLAS's
+own fork handlers), so the run's torch is that of a fresh process, threads included. It serves one run at a time
+and holds SIGINT and SIGTERM blocked: a signal to the whole group (Ctrl-C in a terminal, a scheduler's SIGTERM)
+leaves it waiting for its run, which saves and stops, and then reports the run's exit code. The run unblocks them
+once its own handlers are in, so a signal sent to it even before then reaches them.
 
 Not ``multiprocessing``'s forkserver: its server dies at such a SIGTERM, and its client then reads exit code 255 at
 once, while the run is still saving; it also re-runs the worker's ``__main__`` module in every run it forks.
