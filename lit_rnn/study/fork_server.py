@@ -177,6 +177,5 @@ def _run_as_main(module: str, args: list[str], env: Mapping[str, str], output: i
         os._exit(1)
 
 
-if __name__ == "__main__":
-    with socket.socket(fileno=int(sys.argv[1])) as channel:
-        serve(channel, sys.argv[2:])
+if __name__ == "__main__":  # ends without freeing torch's objects one by one: the worker waits for its end
+    run_then_exit(lambda: serve(socket.socket(fileno=int(sys.argv[1])), sys.argv[2:]))
