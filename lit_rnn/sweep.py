@@ -1,10 +1,11 @@
 """``python -m lit_rnn.sweep``: run many fit configurations as one Optuna study, and compare them.
 
 A sweep file is a fit config (the very keys of fit's YAML, checked by fit's parser) with a ``sweep:`` section
-(``SweepSettings``). Each trial is an ordinary fit run in its own folder, ``FOLDER/STUDY/trial_N/version_0``,
-started as its own process; the study lives in a database (SQLite in the sweep's folder by default), so the same
-command started on several machines shares the work. A worker killed mid-trial loses nothing: started again, it
-finds the trial's run without a live owner and continues it from its recovery checkpoint.
+(``SweepSettings``). Each trial is an ordinary fit run in its own folder, ``FOLDER/STUDY/trial_N/version_0``, a
+process of its own, forked from a server that imported fit once (``study.fork_server``); the study lives in a
+database (SQLite in the sweep's folder by default), so the same command started on several machines shares the work.
+A worker killed mid-trial loses nothing: started again, it finds the trial's run without a live owner and continues
+it from its recovery checkpoint.
 """
 
 if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
@@ -36,11 +37,12 @@ from lit_rnn.runs import folders as runs
 from lit_rnn.runs import results as run_results
 from lit_rnn.runs.resume import runs_root
 from lit_rnn.study import search_space
+from lit_rnn.study.fork_server import ForkServer
 from lit_rnn.study.report import report, trial_line
 from lit_rnn.study.reporting import PRUNED_EXIT_CODE
 from lit_rnn.study.settings import SweepSettings
 from lit_rnn.study.storage import open_storage
-from lit_rnn.study.trial_fit import failure, fit_command, run_arguments, run_fit, setting_arguments
+from lit_rnn.study.trial_fit import failure, fit_arguments, fit_server, run_arguments, run_fit, setting_arguments
 
 REACHED = ("val/acc_best", "test/acc")  # what a trial that missed its target got to instead
 
@@ -193,13 +195,16 @@ class Sweep:
 
     def run_trials(self, study: optuna.Study) -> None:
         """Run trials, one ``optimize`` call each (so Optuna keeps their heartbeats), while the study wants more."""
-        while self._retries_waiting(study) or self._trials_begun(study) < self.settings.trials:
-            study.optimize(
-                self.run_trial,
-                n_trials=1,
-                catch=(TrialFailed,),
-                callbacks=[lambda study, trial: print(trial_line(study, trial, self.settings.objective), flush=True)],
-            )
+        with fit_server() as fits:
+            while self._retries_waiting(study) or self._trials_begun(study) < self.settings.trials:
+                study.optimize(
+                    lambda trial: self.run_trial(trial, fits),
+                    n_trials=1,
+                    catch=(TrialFailed,),
+                    callbacks=[
+                        lambda study, trial: print(trial_line(study, trial, self.settings.objective), flush=True)
+                    ],
+                )
 
     def _trials_begun(self, study: optuna.Study) -> int:
         """The trials begun, a retry counting as the trial it retries."""
@@ -208,11 +213,12 @@ class Sweep:
     def _retries_waiting(self, study: optuna.Study) -> bool:
         return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
-    def run_trial(self, trial: optuna.trial.Trial) -> float:
-        """Run the trial's fit as its own process; its objective, or ``TrialPruned`` / ``TrialFailed``."""
-        command, run = self.trial_command(trial)
+    def run_trial(self, trial: optuna.trial.Trial, fits: ForkServer) -> float:
+        """Run the trial's fit as its own process, forked by ``fits``; its objective, or ``TrialPruned`` /
+        ``TrialFailed``."""
+        arguments, run = self.trial_arguments(trial)
         run.parent.mkdir(parents=True, exist_ok=True)
-        exit_code, error = run_fit(command, run)
+        exit_code, error = run_fit(fits, arguments, run)
         if exit_code == PRUNED_EXIT_CODE:
             raise optuna.TrialPruned()
         if exit_code != 0:
@@ -233,8 +239,8 @@ class Sweep:
             raise TrialFailed(trial.user_attrs["error"])
         return results["metrics"][self.settings.objective]
 
-    def trial_command(self, trial: optuna.trial.Trial) -> tuple[list[str], Path]:
-        """The trial's fit command line, with its settings drawn by the sampler, and its run folder."""
+    def trial_arguments(self, trial: optuna.trial.Trial) -> tuple[list[str], Path]:
+        """The trial's fit arguments, with its settings drawn by the sampler, and its run folder."""
         values = search_space.suggest(trial, self.settings.dimensions)
         run = self.run_folder(trial.study.get_trials(deepcopy=False)[trial.number])
         report = {
@@ -245,7 +251,7 @@ class Sweep:
             "pruner": self.settings.pruner_name,
         }
         resume = run.exists() and runs.newest_valid_checkpoint(run) is not None
-        return fit_command(self.settings.folder / "base.yaml", values, run, report, resume), run
+        return fit_arguments(self.settings.folder / "base.yaml", values, run, report, resume), run
 
 
 class TrialFailed(Exception):

@@ -1,30 +1,35 @@
 """A trial's fit: the command line that makes an ordinary ``python -m lit_rnn.fit`` a trial of the study, and its
-process, whose messages go to ``fit.log`` beside its run and which a signal to the worker reaches too."""
+process, forked from the worker's fork server, whose messages go to ``fit.log`` beside its run and which a signal to
+the worker reaches too."""
 
 import json
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lit_rnn.base import child_errors, interrupts
 from lit_rnn.base.errors import UserError, summarize
+from lit_rnn.study.fork_server import ForkServer
 from lit_rnn.study.reporting import ReportToStudy
 
 LOG_NAME = "fit.log"
+FIT_MODULE = "lit_rnn.fit"
 
 
-def fit_command(
+def fit_server() -> ForkServer:
+    """The server that forks the trials' fits: it imports fit once, and what each trial's config makes fit import,
+    the report to the study (Optuna)."""
+    return ForkServer([FIT_MODULE, ReportToStudy.__module__])
+
+
+def fit_arguments(
     base_config: Path, values: Mapping[str, Any], run: Path, report: Mapping[str, Any], resume: bool
 ) -> list[str]:
-    """The trial's fit: the sweep's base config with the trial's ``values``, logging into ``run``, and reporting to
-    the study through ``ReportToStudy`` (``report`` holds its arguments, by name); ``resume`` goes on from the run's
-    newest checkpoint."""
+    """The trial's fit's arguments: the sweep's base config with the trial's ``values``, logging into ``run``, and
+    reporting to the study through ``ReportToStudy`` (``report`` holds its arguments, by name); ``resume`` goes on
+    from the run's newest checkpoint."""
     return [
-        sys.executable,
-        "-m",
-        "lit_rnn.fit",
         f"--config={base_config}",
         *setting_arguments(values),
         *run_arguments(run),
@@ -54,10 +59,11 @@ def as_argument(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def run_fit(command: list[str], run: Path) -> tuple[int, Exception | None]:
-    """Run a trial's fit, its messages going to ``fit.log`` beside its run; a SIGTERM or Ctrl-C that the worker gets
-    meanwhile is passed on to the fit, which saves its step and stops, and then stops the worker too. Its exit code,
-    and the error it ended with, if any, as the fit left it (``child_errors``): not its printed text.
+def run_fit(fits: ForkServer, arguments: list[str], run: Path) -> tuple[int, Exception | None]:
+    """Run a trial's fit, ``python -m lit_rnn.fit *arguments`` forked by ``fits``, its messages going to ``fit.log``
+    beside its run; a SIGTERM or Ctrl-C that the worker gets meanwhile is passed on to the fit, which saves its step
+    and stops, and then stops the worker too. Its exit code, and the error it ended with, if any, as the fit left it
+    (``child_errors``): not its printed text.
 
     The trial stays running in the study: the worker that next finds its run without a live owner continues it.
     """
@@ -65,7 +71,7 @@ def run_fit(command: list[str], run: Path) -> tuple[int, Exception | None]:
     errors = child_errors.records_folder()
     with (
         open(run.parent / LOG_NAME, "a") as log,
-        subprocess.Popen(command, stdout=log, stderr=log, env=child_errors.environment(errors)) as fit,
+        fits.start(FIT_MODULE, arguments, child_errors.environment(errors), log) as fit,
     ):
         passed_on = None
         while True:

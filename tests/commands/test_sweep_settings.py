@@ -47,9 +47,8 @@ def test_the_trials_command_line_reports_the_sweeps_objective_to_its_trial(in_tm
     sweep = sweep_of(in_tmp, tiny_mnist)
     study = sweep.open_study()
     study.ask()  # trial 0, so that the trial below has another number than the default's
-    command, run = sweep.trial_command(trial := study.ask())
-    assert command[1:3] == ["-m", "lit_rnn.fit"]
-    config = sweep.cli.parser.parse_args(command[3:])  # as the trial's fit parses it (fit's keys and the sweep's)
+    arguments, run = sweep.trial_arguments(trial := study.ask())
+    config = sweep.cli.parser.parse_args(arguments)  # as the trial's fit parses it (fit's keys and the sweep's)
     (report,) = [
         callback for callback in config.trainer.callbacks if callback.class_path.endswith(ReportToStudy.__name__)
     ]

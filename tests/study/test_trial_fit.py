@@ -1,4 +1,4 @@
-"""A trial's fit command line: each value of the trial reaches fit as its ``--key=value``, the run goes into the
+"""A trial's fit arguments: each value of the trial reaches fit as its ``--key=value``, the run goes into the
 trial's folder, the study's objective and pruner reach the trial's ``ReportToStudy``; and why a trial failed, in one
 sentence."""
 
@@ -10,7 +10,7 @@ from helpers.cli import fit_config
 
 from lit_rnn.base.errors import ConfigError
 from lit_rnn.study.reporting import ReportToStudy
-from lit_rnn.study.trial_fit import failure, fit_command, run_arguments, setting_arguments
+from lit_rnn.study.trial_fit import failure, fit_arguments, run_arguments, setting_arguments
 
 SGD = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}
 REPORT = {
@@ -52,13 +52,10 @@ def test_the_run_goes_into_the_trials_folder_through_the_loggers_save_dir_and_na
 
 
 @pytest.mark.parametrize("resume", [False, True])
-def test_the_command_is_fit_on_the_base_config_with_the_values_the_run_and_the_report_to_the_study(resume):
+def test_the_arguments_are_the_base_config_with_the_values_the_run_and_the_report_to_the_study(resume):
     run = Path("sweeps/loss/trial_4/version_0")
-    command = fit_command(Path("sweeps/loss/base.yaml"), {"model.cell": "gru"}, run, REPORT, resume)
-    assert command == [
-        sys.executable,
-        "-m",
-        "lit_rnn.fit",
+    arguments = fit_arguments(Path("sweeps/loss/base.yaml"), {"model.cell": "gru"}, run, REPORT, resume)
+    assert arguments == [
         f"--config={Path('sweeps/loss/base.yaml')}",
         "--model.cell=gru",
         *run_arguments(run),
@@ -78,9 +75,9 @@ def test_fit_parses_the_trials_command_into_its_settings_its_run_and_its_report(
     (tmp_path / "base.yaml").write_text(f"data: {{data_dir: {tiny_mnist}}}\ntrainer: {{max_epochs: 3}}\n")
     values = {"model.cell": "gru", "model.optimizer": SGD, "model.hidden_size": 32, "model.bidirectional": True}
     report = {**REPORT, "pruner": "hyperband"}
-    command = fit_command(Path("base.yaml"), values, Path("sweeps/loss/trial_4/version_0"), report, resume=True)
+    arguments = fit_arguments(Path("base.yaml"), values, Path("sweeps/loss/trial_4/version_0"), report, resume=True)
 
-    config = fit_config(command[3:])
+    config = fit_config(arguments)
     assert (config.model.cell, config.model.hidden_size, config.model.bidirectional) == ("gru", 32, True)
     assert config.model.optimizer.class_path == "torch.optim.SGD" and config.model.optimizer.init_args.lr == 0.1
     assert config.trainer.max_epochs == 3 and config.ckpt_path == "last"

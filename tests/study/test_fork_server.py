@@ -1,0 +1,113 @@
+"""The fork server's seam: a run forked from it is ``python -m MODULE`` in all the worker relies on (its argv,
+``__main__``, environment and output file; its exit code and recorded error; a signal sent to it, however early),
+and a SIGTERM to the whole process group leaves the server waiting for its run, which saves, as a fresh one would."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers.commands import REPO, TESTS
+from helpers.entry_probe import PROBED, USER_ERROR
+
+from lit_rnn.base import child_errors
+from lit_rnn.base.errors import ConfigError
+from lit_rnn.study.fork_server import ForkedProcess, ForkServer
+
+PROBE = "helpers.entry_probe"
+
+
+@pytest.fixture(scope="module")
+def server():
+    """One server for the module's tests, its runs one after another, as a sweep's worker has them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), str(TESTS)]))
+        with ForkServer([PROBE]) as server:
+            yield server
+
+
+def run(server: ForkServer, log: Path, *args: str, env: dict[str, str] | None = None) -> ForkedProcess:
+    with open(log, "a") as output, server.start(PROBE, list(args), env or os.environ, output) as process:
+        process.wait(timeout=60)
+    return process
+
+
+def wait_for(log: Path, text: str) -> None:
+    deadline = time.monotonic() + 60
+    while text not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, f"{text!r} never came in {log}"
+        time.sleep(0.02)
+
+
+def test_a_forked_run_is_the_module_as_main_with_its_argv_its_environment_and_its_output(server, tmp_path):
+    log = tmp_path / "fit.log"
+    log.write_text("before\n")
+    process = run(server, log, "report", env={**os.environ, PROBED: "trial 3"})
+    assert process.returncode == 0
+    before, line = log.read_text().splitlines()
+    facts = json.loads(line)
+    assert before == "before"  # appended to, as the worker's log
+    assert facts["argv"] == [str(TESTS / "helpers" / "entry_probe.py"), "report"]  # as python -m gives them
+    assert (facts["main"], facts["main_name"]) == (PROBE, "__main__")
+    assert facts["probed"] == "trial 3" and facts["pid"] == process.pid != os.getpid()
+
+
+def test_the_runs_exit_code_and_its_recorded_error_come_back_by_its_pid(server, tmp_path):
+    assert run(server, tmp_path / "fit.log", "exit", "7").returncode == 7
+    errors = child_errors.records_folder()
+    process = run(server, tmp_path / "fit.log", "user-error", env=child_errors.environment(errors))
+    assert process.returncode == ConfigError.exit_code
+    error = child_errors.recorded(errors, process.pid)
+    assert isinstance(error, ConfigError) and str(error) == USER_ERROR
+    assert f"error: {USER_ERROR}" in (tmp_path / "fit.log").read_text()
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
+def test_a_signal_sent_as_the_run_starts_reaches_its_own_handler(name, server, tmp_path):
+    """Sent at once, the signal finds the run anywhere between the fork and its first line: it waits, blocked, for
+    the run's handlers (which end it with 128 + the signal's number), never the default action (minus the number)."""
+    log = tmp_path / "fit.log"
+    signum = signal.Signals[name]
+    with open(log, "a") as output, server.start(PROBE, ["wait"], os.environ, output) as process:
+        process.send_signal(signum)
+    assert process.returncode == 128 + signum
+    assert f"error: Stopped by {name} during start-up" in log.read_text()
+
+
+def test_a_sigterm_to_the_whole_process_group_leaves_the_server_waiting_for_its_run(server, tmp_path):
+    """A scheduler's SIGTERM reaches every process of the job: the run stops as it chooses, and the server, still
+    there, says how; multiprocessing's forkserver would die and report 255 at once."""
+    log = tmp_path / "fit.log"
+    with open(log, "a") as output, server.start(PROBE, ["wait"], os.environ, output) as process:
+        wait_for(log, "waiting")
+        os.kill(server._server.pid, signal.SIGTERM)  # the server alone: this test's process is of the same group
+        process.send_signal(signal.SIGTERM)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert run(server, log, "exit", "0").returncode == 0  # and serves the next run
+
+
+def test_a_run_still_running_after_the_timeout_is_said_so(server, tmp_path):
+    with open(tmp_path / "fit.log", "a") as output, server.start(PROBE, ["wait"], os.environ, output) as process:
+        wait_for(tmp_path / "fit.log", "waiting")
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(timeout=0.1)
+        process.send_signal(signal.SIGINT)
+    assert process.returncode == 128 + signal.SIGINT
+
+
+@pytest.mark.slow
+def test_a_forked_run_has_torchs_threads_as_a_fresh_process_has(tmp_path, monkeypatch):
+    """torch imported in the server, as fit's imports do, then used in the forked run: the same thread count as in a
+    fresh process, its pool working (a pool broken by the fork would hang or fall back to one thread)."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), str(TESTS)]))
+    with ForkServer(["torch", PROBE]) as server:
+        assert run(server, tmp_path / "fit.log", "report", "torch").returncode == 0
+    forked = json.loads((tmp_path / "fit.log").read_text())
+    fresh = subprocess.run(
+        [sys.executable, "-m", PROBE, "report", "torch"], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert forked["threads"] == json.loads(fresh.stdout)["threads"]
