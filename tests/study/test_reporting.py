@@ -36,11 +36,10 @@ sweep:
 STARTED = {10: 2.4, 20: 2.1}
 
 
-def fit_in_this_process(command: list[str], run) -> tuple[int, Exception | None]:
+def fit_in_this_process(arguments: list[str], run) -> tuple[int, Exception | None]:
     """The trial's fit, as ``run_fit`` runs it, but here: its exit code (and no error record: fit says it here)."""
-    assert command[1:3] == ["-m", "lit_rnn.fit"]
     try:
-        fit.main(command[3:])
+        fit.main(arguments)
     except SystemExit as exit_info:
         return exit_info.code, None
     return 0, None
@@ -73,10 +72,12 @@ def test_a_sweep_minimizing_val_loss_reports_it_at_every_validation_and_prunes_t
         study.enqueue_trial({LR: lr})
     exit_codes = []
     monkeypatch.setattr(
-        sweep, "run_fit", lambda command, run: exit_codes.append(fit_in_this_process(command, run)) or exit_codes[-1]
+        sweep,
+        "run_fit",
+        lambda fits, arguments, run: exit_codes.append(fit_in_this_process(arguments, run)) or exit_codes[-1],
     )
 
-    study.optimize(worker.run_trial, n_trials=2, catch=(sweep.TrialFailed,))
+    study.optimize(lambda trial: worker.run_trial(trial, fits=None), n_trials=2, catch=(sweep.TrialFailed,))
 
     hopeless, learning = study.get_trials()[5:]
     assert (hopeless.params[LR], learning.params[LR]) == (1e-7, 0.01)
