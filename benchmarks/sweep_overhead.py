@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the script is run from
 
-from epoch_time import DEFAULT_DATA_DIR
+from harness import add_data_dir, check_data_dir
 
 from lit_rnn.runs import results
 
@@ -27,8 +27,9 @@ from lit_rnn.runs import results
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "sweeps" / "cells.yaml")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    add_data_dir(parser)
     args = parser.parse_args()
+    check_data_dir(args.data_dir)
     with tempfile.TemporaryDirectory(prefix="sweep_overhead_") as folder:
         command = [
             sys.executable,
