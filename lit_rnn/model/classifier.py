@@ -54,6 +54,8 @@ class MNISTClassifier(QuickHookNames, L.LightningModule):
         dropout: Dropout between stacked layers, in [0, 1); needs ``num_layers > 1``.
         bidirectional: Also read the rows bottom-up.
         normalize_input: Standardize pixels with MNIST's mean and std inside the network.
+        rows_per_step: Rows read at each step, side by side (2: 14 steps of 56 pixels): fewer, cheaper steps.
+        crop_rows: Rows not read at the top and at the bottom, where MNIST's digits almost never reach.
         optimizer: Optimizer class and its arguments (``class_path``/``init_args`` in YAML); by default the
             tutorial's Adam at lr 0.01.
         scheduler: Optional learning-rate schedule; ``OneCycleLR``'s ``total_steps`` is filled in from the run.
@@ -71,6 +73,8 @@ class MNISTClassifier(QuickHookNames, L.LightningModule):
         dropout: float = 0.0,
         bidirectional: bool = False,
         normalize_input: bool = False,
+        rows_per_step: int = 1,
+        crop_rows: int = 0,
         optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: str = "step",
@@ -80,7 +84,9 @@ class MNISTClassifier(QuickHookNames, L.LightningModule):
             scheduler_interval in ("step", "epoch"), "model.scheduler_interval", scheduler_interval, "'step' or 'epoch'"
         )
         self.save_hyperparameters(logger=False)
-        self.network = RecurrentClassifier(cell, hidden_size, num_layers, dropout, bidirectional, normalize_input)
+        self.network = RecurrentClassifier(
+            cell, hidden_size, num_layers, dropout, bidirectional, normalize_input, rows_per_step, crop_rows
+        )
         self.optimizer, self.scheduler = optimizer or _tutorial_adam, scheduler
         self._check_optimizer_arguments()
         self.loss = nn.CrossEntropyLoss()

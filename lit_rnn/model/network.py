@@ -15,7 +15,18 @@ _GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # weight matrices per layer and direct
 # MNIST's training-set pixel mean and standard deviation, on the [0, 1] scale.
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
-ARCHITECTURE_KEYS = ("cell", "hidden_size", "num_layers", "dropout", "bidirectional", "normalize_input")
+MNIST_SIZE = 28  # rows of an image, and pixels in a row
+
+ARCHITECTURE_KEYS = (
+    "cell",
+    "hidden_size",
+    "num_layers",
+    "dropout",
+    "bidirectional",
+    "normalize_input",
+    "rows_per_step",
+    "crop_rows",
+)
 """The settings that define the network, and all that a checkpoint's hyperparameters need to rebuild it."""
 
 # 400 MB of float32 weights, three times that with Adam's two states: far more than a reader of 28x28
@@ -24,7 +35,12 @@ MAX_WEIGHTS = 100_000_000
 
 
 def weight_count(
-    cell: str, hidden_size: int, num_layers: int, bidirectional: bool, input_size: int = 28, num_classes: int = 10
+    cell: str,
+    hidden_size: int,
+    num_layers: int,
+    bidirectional: bool,
+    input_size: int = MNIST_SIZE,
+    num_classes: int = 10,
 ) -> int:
     """How many weights the network has, computed without building it."""
     directions = 2 if bidirectional else 1
@@ -41,7 +57,14 @@ def _is_whole(value: Any) -> bool:
 
 
 def check_architecture(
-    cell: Any, hidden_size: Any, num_layers: Any, dropout: Any, bidirectional: Any, normalize_input: Any
+    cell: Any,
+    hidden_size: Any,
+    num_layers: Any,
+    dropout: Any,
+    bidirectional: Any,
+    normalize_input: Any,
+    rows_per_step: Any = 1,
+    crop_rows: Any = 0,
 ) -> None:
     """Refuse settings the network cannot be built with, types included (a checkpoint's may be anything).
 
@@ -67,8 +90,24 @@ def check_architecture(
     )
     check_config(isinstance(bidirectional, bool), "model.bidirectional", bidirectional, "true or false")
     check_config(isinstance(normalize_input, bool), "model.normalize_input", normalize_input, "true or false")
-    weights = weight_count(cell, hidden_size, num_layers, bidirectional)
-    one_layer_fits = weight_count(cell, hidden_size, 1, bidirectional) <= MAX_WEIGHTS
+    check_config(
+        _is_whole(crop_rows) and 0 <= crop_rows < MNIST_SIZE // 2,
+        "model.crop_rows",
+        crop_rows,
+        f"a whole number from 0 to {MNIST_SIZE // 2 - 1} (rows cut from the top and from the bottom)",
+    )
+    read = MNIST_SIZE - 2 * crop_rows
+    fitting = [count for count in range(1, read + 1) if read % count == 0]
+    check_config(
+        _is_whole(rows_per_step) and rows_per_step in fitting,
+        "model.rows_per_step",
+        rows_per_step,
+        f"one of {', '.join(map(str, fitting))}: the {read} rows read (28 less twice --model.crop_rows) in steps of "
+        "as many rows each",
+    )
+    step_width = MNIST_SIZE * rows_per_step
+    weights = weight_count(cell, hidden_size, num_layers, bidirectional, step_width)
+    one_layer_fits = weight_count(cell, hidden_size, 1, bidirectional, step_width) <= MAX_WEIGHTS
     argument, value = ("num_layers", num_layers) if one_layer_fits else ("hidden_size", hidden_size)
     check_config(
         weights <= MAX_WEIGHTS,
@@ -93,7 +132,10 @@ class RecurrentClassifier(nn.Module):
         dropout: Dropout between stacked layers (needs ``num_layers > 1``).
         bidirectional: Also read the rows bottom-up, concatenating both directions' final states.
         normalize_input: Standardize pixels with MNIST's mean and std before the first layer.
-        input_size: Pixels per row (time-step width).
+        rows_per_step: Rows read at each step, side by side: 2 reads the image in 14 steps of 56 pixels. A step
+            costs little more than a one-row step, since the rows' input weights are applied to all steps at once.
+        crop_rows: Rows not read at the top and at the bottom. MNIST centres each digit's 20x20 box by its mass, so
+            the first and last few rows are almost always black: 4 leaves 20 rows to read.
         num_classes: Output classes.
     """
 
@@ -105,14 +147,17 @@ class RecurrentClassifier(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         normalize_input: bool = False,
-        input_size: int = 28,
+        rows_per_step: int = 1,
+        crop_rows: int = 0,
         num_classes: int = 10,
     ) -> None:
         super().__init__()
-        check_architecture(cell, hidden_size, num_layers, dropout, bidirectional, normalize_input)
-        self.normalize_input = normalize_input
+        check_architecture(
+            cell, hidden_size, num_layers, dropout, bidirectional, normalize_input, rows_per_step, crop_rows
+        )
+        self.normalize_input, self.rows_per_step, self.crop_rows = normalize_input, rows_per_step, crop_rows
         self.rnn = _CELLS[cell](
-            input_size=input_size,
+            input_size=MNIST_SIZE * rows_per_step,
             hidden_size=hidden_size,
             num_layers=num_layers,
             dropout=dropout,
@@ -135,16 +180,26 @@ class RecurrentClassifier(nn.Module):
     def logits_by_row(self, images: torch.Tensor) -> torch.Tensor:
         """The head applied to the state after each row ``(batch, 28, 10)``: the network's opinion as it reads.
 
-        The last row's are ``forward``'s logits. A bidirectional network has no such opinion: its backward direction
-        has read every row before the first step's state exists, so it is refused.
+        Row r's is the state once the network has read every row up to r that it reads at all: a network reading
+        several rows a step keeps an opinion until its step's last row, and before its first step (rows cropped at the
+        top) it holds the opinion of its initial, zero, state; after the last row it reads, its answer. The last
+        row's are ``forward``'s logits. A bidirectional network has no such opinion: its backward direction has read
+        every row before the first step's state exists, so it is refused.
         """
         if self.rnn.bidirectional:
             raise ValueError("a bidirectional network reads every row before any step: it has no opinion by row")
-        return self.out(self._read(images))
+        steps = self._read(images)
+        before = steps.new_zeros(len(steps), 1, steps.shape[2])  # the state before the first step
+        steps_done = [
+            min(max(row + 1 - self.crop_rows, 0) // self.rows_per_step, steps.shape[1]) for row in range(MNIST_SIZE)
+        ]
+        return self.out(torch.cat([before, steps], dim=1)[:, steps_done])
 
     def _read(self, images: torch.Tensor) -> torch.Tensor:
-        """The recurrent layers' output at each row ``(batch, 28, hidden * directions)``."""
+        """The recurrent layers' output at each step ``(batch, steps, hidden * directions)``."""
         if self.normalize_input:
             images = (images - MNIST_MEAN) / MNIST_STD
-        steps, _ = self.rnn(images)
+        if self.crop_rows:
+            images = images[:, self.crop_rows : MNIST_SIZE - self.crop_rows]
+        steps, _ = self.rnn(images.reshape(len(images), -1, MNIST_SIZE * self.rows_per_step))
         return steps

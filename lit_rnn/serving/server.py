@@ -46,8 +46,9 @@ class Prediction(BaseModel):
     )
     probabilities_by_row: list[Row] | None = Field(
         description="28 rows of 10 probabilities: the head applied to the state after reading rows 0 to r, the "
-        "model's opinion as it reads; the last row is `probabilities`. null for a bidirectional network, which "
-        "reads every row before its first state exists."
+        "model's opinion as it reads; the last row is `probabilities`. A network reading several rows a step changes "
+        "it at each step's last row; rows it crops hold its opinion before reading, at the top, and its answer, at the "
+        "bottom. null for a bidirectional network, which reads every row before its first state exists."
     )
 
 

@@ -72,3 +72,66 @@ def test_opinion_by_row_ends_with_the_answer(cell):
 def test_a_bidirectional_network_has_no_opinion_by_row():
     with pytest.raises(ValueError, match="bidirectional"):
         RecurrentClassifier(bidirectional=True).logits_by_row(torch.rand(1, 28, 28))
+
+
+@pytest.mark.parametrize("rows_per_step, crop_rows", [(1, 0), (2, 0), (2, 4), (4, 2), (3, 5)])
+def test_the_network_reads_only_the_rows_it_keeps_in_steps_of_several(rows_per_step, crop_rows):
+    torch.manual_seed(0)
+    network = RecurrentClassifier(hidden_size=8, rows_per_step=rows_per_step, crop_rows=crop_rows).eval()
+    kept = slice(crop_rows, 28 - crop_rows)
+    assert network.rnn.input_size == 28 * rows_per_step
+    images = torch.rand(2, 28, 28)
+    steps, _ = network.rnn(images[:, kept].reshape(2, (28 - 2 * crop_rows) // rows_per_step, 28 * rows_per_step))
+    torch.testing.assert_close(network(images), network.out(steps[:, -1]))
+    cropped_changed = images.clone()
+    cropped_changed[:, :crop_rows] = cropped_changed[:, 28 - crop_rows :] = 0.5
+    torch.testing.assert_close(network(cropped_changed), network(images))
+
+
+@pytest.mark.parametrize("rows_per_step, crop_rows", [(1, 0), (2, 4), (4, 2), (3, 5)])
+def test_the_opinion_after_a_row_depends_on_no_later_row_and_ends_with_the_answer(rows_per_step, crop_rows):
+    torch.manual_seed(0)
+    network = RecurrentClassifier(hidden_size=8, rows_per_step=rows_per_step, crop_rows=crop_rows).eval()
+    images = torch.rand(2, 28, 28)
+    by_row = network.logits_by_row(images)
+    assert by_row.shape == (2, 28, 10)
+    torch.testing.assert_close(by_row[:, -1], network(images))
+    # Before its first step the network holds the same opinion of every image; after its last, its answer.
+    torch.testing.assert_close(by_row[0, : crop_rows + rows_per_step - 1], by_row[1, : crop_rows + rows_per_step - 1])
+    torch.testing.assert_close(by_row[:, 27 - crop_rows :], by_row[:, -1:].expand(2, crop_rows + 1, 10))
+    for row in range(27):
+        later_changed = images.clone()
+        later_changed[:, row + 1 :] = torch.rand(2, 27 - row, 28)
+        torch.testing.assert_close(network.logits_by_row(later_changed)[:, : row + 1], by_row[:, : row + 1])
+    # The opinion changes at each step's last row, and only there.
+    changes = (by_row[:, 1:] - by_row[:, :-1]).abs().amax(dim=(0, 2)) > 0
+    step_ends = {row for row in range(crop_rows, 28 - crop_rows) if (row + 1 - crop_rows) % rows_per_step == 0}
+    assert {row + 1 for row in changes.nonzero().flatten().tolist()} == step_ends - {0}  # row 0 has no row before
+
+
+@pytest.mark.parametrize(
+    "settings, problem",
+    [
+        ({"rows_per_step": 3}, "--model.rows_per_step is 3, but it must be one of 1, 2, 4, 7, 14, 28: the 28 rows"),
+        (
+            {"rows_per_step": 3, "crop_rows": 4},
+            "--model.rows_per_step is 3, but it must be one of 1, 2, 4, 5, 10, 20: the 20 rows read",
+        ),
+        ({"rows_per_step": 0}, "--model.rows_per_step is 0, but it must be one of 1, 2, 4, 7, 14, 28"),
+        ({"rows_per_step": 2.0}, "--model.rows_per_step is 2.0, but it must be one of"),
+        ({"crop_rows": 14}, "--model.crop_rows is 14, but it must be a whole number from 0 to 13"),
+        ({"crop_rows": -1}, "--model.crop_rows is -1, but it must be a whole number from 0 to 13"),
+        ({"crop_rows": True}, "--model.crop_rows is True, but it must be a whole number from 0 to 13"),
+    ],
+)
+def test_rows_it_cannot_read_in_whole_steps_are_refused(settings, problem):
+    with pytest.raises(ConfigError) as error:
+        RecurrentClassifier(**settings)
+    assert error.value.problem.startswith(problem)
+
+
+def test_the_weight_count_counts_the_wider_steps():
+    network = RecurrentClassifier(hidden_size=12, rows_per_step=4, crop_rows=4)
+    assert weight_count("lstm", 12, 1, False, input_size=28 * 4) == sum(
+        weight.numel() for weight in network.parameters()
+    )

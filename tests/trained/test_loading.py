@@ -8,11 +8,13 @@ from pathlib import Path
 import lightning
 import pytest
 import torch
+from helpers.checkpoints import lightning_like_checkpoint
 from helpers.drawings import draw_seven
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 from lit_rnn.model.classifier import MNISTClassifier
 from lit_rnn.predict import main
+from lit_rnn.trained.loading import load_network
 
 CHECKPOINTS = Path("lightning_logs") / "version_0" / "checkpoints"
 
@@ -100,3 +102,18 @@ def test_nothing_a_checkpoint_names_is_ever_imported(tiny_run, importable, monke
     # The same checkpoint through Lightning's loader imports the module: the test above would see it.
     MNISTClassifier.load_from_checkpoint(crafted)
     assert (importable / "IMPORTED").exists()
+
+
+@pytest.mark.parametrize(
+    "settings", [{}, {"cell": "gru", "hidden_size": 12, "rows_per_step": 2, "crop_rows": 4}], ids=["older", "stepped"]
+)
+def test_the_network_is_rebuilt_as_it_was_trained(settings, tmp_path):
+    """Every setting that shapes the network comes back from the checkpoint; a checkpoint written before a setting
+    existed (its hyperparameters lack it) gets the setting's default, the network it was trained as."""
+    model = MNISTClassifier(**settings)
+    saved = {key: value for key, value in model.hparams.items() if key in settings or key in ("cell", "hidden_size")}
+    torch.save(lightning_like_checkpoint(state_dict=model.state_dict(), hyper_parameters=saved), tmp_path / "m.ckpt")
+    trained = load_network(tmp_path / "m.ckpt")
+    images = torch.rand(3, 28, 28)
+    torch.testing.assert_close(trained.network(images), model.network.eval()(images))
+    assert {key: trained.architecture[key] for key in settings} == settings
