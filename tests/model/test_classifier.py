@@ -9,7 +9,9 @@ import torch
 from helpers.commands import tiny_fit_args
 from helpers.mnist import make_mnist
 
+from lit_rnn.base.errors import ConfigError
 from lit_rnn.fit import main
+from lit_rnn.model.classifier import MNISTClassifier
 from lit_rnn.runs.checkpointing import read_checkpoint
 
 SHORT_RUN = (
@@ -83,3 +85,23 @@ def test_the_divergence_check_finds_one_non_finite_weight_and_no_overflow_in_fin
         weights = torch.zeros(10)
         weights[7] = bad
         assert not _all_finite([huge, weights])
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_label_smoothing_softens_the_training_loss_alone(smoothing):
+    torch.manual_seed(0)
+    model = MNISTClassifier(hidden_size=8, label_smoothing=smoothing)
+    batch = (torch.rand(6, 28, 28), torch.tensor([0, 1, 2, 3, 4, 5]))
+    logits = model(batch[0])
+    plain = torch.nn.functional.cross_entropy(logits, batch[1])
+    smoothed = torch.nn.functional.cross_entropy(logits, batch[1], label_smoothing=smoothing)
+    torch.testing.assert_close(model._common_step(batch, "train", measure=False)[0], smoothed)
+    torch.testing.assert_close(model._common_step(batch, "val")[0], plain)
+    torch.testing.assert_close(model._common_step(batch, "test")[0], plain)
+
+
+@pytest.mark.parametrize("smoothing", [1.0, -0.1, float("nan"), True, "0.1"])
+def test_label_smoothing_outside_0_to_1_is_refused(smoothing):
+    with pytest.raises(ConfigError) as error:
+        MNISTClassifier(label_smoothing=smoothing)
+    assert error.value.problem.startswith(f"--model.label_smoothing is {smoothing!r}, but it must be in [0, 1)")
