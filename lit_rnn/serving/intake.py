@@ -3,22 +3,27 @@ documented extension point).
 
 LitServe reads a request's body as JSON or a form, and only in its worker; a raw picture cannot reach it. So the
 body of ``POST /predict`` is read here, in the HTTP process, refused in one sentence if it is not a digit the
-model can read, and otherwise passed on as the one form the model takes: ``{"image": its 28x28 float32 in base64}``
-(``image_of`` reads it back), a short string for LitServe to parse and pass to its worker instead of 784 numbers.
-The API key is checked here too, for every path but the page, ``/health`` and the API's description.
+model can read, and otherwise handed to LitServe's own ``/predict`` handler (``predict``: its queues, batching and
+workers) as the one form the model takes, ``{"image": its 28x28 float32 bytes}`` (``image_of`` reads it back).
+FastAPI's routing, which would only pass the request on, is not run for it: in the process every request passes
+through, it took a quarter of the time. The API key is checked here too, for every path but the page, ``/health`` and
+the API's description.
 """
 
-import base64
 import hmac
 import json
 import math
 import reprlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy
+import orjson
 import torch
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lit_rnn.data.digits import BLANK, MNIST_SIZE, ImageError, decode_digit
@@ -39,17 +44,23 @@ class Refused(Exception):
         self.status = status
 
 
+Predict = Callable[[dict[str, Any]], Awaitable[Response]]
+
+
 class Intake:
-    """ASGI middleware: the API key, the payload limit, and ``/predict``'s body made into an MNIST image.
+    """ASGI middleware: the API key, the payload limit, and ``/predict``: its body made into an MNIST image, answered.
 
     Args:
-        app: The LitServe application behind it.
+        app: The LitServe application behind it, for every other request.
+        predict: LitServe's ``/predict`` handler: takes ``{"image": ...}``, answers the worker's response.
         api_key: The key every request but ``OPEN_PATHS`` must carry in ``X-API-Key``; None for none.
         max_payload: The largest body accepted, in bytes.
     """
 
-    def __init__(self, app: ASGIApp, api_key: str | None = None, max_payload: int = 4 * 2**20) -> None:
-        self.app, self.api_key, self.max_payload = app, api_key, max_payload
+    def __init__(
+        self, app: ASGIApp, predict: Predict, api_key: str | None = None, max_payload: int = 4 * 2**20
+    ) -> None:
+        self.app, self.predict, self.api_key, self.max_payload = app, predict, api_key, max_payload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,31 +68,24 @@ class Intake:
             return
         try:
             self._check_key(scope)
-            if scope["path"] != "/predict" or scope["method"] != "POST":
+            if scope["path"] != "/predict":
                 await self.app(scope, receive, send)
                 return
+            if scope["method"] != "POST":
+                raise Refused(405, "/predict takes POST requests: a picture, a multipart file or JSON pixels.")
             body = await self._read_body(scope, receive)
             kind = _header(scope, "content-type").split(";")[0].strip().lower()
             if kind == "multipart/form-data" and body:
                 body, kind = await _uploaded(scope, body, self.max_payload), "application/octet-stream"
             small = len(body) <= INLINE_BYTES and kind == "application/json"
             image = to_image(kind, body) if small else await run_in_threadpool(to_image, kind, body)
+            answer = await self.predict({"image": image.float().contiguous().numpy().tobytes()})
         except Refused as refusal:
-            await JSONResponse({"detail": str(refusal)}, refusal.status)(scope, receive, send)
-            return
-        internal = b'{"image": "%s"}' % base64.b64encode(image.float().contiguous().numpy().tobytes())
-        headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
-        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(internal)).encode())]
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()  # a disconnect, once the body is read
-            sent = True
-            return {"type": "http.request", "body": internal, "more_body": False}
-
-        await self.app({**scope, "headers": headers}, replay, send)
+            allowed = {"Allow": "POST"} if refusal.status == 405 else None
+            answer = JSONResponse({"detail": str(refusal)}, refusal.status, allowed)
+        except HTTPException as error:  # raised by LitServe: a worker's error, or its timeout
+            answer = JSONResponse({"detail": error.detail}, error.status_code, error.headers)
+        await answer(scope, receive, send)
 
     def _check_key(self, scope: Scope) -> None:
         if self.api_key is None or scope["path"] in OPEN_PATHS:
@@ -114,8 +118,7 @@ class Intake:
 
 def image_of(request: dict[str, Any]) -> torch.Tensor:
     """The MNIST image ``(28, 28)`` that ``Intake`` passed on in ``request``."""
-    data = bytearray(base64.b64decode(request["image"]))
-    return torch.frombuffer(data, dtype=torch.float32).view(MNIST_SIZE, MNIST_SIZE)
+    return torch.frombuffer(bytearray(request["image"]), dtype=torch.float32).view(MNIST_SIZE, MNIST_SIZE)
 
 
 def _header(scope: Scope, name: str) -> str:
@@ -152,6 +155,12 @@ def _picture(data: bytes) -> torch.Tensor:
 
 
 def _json(body: bytes) -> Any:
+    """The body's JSON, read by orjson (8 times quicker for 784 numbers); what it refuses (NaN, numbers beyond a
+    double, invalid JSON) is read again by Python's json, which reads the first two and names the fault of the last."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -191,12 +200,12 @@ def _good_pixels(rows: list) -> torch.Tensor | None:
     if not {type(value) for row in rows for value in row} <= {int, float}:  # bool, str, None, or a list
         return None
     try:
-        image = torch.tensor(rows, dtype=torch.float64)
-    except (OverflowError, RuntimeError):  # a whole number too large for a float
+        image = numpy.array(rows, dtype=numpy.float64)  # from lists: 3 times quicker than torch.tensor
+    except OverflowError:  # a whole number too large for a float
         return None
-    if not bool(((image >= 0) & (image <= 1)).all()):  # NaN fails both
+    if not ((image >= 0) & (image <= 1)).all():  # NaN fails both
         return None
-    return image.float()
+    return torch.from_numpy(image.astype(numpy.float32))
 
 
 async def _uploaded(scope: Scope, body: bytes, max_payload: int) -> bytes:

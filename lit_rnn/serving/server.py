@@ -2,7 +2,9 @@
 ``/info``, behind ``intake``; the page at ``/``; and an API description at ``/docs`` that names every field.
 """
 
+import asyncio
 import multiprocessing
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -76,15 +78,17 @@ def build_server(
         middlewares=[(Intake, {"api_key": api_key, "max_payload": max_payload})],
     )
     app = server.app
+    routes = {getattr(route, "path", None): route for route in app.router.routes}
+    # "/" says "litserve running"; "/predict" is answered by Intake, which hands its requests to LitServe's handler.
+    app.router.routes = [route for route in app.router.routes if route not in (routes["/"], routes["/predict"])]
     app.user_middleware = [
         Middleware(GZipMiddleware, *entry.args, **{**entry.kwargs, "compresslevel": GZIP_LEVEL})
         if entry.cls is GZipMiddleware
+        else Middleware(Intake, *entry.args, **entry.kwargs, predict=routes["/predict"].endpoint)
+        if entry.cls is Intake
         else entry
         for entry in app.user_middleware
     ]  # built into the app when it first answers, in each HTTP process
-    app.router.routes = [
-        route for route in app.router.routes if getattr(route, "path", None) != "/"
-    ]  # "litserve running"
     page = resources.files("lit_rnn.serving").joinpath("page/index.html").read_text()
     app.add_api_route("/", lambda: HTMLResponse(page), methods=["GET"], include_in_schema=False)
     app.title, app.description = "lit_rnn", "An LSTM reads a handwritten digit row by row and says which it is."
@@ -126,24 +130,26 @@ def _described(app: FastAPI, generate: Callable[[], dict[str, Any]]) -> Callable
             "description": "Refused: `detail` says why in one sentence.",
             "content": {"application/json": ref["Problem"]},
         }
-        schema["paths"]["/predict"]["post"] = {
-            "summary": "Read the digit in a picture, or in 28x28 pixels",
-            "description": "A picture (PNG, JPEG, anything Pillow reads; a dark digit on light paper, light on dark, "
-            "or on a transparent background) as the raw body or as a multipart file, or JSON pixels.",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "image/*": binary,
-                    "multipart/form-data": {
-                        "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+        schema.setdefault("paths", {})["/predict"] = {
+            "post": {
+                "summary": "Read the digit in a picture, or in 28x28 pixels",
+                "description": "A picture (PNG, JPEG, anything Pillow reads; a dark digit on light paper, light on dark, "
+                "or on a transparent background) as the raw body or as a multipart file, or JSON pixels.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "image/*": binary,
+                        "multipart/form-data": {
+                            "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+                        },
+                        "application/json": ref["Pixels"],
                     },
-                    "application/json": ref["Pixels"],
                 },
-            },
-            "responses": {
-                "200": {"description": "The digit read.", "content": {"application/json": ref["Prediction"]}},
-                **{str(status): problem for status in (400, 401, 413, 415, 422)},
-            },
+                "responses": {
+                    "200": {"description": "The digit read.", "content": {"application/json": ref["Prediction"]}},
+                    **{str(status): problem for status in (400, 401, 405, 413, 415, 422)},
+                },
+            }
         }
         app.openapi_schema = schema
         return schema
@@ -181,7 +187,7 @@ class DrainingServer(litserve.LitServer):
         pipe = multiprocessing.get_context("spawn").Queue
         for path in self.litapi_request_queues:
             self.litapi_request_queues[path] = pipe()
-        self._transport = MPQueueTransport(manager, [pipe() for _ in range(num_api_servers)])
+        self._transport = LoopQueueTransport(manager, [pipe() for _ in range(num_api_servers)])
         return manager
 
     def _perform_graceful_shutdown(self, manager: Any, uvicorn_workers: dict, shutdown_reason: str = "normal") -> None:
@@ -190,3 +196,35 @@ class DrainingServer(litserve.LitServer):
         for process in uvicorn_workers.values():
             process.join(timeout=self.uvicorn_graceful_timeout)
         super()._perform_graceful_shutdown(manager, {}, shutdown_reason)
+
+
+class LoopQueueTransport(MPQueueTransport):
+    """LitServe's transport of answers over multiprocessing queues, received in the HTTP process's event loop.
+
+    LitServe's waits for each answer in a thread of its own (``asyncio.to_thread``): a thread's round trip per
+    request, in the process every request passes through. Here the loop watches the queue's pipe and takes each
+    answer as it arrives, without waiting.
+    """
+
+    async def areceive(self, consumer_id: int, timeout: float | None = None, block: bool = True) -> Any:
+        if self._closed:
+            raise asyncio.CancelledError("Transport closed")
+        answers = self._queues[consumer_id]
+        try:
+            return answers.get(block=False)
+        except queue.Empty:
+            pass
+        loop = asyncio.get_running_loop()
+        arrived = loop.create_future()
+        pipe = answers._reader.fileno()  # the queue's end of its pipe: readable once an answer is there
+        loop.add_reader(pipe, lambda: arrived.done() or arrived.set_result(None))
+        try:
+            await asyncio.wait_for(arrived, 1 if timeout is None else min(timeout, 1))
+        except asyncio.TimeoutError:
+            return None  # as LitServe's: its reader asks again, and sees the transport closed
+        finally:
+            loop.remove_reader(pipe)
+        try:
+            return answers.get(block=False)
+        except queue.Empty:  # taken by another reader of the same queue
+            return None

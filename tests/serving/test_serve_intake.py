@@ -1,4 +1,5 @@
-"""What reaches the model: the intake before LitServe, in this process, in front of an app that echoes what it gets."""
+"""What reaches the model: the intake before LitServe, in this process, handing ``/predict`` to a handler that answers
+the image it gets, in front of an app for the other paths."""
 
 import json
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 from helpers.pictures import BLANK_ROWS, bad_requests, pixels, seven_png
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -19,15 +21,18 @@ from lit_rnn.serving.intake import Intake, image_of
 MAX_PAYLOAD = 200_000
 
 
-async def echo(request: Request) -> JSONResponse:
-    if request.method == "GET":
-        return JSONResponse({})
-    return JSONResponse({"content_type": request.headers["content-type"], "body": await request.json()})
+async def empty(request: Request) -> JSONResponse:
+    return JSONResponse({})
 
 
-def client(api_key: str | None = None) -> TestClient:
-    app = Starlette(routes=[Route("/predict", echo, methods=["POST"]), Route("/info", echo), Route("/health", echo)])
-    return TestClient(Intake(app, api_key=api_key, max_payload=MAX_PAYLOAD))
+async def answer_the_image(payload: dict) -> JSONResponse:
+    """LitServe's handler, as far as the intake sees it: the payload in, the worker's response out."""
+    return JSONResponse({"image": image_of(payload).tolist()})
+
+
+def client(api_key: str | None = None, predict=answer_the_image) -> TestClient:
+    app = Starlette(routes=[Route("/info", empty), Route("/health", empty)])
+    return TestClient(Intake(app, predict, api_key=api_key, max_payload=MAX_PAYLOAD))
 
 
 def test_a_picture_raw_or_uploaded_reaches_the_model_as_predict_reads_it():
@@ -39,15 +44,14 @@ def test_a_picture_raw_or_uploaded_reaches_the_model_as_predict_reads_it():
         client().post("/predict", files={"file": ("seven.png", seven, "image/png")}),
     ):
         assert response.status_code == 200, response.text
-        assert response.json()["content_type"] == "application/json"
-        assert torch.equal(image_of(response.json()["body"]), expected)
+        assert torch.equal(torch.tensor(response.json()["image"]), expected)
 
 
 def test_pixels_reach_the_model_as_given():
     rows = [[(row * 28 + column) / 783 for column in range(28)] for row in range(28)]
     rows[3][4], rows[5][6] = 0, 1  # whole numbers too
     response = client().post("/predict", content=pixels(rows), headers={"Content-Type": "application/json"})
-    assert torch.equal(image_of(response.json()["body"]), torch.tensor(rows, dtype=torch.float32))
+    assert torch.equal(torch.tensor(response.json()["image"]), torch.tensor(rows, dtype=torch.float32))
 
 
 @pytest.mark.parametrize("case", list(bad_requests(MAX_PAYLOAD)))
@@ -57,7 +61,20 @@ def test_each_bad_request_is_refused_in_one_sentence(case):
     assert response.status_code == status, response.text
     (sentence,) = response.json().values()
     assert phrase in sentence and sentence.endswith(".") and "\n" not in sentence
-    assert "body" not in response.json()  # the model's side never saw it
+    assert "image" not in response.json()  # the model's side never saw it
+
+
+def test_predict_takes_posts_alone_and_passes_on_litserves_refusals_as_json():
+    response = client().get("/predict")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert response.json() == {"detail": "/predict takes POST requests: a picture, a multipart file or JSON pixels."}
+
+    async def timed_out(payload: dict) -> JSONResponse:
+        raise HTTPException(504, "Request timed out")
+
+    json_type = {"Content-Type": "application/json"}
+    response = client(predict=timed_out).post("/predict", content=pixels(BLANK_ROWS), headers=json_type)
+    assert (response.status_code, response.json()) == (504, {"detail": "Request timed out"})
 
 
 def test_the_api_key_guards_all_but_the_page_and_health():
