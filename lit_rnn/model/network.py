@@ -201,5 +201,7 @@ class RecurrentClassifier(nn.Module):
             images = (images - MNIST_MEAN) / MNIST_STD
         if self.crop_rows:
             images = images[:, self.crop_rows : MNIST_SIZE - self.crop_rows]
-        steps, _ = self.rnn(images.reshape(len(images), -1, MNIST_SIZE * self.rows_per_step))
+        if self.rows_per_step > 1:  # (batch, rows, 28) -> (batch, steps, rows_per_step * 28), the batch size left free
+            images = images.unflatten(1, (-1, self.rows_per_step)).flatten(2)
+        steps, _ = self.rnn(images)
         return steps

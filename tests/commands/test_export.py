@@ -12,6 +12,7 @@ from helpers.commands import reported_accuracy
 
 from lit_rnn import export
 from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.model.network import RecurrentClassifier
 from lit_rnn.trained.loading import load_network
 
 RUN = Path("lightning_logs") / "version_0"
@@ -117,3 +118,14 @@ def test_on_the_real_test_set_onnx_runtime_reads_every_digit_as_pytorch(default_
     images, labels = load_mnist(real_mnist, train=False)
     accuracy = (logits(session, images.float() / 255).argmax(dim=1) == labels).double().mean().item()
     assert f"{accuracy:.4f}" == f"{reported_accuracy(fit_output):.4f}"  # ONNX Runtime scores as fit's own test did
+
+
+def test_a_network_reading_several_rows_a_step_exports_at_any_batch_size():
+    torch.manual_seed(0)
+    network = RecurrentClassifier(hidden_size=8, bidirectional=True, rows_per_step=2, crop_rows=4).eval()
+    session = onnxruntime.InferenceSession(export.to_onnx(network), providers=["CPUExecutionProvider"])
+    for batch in (1, 7):
+        images = torch.rand(batch, 28, 28)
+        with torch.inference_mode():
+            expected = network(images)
+        assert (logits(session, images) - expected).abs().max().item() <= export.TOLERANCE
