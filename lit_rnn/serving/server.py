@@ -2,9 +2,7 @@
 ``/info``, behind ``intake``; the page at ``/``; and an API description at ``/docs`` that names every field.
 """
 
-import asyncio
 import multiprocessing
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -187,7 +185,7 @@ class DrainingServer(litserve.LitServer):
         pipe = multiprocessing.get_context("spawn").Queue
         for path in self.litapi_request_queues:
             self.litapi_request_queues[path] = pipe()
-        self._transport = LoopQueueTransport(manager, [pipe() for _ in range(num_api_servers)])
+        self._transport = MPQueueTransport(manager, [pipe() for _ in range(num_api_servers)])
         return manager
 
     def _perform_graceful_shutdown(self, manager: Any, uvicorn_workers: dict, shutdown_reason: str = "normal") -> None:
@@ -196,35 +194,3 @@ class DrainingServer(litserve.LitServer):
         for process in uvicorn_workers.values():
             process.join(timeout=self.uvicorn_graceful_timeout)
         super()._perform_graceful_shutdown(manager, {}, shutdown_reason)
-
-
-class LoopQueueTransport(MPQueueTransport):
-    """LitServe's transport of answers over multiprocessing queues, received in the HTTP process's event loop.
-
-    LitServe's waits for each answer in a thread of its own (``asyncio.to_thread``): a thread's round trip per
-    request, in the process every request passes through. Here the loop watches the queue's pipe and takes each
-    answer as it arrives, without waiting.
-    """
-
-    async def areceive(self, consumer_id: int, timeout: float | None = None, block: bool = True) -> Any:
-        if self._closed:
-            raise asyncio.CancelledError("Transport closed")
-        answers = self._queues[consumer_id]
-        try:
-            return answers.get(block=False)
-        except queue.Empty:
-            pass
-        loop = asyncio.get_running_loop()
-        arrived = loop.create_future()
-        pipe = answers._reader.fileno()  # the queue's end of its pipe: readable once an answer is there
-        loop.add_reader(pipe, lambda: arrived.done() or arrived.set_result(None))
-        try:
-            await asyncio.wait_for(arrived, 1 if timeout is None else min(timeout, 1))
-        except asyncio.TimeoutError:
-            return None  # as LitServe's: its reader asks again, and sees the transport closed
-        finally:
-            loop.remove_reader(pipe)
-        try:
-            return answers.get(block=False)
-        except queue.Empty:  # taken by another reader of the same queue
-            return None
