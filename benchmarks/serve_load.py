@@ -15,6 +15,7 @@ p50/p95/p99, the failures, and the accuracy of the answers, which must be the mo
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -85,14 +86,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start(server: str, port: int, checkpoint: Path) -> subprocess.Popen:
+def start(server: str, port: int, checkpoint: Path, log: Path) -> subprocess.Popen:
+    """The server, its output in ``log``: its normal SIGTERM line would read as an error in the table's output."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     if server.startswith("litserve"):
         batching = ["--max_batch_size", "64", "--batch_timeout", "0.005"] if server == "litserve-batched" else []
         command = ["-m", "lit_rnn.serve", "--ckpt_path", str(checkpoint), "--port", str(port), *batching]
     else:
         command = [__file__, "--serve", server, "--port", str(port), "--ckpt-path", str(checkpoint)]
-    process = subprocess.Popen([sys.executable, *command], env=env, stdout=subprocess.DEVNULL, start_new_session=True)
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            [sys.executable, *command], env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
     import httpx
 
     for _ in range(1200):
@@ -101,7 +106,7 @@ def start(server: str, port: int, checkpoint: Path) -> subprocess.Popen:
             return process
         except httpx.TransportError:
             time.sleep(0.1)
-    raise SystemExit(f"{server} did not start")
+    raise SystemExit(f"{server} did not start: {log.read_text()[-2000:]}")
 
 
 def load(url: str, clients: int, seconds: int, images: Path, folder: Path) -> dict:
@@ -167,12 +172,14 @@ def main() -> None:
         payload.write_text(json.dumps(pixels.tolist()))  # 0-255: the clients post each divided by 255
         for server in ["http", *args.servers]:
             port = free_port()
-            process = start(server, port, checkpoint)
+            log = Path(folder) / f"{server}.log"
+            process = start(server, port, checkpoint, log)
             try:
                 figures = load(f"http://127.0.0.1:{port}", args.clients, args.seconds, payload, Path(folder))
             finally:
                 process.terminate()
-                process.wait()
+                if process.wait() not in (0, 143, -signal.SIGTERM):  # 143: lit_rnn.serve's own stop on SIGTERM
+                    print(f"{server} ended with {process.returncode}: {log.read_text()[-2000:]}", file=sys.stderr)
             answered = figures["answers"] if server != "http" else []  # the same answer for every image
             agree = sum(own[index].item() == digit for index, digit in answered)
             right = sum(labels[index].item() == digit for index, digit in answered)

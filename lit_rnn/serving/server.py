@@ -2,7 +2,10 @@
 ``/info``, behind ``intake``; the page at ``/``; and an API description at ``/docs`` that names every field.
 """
 
+import asyncio
 import multiprocessing
+import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -185,7 +188,7 @@ class DrainingServer(litserve.LitServer):
         pipe = multiprocessing.get_context("spawn").Queue
         for path in self.litapi_request_queues:
             self.litapi_request_queues[path] = pipe()
-        self._transport = MPQueueTransport(manager, [pipe() for _ in range(num_api_servers)])
+        self._transport = LoopQueueTransport(manager, [pipe() for _ in range(num_api_servers)])
         return manager
 
     def _perform_graceful_shutdown(self, manager: Any, uvicorn_workers: dict, shutdown_reason: str = "normal") -> None:
@@ -194,3 +197,52 @@ class DrainingServer(litserve.LitServer):
         for process in uvicorn_workers.values():
             process.join(timeout=self.uvicorn_graceful_timeout)
         super()._perform_graceful_shutdown(manager, {}, shutdown_reason)
+
+
+class LoopQueueTransport(MPQueueTransport):
+    """LitServe's transport of answers over multiprocessing queues, received in the HTTP process's event loop.
+
+    LitServe's waits for each answer in a thread of its own (``asyncio.to_thread``): a thread's round trip per
+    request, in the process every request passes through (measured under load: 469 requests/s with it, 713 without).
+    Here the loop watches each queue's pipe for as long as it runs, and moves every answer that has arrived into a
+    queue of its own, where ``areceive`` takes it.
+    """
+
+    def __init__(self, manager: Any, queues: list[Any]) -> None:
+        super().__init__(manager, queues)
+        self._arrived: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = {}
+
+    async def areceive(self, consumer_id: int, timeout: float | None = None, block: bool = True) -> Any:
+        if self._closed:
+            raise asyncio.CancelledError("Transport closed")
+        arrived = self._watched(consumer_id)
+        if not arrived.empty():
+            return arrived.get_nowait()
+        try:
+            return await asyncio.wait_for(arrived.get(), 1 if timeout is None else min(timeout, 1))
+        except TimeoutError:
+            return None  # as LitServe's: its reader asks again, and sees the transport closed
+
+    def _watched(self, consumer_id: int) -> asyncio.Queue:
+        """The answers that have arrived for this consumer, watched by the running loop from its first call on."""
+        loop = asyncio.get_running_loop()
+        watched = self._arrived.get(consumer_id)
+        if watched is None or watched[0] is not loop:
+            answers, arrived = self._queues[consumer_id], asyncio.Queue()
+            pipe = answers._reader.fileno()  # the queue's end of its pipe: readable once an answer is there
+            loop.add_reader(pipe, _take_all, answers, arrived)
+            # uvloop (uvicorn's loop) makes a watched pipe non-blocking, and the queue's reads assume it blocks: an
+            # answer that had half arrived raised BlockingIOError, which ended LitServe's reader, and every request
+            # after it waited forever. The loop only asks whether the pipe is readable, which blocking leaves alone.
+            os.set_blocking(pipe, True)
+            self._arrived[consumer_id] = watched = (loop, arrived)
+        return watched[1]
+
+
+def _take_all(answers: Any, arrived: asyncio.Queue) -> None:
+    """Move every whole answer in the pipe to the loop's queue (one still arriving is waited for: it is on its way)."""
+    try:
+        while True:
+            arrived.put_nowait(answers.get(block=False))
+    except queue.Empty:
+        pass

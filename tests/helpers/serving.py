@@ -1,6 +1,7 @@
 """``python -m lit_rnn.serve`` started in a subprocess, as a user starts it, on a free port."""
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -69,3 +71,13 @@ def serving(workdir: Path, *args: str, env: dict[str, str] | None = None) -> Ite
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
+
+
+def send_answers(answers: Any, count: int) -> None:
+    """A LitServe worker's answers on their queue, some larger than a pipe's buffer (they arrive in parts), with
+    pauses between some. Run in a process of its own, which imports no more than this module."""
+    sizes = random.Random(0)
+    for number in range(count):
+        answers.put((f"uid{number}", b"x" * sizes.choice([10, 3_000, 100_000])))
+        if number % 100 == 0:
+            time.sleep(0.002)
