@@ -7,6 +7,8 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+from lightning.pytorch.utilities import GradClipAlgorithmType
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -179,6 +181,22 @@ class MNISTClassifier(QuickHookNames, L.LightningModule):
                 "stopped before saving them; its earlier checkpoints are kept. Train again with a lower learning "
                 "rate (--model.optimizer.lr), or resume an earlier checkpoint with one (--ckpt_path)."
             )
+
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
+        """Lightning's clipping, which also clips the gradients of a fused optimizer in bfloat16 mixed precision.
+
+        Lightning's mixed precision refuses to clip for any fused optimizer, whose step would unscale float16's scaled
+        gradients after the clipping. bfloat16 scales nothing (no ``GradScaler``): its gradients are already the true
+        ones, so they are clipped as in a 32-bit run, and a shipped config can ask for fused AdamW on every CPU.
+        """
+        precision = self.trainer.precision_plugin
+        if gradient_clip_val and isinstance(precision, MixedPrecision) and precision.scaler is None:
+            algorithm = GradClipAlgorithmType(gradient_clip_algorithm or GradClipAlgorithmType.NORM)
+            Precision.clip_gradients(precision, optimizer, gradient_clip_val, algorithm)
+        else:
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """The logits, for callbacks that look at the predictions (``LogFigures``)."""

@@ -1,13 +1,16 @@
-"""The LightningModule refuses a learning rate that cannot train, and stops a run whose weights stop being numbers."""
+"""The LightningModule refuses a learning rate that cannot train, stops a run whose weights stop being numbers, and clips
+the gradients of a fused optimizer wherever no loss scale forbids it."""
 
 import math
 import warnings
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from helpers.commands import tiny_fit_args
 from helpers.mnist import make_mnist
+from lightning.pytorch.plugins.precision import MixedPrecision
 
 from lit_rnn.base.errors import ConfigError
 from lit_rnn.fit import main
@@ -105,3 +108,36 @@ def test_label_smoothing_outside_0_to_1_is_refused(smoothing):
     with pytest.raises(ConfigError) as error:
         MNISTClassifier(label_smoothing=smoothing)
     assert error.value.problem.startswith(f"--model.label_smoothing is {smoothing!r}, but it must be in [0, 1)")
+
+
+def _clipped_gradients(
+    precision: str, algorithm: str, scaler: torch.amp.GradScaler | None = None
+) -> list[torch.Tensor]:
+    """The gradients (all 3.0 before) after the model's clipping at 0.5 for a fused AdamW, under ``precision``."""
+    model = MNISTClassifier()
+    trainer = L.Trainer(
+        precision=precision, gradient_clip_val=0.5, gradient_clip_algorithm=algorithm, logger=False, accelerator="cpu"
+    )
+    if scaler is not None:
+        trainer.strategy.precision_plugin = MixedPrecision("16-mixed", "cpu", scaler)
+    model.trainer = trainer
+    optimizer = torch.optim.AdamW(model.parameters(), fused=True)
+    for parameter in model.parameters():
+        parameter.grad = torch.full_like(parameter, 3.0)
+    model.configure_gradient_clipping(optimizer, trainer.gradient_clip_val, trainer.gradient_clip_algorithm)
+    return [parameter.grad for parameter in model.parameters()]
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "32-true"])
+def test_a_fused_optimizer_has_its_gradients_clipped_by_norm_without_a_loss_scale(precision):
+    gradients = _clipped_gradients(precision, "norm")
+    assert torch.linalg.vector_norm(torch.cat([g.flatten() for g in gradients])).item() == pytest.approx(0.5, rel=1e-4)
+
+
+def test_a_fused_optimizer_has_its_gradients_clipped_by_value_in_bfloat16():
+    assert all(bool((gradient == 0.5).all()) for gradient in _clipped_gradients("bf16-mixed", "value"))
+
+
+def test_a_fused_optimizer_is_still_refused_clipping_under_a_float16_loss_scale():
+    with pytest.raises(RuntimeError, match="fused"):
+        _clipped_gradients("32-true", "norm", scaler=torch.amp.GradScaler("cpu"))
