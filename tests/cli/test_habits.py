@@ -68,8 +68,13 @@ HABITS = [
     Habit("validating every 2 batches", ["--trainer.val_check_interval=2"], counts(val=10)),
     Habit(
         "validating every second epoch",
+        ["--trainer.check_val_every_n_epoch=2", "--trainer.max_epochs=4"],
+        counts(train=16, val=10, steps=16),
+    ),
+    Habit(
+        "validating every second epoch of three, the last never",
         ["--trainer.check_val_every_n_epoch=2", "--trainer.max_epochs=3"],
-        counts(train=12, steps=12),
+        refusal="--trainer.check_val_every_n_epoch is 2, but it must be a divisor of --trainer.max_epochs (3)",
     ),
     Habit("accumulating gradients", ["--trainer.accumulate_grad_batches=2"], counts(steps=2)),
     Habit("fast_dev_run true", ["--trainer.fast_dev_run=true"], counts(1, 0, 1, 1)),
@@ -125,7 +130,12 @@ def images_tested(stdout: str) -> int:
 
 
 # The default suite runs these; the rest are slow (each is a fit of a few seconds).
-QUICK = ("the template's fractions, below one batch", "fast_dev_run true", "ddp_spawn")
+QUICK = (
+    "the template's fractions, below one batch",
+    "fast_dev_run true",
+    "ddp_spawn",
+    "validating every second epoch of three, the last never",
+)
 
 
 @pytest.mark.parametrize(
