@@ -219,6 +219,7 @@ def check_run_settings(config: Namespace) -> None:
             value,
             f"a whole number from {lowest} to {MAX_PROCESSES_OR_STEPS:,}",
         )
+    _check_last_epoch_validated(trainer)
     devices = trainer.get("devices")
     count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices  # "4" means 4 too
     check_config(
@@ -273,3 +274,21 @@ def check_logger_settings(config: Namespace) -> None:
             value = init_args.get(name)
             number_given = isinstance(value, (int, float)) and not isinstance(value, bool)
             check_config(value is None or number_given and lowest <= value <= highest, f"{key}.{name}", value, what)
+
+
+def _check_last_epoch_validated(trainer: Namespace) -> None:
+    """Refuse a validation cadence that skips the last epochs: Lightning validates only after the epochs whose number
+    ``check_val_every_n_epoch`` divides, so the last epochs' weights would reach neither the best checkpoint nor the
+    test. Checked on the settings, so that a sweep refuses it before any trial runs."""
+    every, epochs = trainer.get("check_val_every_n_epoch"), trainer.get("max_epochs")
+    if not every or not epochs or epochs < 1 or trainer.get("limit_val_batches") == 0 or trainer.get("fast_dev_run"):
+        return  # no cadence, a run ended by max_steps or max_time, no validation, or fast_dev_run's one epoch
+    skipped = epochs % every
+    check_config(
+        skipped == 0,
+        "trainer.check_val_every_n_epoch",
+        every,
+        f"a divisor of --trainer.max_epochs ({epochs}): Lightning validates only after the epochs whose number it "
+        f"divides, so the weights of the last {skipped} epoch{'s' if skipped > 1 else ''} would reach neither the best "
+        f"checkpoint nor the test. Set it to {epochs} to validate once, after the last epoch",
+    )

@@ -23,31 +23,12 @@ def check_monitor(argument: str, monitor: Any) -> None:
     )
 
 
-def check_last_epoch_validated(trainer: L.Trainer) -> None:
-    """Refuse a validation cadence that skips the last epochs: Lightning validates only the epochs that
-    ``check_val_every_n_epoch`` divides, so the last epochs' weights would reach neither the best checkpoint nor the
-    test, and their training would be spent for nothing."""
-    every, epochs = trainer.check_val_every_n_epoch, trainer.max_epochs
-    if every is None or epochs is None or epochs < 1 or trainer.limit_val_batches == 0:
-        return  # no cadence, no validation, or a run ended by max_steps or max_time at any epoch
-    skipped = epochs % every
-    check_config(
-        skipped == 0,
-        "trainer.check_val_every_n_epoch",
-        every,
-        f"a divisor of --trainer.max_epochs ({epochs}): Lightning validates only after the epochs whose number it "
-        f"divides, so the weights of the last {skipped} epoch{'s' if skipped > 1 else ''} would reach neither the best "
-        f"checkpoint nor the test. Set it to {epochs} to validate once, after the last epoch",
-    )
-
-
 def check_trainer(trainer: L.Trainer, strategy: Any) -> None:
-    """Every callback's ``monitor`` (EarlyStopping, ModelCheckpoint, any other), that the last epoch is validated, and
-    a strategy that runs fit in processes of the command's own (``strategy`` as given, to name it)."""
+    """Every callback's ``monitor`` (EarlyStopping, ModelCheckpoint, any other), and a strategy that runs fit in
+    processes of the command's own (``strategy`` as given, to name it)."""
     for callback in trainer.callbacks:
         if hasattr(callback, "monitor"):
             check_monitor(f"trainer.callbacks.monitor (of {type(callback).__name__})", callback.monitor)
-    check_last_epoch_validated(trainer)
     check_config(
         not spawns_processes(trainer),
         "trainer.strategy",

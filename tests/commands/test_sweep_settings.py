@@ -129,6 +129,20 @@ def test_a_space_key_of_the_sweeps_own_section_is_refused_before_any_trial(key, 
         sweep.check()
 
 
+@pytest.mark.parametrize("epochs", ["[2, 3]", "{low: 2, high: 5}"])
+def test_a_space_of_epochs_that_the_validation_cadence_would_leave_unvalidated_is_refused_before_any_trial(
+    epochs, in_tmp, tiny_mnist
+):
+    body = "trainer:\n  check_val_every_n_epoch: 2\nsweep:\n  sampler: random\n  trials: 2\n  space:\n"
+    body += f"    trainer.max_epochs: {epochs}\n"
+    sweep = sweep_of(in_tmp, tiny_mnist, body)  # the base's 2 epochs are validated
+    refusal = (
+        r"trainer.max_epochs = [35] is refused by fit: --trainer.check_val_every_n_epoch is 2, but it must be a divisor"
+    )
+    with pytest.raises(ConfigError, match=refusal):
+        sweep.check()
+
+
 OPTIMIZER_SPACES = {
     "class paths": "model.optimizer.class_path: [torch.optim.SGD, torch.optim.RMSprop, torch.optim.Adam]",
     "classes with arguments": "model.optimizer: [{class_path: torch.optim.SGD, init_args: {lr: 0.1, momentum: 0.9}}, "
