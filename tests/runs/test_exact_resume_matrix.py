@@ -32,7 +32,7 @@ CELLS = {
         ],
     ),
     "check_val_every_n_epoch": (
-        ["--trainer.check_val_every_n_epoch=2"],
+        ["--trainer.check_val_every_n_epoch=2", "--trainer.max_epochs=4"],  # a cadence must divide the epochs
         [interrupt(10, "epoch"), interrupt(13), interrupt(20, "validation"), interrupt(24, "save")],
     ),
     "accumulate_grad_batches": (
