@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the benchmark
 
 from lit_rnn.data.batches import TensorBatches
 from lit_rnn.data.datamodule import MNISTDataModule
-from lit_rnn.model.network import RecurrentClassifier
+from lit_rnn.model.networks.recurrent import RecurrentNetwork
 
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
 RESULT_PREFIX = "BENCHMARK "  # the line a child prints its measurements on, as JSON
@@ -143,7 +143,7 @@ def plain_training(
         world_size: The processes that share each step.
     """
     L.seed_everything(1, verbose=False)  # as fit's seed_everything
-    network = RecurrentClassifier(hidden_size=hidden_size).to(device)
+    network = RecurrentNetwork(hidden_size=hidden_size).to(device)
     optimizer = optimizer_of_default_config(network.parameters())
     data = MNISTDataModule(data_dir=data_dir, batch_size=batch_size)
     data.setup("fit")

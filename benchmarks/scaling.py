@@ -50,7 +50,7 @@ from harness import (
 
 from lit_rnn.base.private_apis import skip_nvml_check_without_nvml
 from lit_rnn.data.datamodule import MNISTDataModule
-from lit_rnn.model.network import weight_count
+from lit_rnn.model.networks.recurrent import weight_count
 
 ROWS, CLASSES = 28, 10  # an image's time steps; the head's outputs
 DEFAULT_HIDDEN, DEFAULT_BATCH = 64, 64  # configs/default.yaml's
@@ -174,7 +174,7 @@ def fit_command(point: Point, steps: int, args: argparse.Namespace) -> tuple[lis
         "-m",
         "lit_rnn.fit",
         f"--data.data_dir={args.data_dir}",
-        f"--model.hidden_size={point.hidden_size}",
+        f"--model.network.hidden_size={point.hidden_size}",
         f"--data.batch_size={point.batch_size // point.processes}",
         "--trainer.accelerator=cpu",
         f"--trainer.devices={point.processes}",

@@ -28,7 +28,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this checkout's lit_rnn, wherever the script is run from
 
-from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.data.datamodule import load_images
 from lit_rnn.serving.digit_api import answer_bodies, read_digits
 from lit_rnn.trained.loading import find_checkpoint, load_network
 
@@ -156,7 +156,7 @@ def main() -> None:
         return
     network = load_network(checkpoint).network
     torch.set_num_threads(1)
-    images, labels = load_mnist(args.data_dir, train=False)
+    images, labels = load_images(args.data_dir, train=False)
     pixels, labels = images[: args.images], labels[: args.images]
     images = pixels.float() / 255
     with torch.inference_mode():

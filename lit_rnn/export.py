@@ -1,9 +1,10 @@
 """``python -m lit_rnn.export``: write a trained network as ONNX, to run without PyTorch (ONNX Runtime and others),
 checked on the test set before it is written.
 
-The plain network is exported (``RecurrentClassifier``): float images ``(batch, 28, 28)`` with pixels in [0, 1] in,
-the 10 digits' logits out, for any batch size. ONNX Runtime must give the same digit as PyTorch for every test image,
-in one batch of them all and in a batch of one, and logits within the tolerance; otherwise nothing is written.
+The network is exported behind the standardization it was trained with (``Standardized``): float images
+``(batch, 28, 28)`` with pixels in [0, 1] in, each class's logit out, for any batch size. ONNX Runtime must give the
+same class as PyTorch for every test image, in one batch of them all and in a batch of one, and logits within the
+tolerance; otherwise nothing is written.
 """
 
 if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
@@ -20,12 +21,12 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
+from torch import nn
 
 from lit_rnn.base import interrupts
 from lit_rnn.base.errors import UserError, exits_cleanly_on_user_error
 from lit_rnn.base.quick_exit import run_then_exit
-from lit_rnn.data.datamodule import load_mnist
-from lit_rnn.model.network import RecurrentClassifier
+from lit_rnn.data.datamodule import load_images
 from lit_rnn.runs.checkpointing import write_atomically
 from lit_rnn.trained.command_line import trained_model_command
 from lit_rnn.trained.loading import find_checkpoint, load_network
@@ -87,7 +88,7 @@ def onnx_runtime() -> ModuleType:
     return importlib.import_module("onnxruntime")
 
 
-def to_onnx(network: RecurrentClassifier) -> bytes:
+def to_onnx(network: nn.Module) -> bytes:
     """The network as an ONNX model, its batch axis left free (traced on a batch of 2: a 1 would be fixed as 1)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes about PyTorch's own internals
@@ -103,7 +104,7 @@ def to_onnx(network: RecurrentClassifier) -> bytes:
     return program.model_proto.SerializeToString()
 
 
-def compare(network: RecurrentClassifier, session: object, images: torch.Tensor) -> Agreement:
+def compare(network: nn.Module, session: object, images: torch.Tensor) -> Agreement:
     """ONNX Runtime's logits for float ``images`` next to PyTorch's."""
     with torch.inference_mode():
         expected = network(images)
@@ -112,7 +113,7 @@ def compare(network: RecurrentClassifier, session: object, images: torch.Tensor)
     return Agreement(len(images), same, (found - expected).abs().max().item())
 
 
-def check(network: RecurrentClassifier, model: bytes, images: torch.Tensor, tolerance: float) -> Agreement:
+def check(network: nn.Module, model: bytes, images: torch.Tensor, tolerance: float) -> Agreement:
     """Run ``model`` in ONNX Runtime on all ``images`` in one batch and on the first alone, against PyTorch.
 
     Raises:
@@ -125,7 +126,7 @@ def check(network: RecurrentClassifier, model: bytes, images: torch.Tensor, tole
         if not agreement.holds(tolerance):
             raise ExportDisagrees(
                 f"The exported model disagrees with PyTorch in ONNX Runtime: on a batch of {agreement.images:,} test "
-                f"images, {agreement.images - agreement.same_digit:,} get another digit and the logits differ by up to "
+                f"images, {agreement.images - agreement.same_digit:,} get another class and the logits differ by up to "
                 f"{agreement.max_difference:.1e} (tolerance {tolerance:.0e}). Nothing was written; please report it."
             )
     return whole
@@ -135,7 +136,7 @@ def parser() -> argparse.ArgumentParser:
     parser = trained_model_command(
         "export",
         "Write the network of a model that python -m lit_rnn.fit trained as an ONNX file, after checking "
-        "that ONNX Runtime reads every MNIST test image as PyTorch does.",
+        "that ONNX Runtime reads every test image of its dataset as PyTorch does.",
         "whose test images check the export",
     )
     parser.add_argument(
@@ -158,8 +159,8 @@ def main(args: list[str] | None = None) -> Agreement:
     """Export, check, write; returns the agreement found on the test images."""
     options = parser().parse_args(args)
     onnx_runtime()  # before anything takes time: say at once what is missing
-    trained = load_network(find_checkpoint(options.ckpt_path))
-    images, _ = load_mnist(options.data_dir or trained.data_dir or "data", train=False)
+    trained = load_network(find_checkpoint(options.ckpt_path), options.allow_module)
+    images, _ = load_images(options.data_dir or trained.data_dir or "data", False, trained.dataset)
     output = options.output or (trained.run or trained.path.parent) / FILE_NAME
     interrupts.set_phase(f"during the export of {trained.path}: nothing was written. Run the command again.")
     model = to_onnx(trained.network)
@@ -173,13 +174,13 @@ def main(args: list[str] | None = None) -> Agreement:
         ) from None
     print(f"Checkpoint: {trained.path}")
     print(
-        f"ONNX Runtime agrees with PyTorch on all {agreement.images:,} MNIST test images: the same digit for every one "
-        f"(in one batch, and the first alone), logits within {agreement.max_difference:.1e} of PyTorch's "
+        f"ONNX Runtime agrees with PyTorch on all {agreement.images:,} {trained.dataset.title} test images: the same "
+        f"class for every one (in one batch, and the first alone), logits within {agreement.max_difference:.1e} of PyTorch's "
         f"(tolerance {options.tolerance:.0e})."
     )
     print(
         f"Exported to {output} ({output.stat().st_size / 1000:.1f} kB): float images (batch, 28, 28) in [0, 1] as "
-        f"'{INPUT}', the 10 digits' logits as '{OUTPUT}'."
+        f"'{INPUT}', the {trained.model.num_classes} classes' logits as '{OUTPUT}'."
     )
     return agreement
 

@@ -52,6 +52,7 @@ def main(args: list[str] | None = None) -> dict[str, float]:
         metrics,
         tested,
         len(data.splits["test"][1]),
+        data.dataset.title,
         train_seconds,
         predictions.tolist(),
         labels[:10].tolist(),
@@ -81,6 +82,7 @@ def _report(
     metrics: dict[str, float],
     tested: int,
     test_size: int,
+    dataset: str,
     train_seconds: float,
     predictions: list[int],
     labels: list[int],
@@ -89,7 +91,7 @@ def _report(
     hints: list[str],
 ) -> None:
     share = "the" if tested == test_size else f"{tested:,} of the"  # fewer with --trainer.limit_test_batches
-    print(f"\nTest accuracy on {share} {test_size:,} MNIST test images: {metrics['test/acc']:.4f} ({weights})")
+    print(f"\nTest accuracy on {share} {test_size:,} {dataset} test images: {metrics['test/acc']:.4f} ({weights})")
     print(f"Training took {train_seconds:.1f} s.")
     print(predictions, "prediction number")
     print(labels, "real number")

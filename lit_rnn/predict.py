@@ -1,6 +1,7 @@
-"""``python -m lit_rnn.predict``: ask a trained model which digit is in MNIST test images or in your own image files.
+"""``python -m lit_rnn.predict``: ask a trained model which class (which digit, for MNIST) is in its dataset's test
+images or in your own image files.
 
-Each input gets a line (or a JSON record): the predicted digit, its probability and, for test images,
+Each input gets a line (or a JSON record): the predicted class and its name, its probability and, for test images,
 the true label. An input that cannot be read gets one error line and the others are still predicted.
 """
 
@@ -14,27 +15,30 @@ import json
 import math
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from lit_rnn.base import interrupts
 from lit_rnn.base.errors import UserError, exits_cleanly_on_user_error
 from lit_rnn.base.quick_exit import run_then_exit
-from lit_rnn.data.datamodule import MNIST_TEST_SIZE, load_mnist
+from lit_rnn.data.datamodule import MNIST_TEST_SIZE, load_images
 from lit_rnn.data.digits import read_digit
-from lit_rnn.model.network import RecurrentClassifier
 from lit_rnn.trained.command_line import trained_model_command
-from lit_rnn.trained.loading import find_checkpoint, load_network
+from lit_rnn.trained.loading import TrainedNetwork, find_checkpoint, load_network
 
 
 @dataclass
 class Prediction:
-    """One input's answer; ``label`` is the true digit, known for test images only."""
+    """One input's answer: ``digit`` is the class's number (the digit, for MNIST) and ``class_name`` its name; ``label``
+    is the true class, known for test images only."""
 
     source: str
     digit: int
+    class_name: str
     probability: float | None
     probabilities: list[float | None]
     label: int | None = None
@@ -75,8 +79,8 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= 40 else f"{text[:20]}...{text[-15:]}")
 
 
-def classify(network: RecurrentClassifier, images: torch.Tensor) -> torch.Tensor:
-    """The probabilities ``(N, 10)`` of each digit for uint8 MNIST images ``(N, 28, 28)``."""
+def classify(network: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The probabilities ``(N, classes)`` of each class for uint8 images ``(N, 28, 28)``."""
     with torch.inference_mode():
         return network(images.float() / 255).softmax(dim=1)
 
@@ -86,10 +90,12 @@ def _probability(value: float) -> float | None:
     return round(value, 4) if math.isfinite(value) else None
 
 
-def to_predictions(sources: list[str], probabilities: torch.Tensor, labels: list[int | None]) -> list[Prediction]:
+def to_predictions(
+    sources: list[str], probabilities: torch.Tensor, labels: list[int | None], names: Sequence[str]
+) -> list[Prediction]:
     best, digits = probabilities.max(dim=1)
     return [
-        Prediction(source, digit, _probability(probability), [_probability(p) for p in row], label)
+        Prediction(source, digit, names[digit], _probability(probability), [_probability(p) for p in row], label)
         for source, digit, probability, row, label in zip(
             sources, digits.tolist(), best.tolist(), probabilities.tolist(), labels
         )
@@ -97,14 +103,15 @@ def to_predictions(sources: list[str], probabilities: torch.Tensor, labels: list
 
 
 def predict_test_images(
-    network: RecurrentClassifier, indices: list[int], data_dir: str
+    trained: TrainedNetwork, indices: list[int], data_dir: str
 ) -> tuple[list[Prediction], list[str]]:
-    images, labels = load_mnist(data_dir, train=False)
+    dataset = trained.dataset
+    images, labels = load_images(data_dir, False, dataset)
     found = [index for index in indices if index < len(labels)]
     past = [index for index in indices if index >= len(labels)]
     errors = (
         [
-            f"--indices {past[0]}{f' and {len(past) - 1} more' if len(past) > 1 else ''}: the MNIST test set has only "
+            f"--indices {past[0]}{f' and {len(past) - 1} more' if len(past) > 1 else ''}: the {dataset.title} test set has only "
             f"{len(labels):,} images, indices 0-{len(labels) - 1}. Give indices in that range."
         ]
         if past
@@ -113,12 +120,12 @@ def predict_test_images(
     if not found:
         return [], errors
     chosen = torch.tensor(found, dtype=torch.long)
-    return to_predictions(
-        [f"test image {index}" for index in found], classify(network, images[chosen]), labels[chosen].tolist()
-    ), errors
+    sources = [f"test image {index}" for index in found]
+    probabilities = classify(trained.network, images[chosen])
+    return to_predictions(sources, probabilities, labels[chosen].tolist(), dataset.class_names), errors
 
 
-def predict_files(network: RecurrentClassifier, files: list[str]) -> tuple[list[Prediction], list[str]]:
+def predict_files(trained: TrainedNetwork, files: list[str]) -> tuple[list[Prediction], list[str]]:
     images, readable, errors = [], [], []
     for file in files:
         try:
@@ -128,21 +135,28 @@ def predict_files(network: RecurrentClassifier, files: list[str]) -> tuple[list[
             errors.append(str(error))
     if not images:
         return [], errors
-    return to_predictions(readable, classify(network, torch.stack(images)), [None] * len(readable)), errors
+    probabilities = classify(trained.network, torch.stack(images))
+    return to_predictions(readable, probabilities, [None] * len(readable), trained.dataset.class_names), errors
 
 
-def print_text(checkpoint: Path, tested: list[Prediction], found: list[Prediction]) -> None:
+def print_text(checkpoint: Path, tested: list[Prediction], found: list[Prediction], names: Sequence[str]) -> None:
     print(f"Checkpoint: {checkpoint}")
     for result in tested:
         mark = "" if result.digit == result.label else ", wrong"
         print(
-            f"{result.source}: {result.digit} (probability {_shown_probability(result)}), true label {result.label}{mark}"
+            f"{result.source}: {_named(result.digit, names)} (probability {_shown_probability(result)}), true label "
+            f"{_named(result.label, names)}{mark}"
         )
     if tested:
         right = sum(result.digit == result.label for result in tested)
         print(f"{right} of {len(tested)} test images right ({right / len(tested):.3f})")
     for result in found:
-        print(f"{result.source}: {result.digit} (probability {_shown_probability(result)})")
+        print(f"{result.source}: {_named(result.digit, names)} (probability {_shown_probability(result)})")
+
+
+def _named(label: int, names: Sequence[str]) -> str:
+    """A class as its number and its name (``7 Sneaker``); a digit alone where its name is the digit (MNIST)."""
+    return names[label] if names[label] == str(label) else f"{label} {names[label]}"
 
 
 def _shown_probability(result: Prediction) -> str:
@@ -186,23 +200,22 @@ def main(args: list[str] | None = None) -> list[Prediction]:
     if not options.indices and not options.files:
         command_line.error("give image files, --indices, or both")
     checkpoint = find_checkpoint(options.ckpt_path)
-    trained = load_network(checkpoint)
+    trained = load_network(checkpoint, options.allow_module)
     interrupts.set_phase("while predicting: nothing is written. Run the command again.", on_the_spot=True)
-    network = trained.network
     tested, errors = [], []
     if options.indices:
         try:
             tested, errors = predict_test_images(
-                network, options.indices, options.data_dir or trained.data_dir or "data"
+                trained, options.indices, options.data_dir or trained.data_dir or "data"
             )
         except UserError as error:  # the test set is missing or unreadable
             errors.append(str(error))
-    found, unreadable = predict_files(network, options.files)
+    found, unreadable = predict_files(trained, options.files)
     errors += unreadable
     if options.format == "json":
         print(to_json(checkpoint, tested + found, errors))
     else:
-        print_text(checkpoint, tested, found)
+        print_text(checkpoint, tested, found, trained.dataset.class_names)
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     if errors:

@@ -104,7 +104,7 @@ def main(args: list[str] | None = None) -> None:
     if not 1024 <= options.port <= 65535:
         command_line.error(f"--port {options.port} is not between 1024 and 65535")
     _check_free(options.host, options.port)
-    trained = load_network(find_checkpoint(options.ckpt_path))
+    trained = load_network(find_checkpoint(options.ckpt_path), options.allow_module)
 
     from lit_rnn.serving.server import build_server  # LitServe and FastAPI: a second of imports, after the checks
 

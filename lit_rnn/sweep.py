@@ -14,6 +14,7 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
     interrupts.install()
 
 import json
+import math
 import warnings
 from argparse import ArgumentError
 from collections.abc import Mapping
@@ -228,7 +229,8 @@ class Sweep:
         trial.set_user_attr("test/acc", results["metrics"].get("test/acc"))
         trial.set_user_attr("train_seconds", results.get("train_seconds"))
         trial.set_user_attr("run", str(run))
-        if self.settings.objective == time_to_target.METRIC and time_to_target.METRIC not in results["metrics"]:
+        target_reached = math.isfinite(results["metrics"].get(time_to_target.METRIC, math.inf))  # infinity until then
+        if self.settings.objective == time_to_target.METRIC and not target_reached:
             reached = ", ".join(
                 f"{name} {results['metrics'][name]:.4f}" for name in REACHED if name in results["metrics"]
             )

@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
 
 def classifier(trained: TrainedNetwork) -> MNISTClassifier:
     """The LightningModule that fit evaluated, as the checkpoint saved it."""
-    model = MNISTClassifier(**trained.architecture)
+    model = trained.model
     # The weights load_network checked, and the run's best validation accuracy so far (which a validation logs again).
     model.load_state_dict(trained.checkpoint["state_dict"], strict=False)
     return model
@@ -97,7 +97,7 @@ def _where_logged(trainer: L.Trainer, trained: TrainedNetwork, step: int) -> str
 def main(args: list[str] | None = None) -> Evaluation:
     """Evaluate the checkpoint, log the results into its run, print them; returns them."""
     options = parser().parse_args(args)
-    trained = load_network(find_checkpoint(options.ckpt_path))
+    trained = load_network(find_checkpoint(options.ckpt_path), options.allow_module)
     model, data, figures = classifier(trained), data_module(trained, options.data_dir), LogFigures()
     settings = runs.run_config(trained.run) if trained.run is not None else {}
     with runs.owned(trained.run, then="test it"):  # it logs into the run: never while the run's own fit writes there
@@ -121,6 +121,8 @@ def main(args: list[str] | None = None) -> Evaluation:
         figures.confusion_matrix,
         checkpoint=str(trained.path),
         split=options.split,
+        dataset=data.dataset.title,
+        class_names=list(data.dataset.class_names),
         epoch=trained.checkpoint["epoch"],
         step=trained.checkpoint["global_step"],
         logged_to=str(trained.run) if trained.run is not None else None,

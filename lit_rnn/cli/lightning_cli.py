@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import yaml
 from jsonargparse import Namespace
 from jsonargparse.typing import NonNegativeInt
 from lightning.pytorch import Trainer
@@ -39,6 +40,7 @@ from lit_rnn.model.classifier import MNISTClassifier
 from lit_rnn.runs import folders as runs
 from lit_rnn.runs.checkpointing import AtomicCheckpointIO, RandomState, RunCheckpoint, check_fits
 from lit_rnn.runs.logger_runs import check_mlflow_installed, continue_logs, logger_class, logger_configs
+from lit_rnn.runs.old_runs import upgrade_config
 from lit_rnn.runs.recovery import RecoveryCheckpoint
 from lit_rnn.runs.resume import KeepConfigWhenResuming, RunPlan, apply_plan, plan_run
 
@@ -57,18 +59,25 @@ TENSORBOARD_WRITER_OPTIONS = (  # (name, lowest, highest, what it must be)
 )
 
 
-def check_yaml_files(args: list[str]) -> None:
-    """Read every ``--config`` file first with the project's YAML reader: jsonargparse's own errors leave the file out,
-    and it would expand a file of nested aliases until memory runs out."""
-    for flag, following in zip(args, args[1:] + [""]):
+def read_config_files(args: list[str]) -> list[str]:
+    """Read every ``--config`` file first with the project's YAML reader (jsonargparse's own errors leave the file out,
+    and it would expand a file of nested aliases until memory runs out); returns the arguments with the config of a run
+    made by an older lit_rnn given as today's (``old_runs``), as YAML text, which ``--config`` also takes."""
+    upgraded = list(args)
+    for position, (flag, following) in enumerate(zip(args, args[1:] + [""])):
         if flag in ("--config", "-c"):
-            path = Path(following)
+            path, at = Path(following), position + 1
         elif flag.startswith("--config="):
-            path = Path(flag.partition("=")[2])
+            path, at = Path(flag.partition("=")[2]), position
         else:
             continue
-        if path.is_file():  # else jsonargparse says that it does not exist
-            read_yaml(path, "Fix it, or drop --config.")
+        if not path.is_file():  # jsonargparse says that it does not exist
+            continue
+        config = read_yaml(path, "Fix it, or drop --config.")
+        if upgrade_config(config) != config:
+            text = yaml.safe_dump(upgrade_config(config), sort_keys=False)
+            upgraded[at] = text if at != position else f"--config={text}"
+    return upgraded
 
 
 class LitRNNCLI(LightningCLI):
@@ -79,7 +88,9 @@ class LitRNNCLI(LightningCLI):
         skip_nvml_check_without_nvml()
         self.plan: RunPlan | None = None
         self.run: Path | None = None  # the run folder, once claimed
-        check_yaml_files(sys.argv[1:] if args is None else args)
+        given = sys.argv[1:] if args is None else args
+        upgraded = read_config_files(given)
+        args = args if upgraded == given else upgraded
         with runs.given_back_on_failure():  # a failure to build leaves no run folder
             super().__init__(
                 MNISTClassifier,

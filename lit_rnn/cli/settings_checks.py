@@ -8,27 +8,37 @@ from typing import Any
 
 import lightning as L
 
-from lit_rnn.base.errors import check_config
+from lit_rnn.base.errors import ConfigError, check_config
 from lit_rnn.base.private_apis import spawns_processes
-from lit_rnn.model.classifier import MNISTClassifier
+from lit_rnn.logs import metrics
+from lit_rnn.runs.checkpointing import RunCheckpoint
 
 
 def check_monitor(argument: str, monitor: Any) -> None:
-    """Refuse a metric to watch that the model never logs: Lightning finds out at the first validation's end."""
+    """Refuse a metric to watch that no run logs at every validation: Lightning finds out at the first validation's
+    end."""
     check_config(
-        monitor is None or monitor in MNISTClassifier.MONITORABLE,
+        monitor is None or monitor in metrics.MONITORABLE,
         argument,
         monitor,
-        f"one of the metrics the model logs ({', '.join(MNISTClassifier.MONITORABLE)}), or null",
+        f"one of the metrics a run logs at every validation ({metrics.listed(metrics.MONITORABLE)}, N a class), "
+        "or null",
     )
 
 
 def check_trainer(trainer: L.Trainer, strategy: Any) -> None:
     """Every callback's ``monitor`` (EarlyStopping, ModelCheckpoint, any other), and a strategy that runs fit in
     processes of the command's own (``strategy`` as given, to name it)."""
-    for callback in trainer.callbacks:
-        if hasattr(callback, "monitor"):
-            check_monitor(f"trainer.callbacks.monitor (of {type(callback).__name__})", callback.monitor)
+    watched = {callback.monitor: callback for callback in trainer.callbacks if getattr(callback, "monitor", None)}
+    for monitor, callback in watched.items():
+        check_monitor(f"trainer.callbacks.monitor (of {type(callback).__name__})", monitor)
+    for monitor, owner in metrics.missing_loggers(watched, trainer.callbacks).items():
+        callback = watched[monitor]
+        watcher = "--checkpoint.monitor" if isinstance(callback, RunCheckpoint) else type(callback).__name__
+        raise ConfigError(
+            f"{watcher} watches {monitor}, which only a {owner.__name__} callback logs, and the run has none. Add one "
+            f"under trainer.callbacks (class_path: {owner.__module__}.{owner.__name__}), or watch another metric."
+        )
     check_config(
         not spawns_processes(trainer),
         "trainer.strategy",

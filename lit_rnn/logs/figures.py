@@ -67,24 +67,34 @@ def text_picture(text: str) -> torch.Tensor:
     return _as_tensor(picture)
 
 
-def confusion_matrix_picture(matrix: torch.Tensor) -> torch.Tensor:
+def class_label(index: int, names: Sequence[str]) -> str:
+    """A class as its number and name (``7 Sneaker``), or its number alone where that is its name (MNIST's digits)."""
+    return names[index] if names[index] == str(index) else f"{index} {names[index]}"
+
+
+def confusion_matrix_picture(matrix: torch.Tensor, class_names: Sequence[str] | None = None) -> torch.Tensor:
     """A confusion matrix ``(K, K)`` (rows: true class, columns: predicted) as an image ``(3, H, W)``.
 
     Each cell shows its count, shaded by the share of its row, so the errors of rare and frequent
-    classes are equally visible. The cells are square, and wide enough for the largest count.
+    classes are equally visible. The cells are square, and wide enough for the largest count. Each row is labelled
+    by its class's number and name, each column by its number.
     """
     classes = len(matrix)
+    names = class_names or [str(index) for index in range(classes)]
+    row_labels = [class_label(index, names) for index in range(classes)]
     shares = (matrix / matrix.sum(dim=1, keepdim=True).clamp(min=1)).tolist()
     counts = [[str(count) for count in row] for row in matrix.tolist()]
     cell = max(2 * LINE_HEIGHT, _text_width([count for row in counts for count in row]) + 2 * MARGIN)
-    top, left = 2 * LINE_HEIGHT + MARGIN, LINE_HEIGHT + 2 * MARGIN
-    picture = Image.new("RGB", (left + classes * cell + MARGIN, top + classes * cell + MARGIN), "white")
+    top, left = 2 * LINE_HEIGHT + MARGIN, _text_width(row_labels) + 2 * MARGIN
+    title = "rows: true class, columns: predicted"
+    width = max(left + classes * cell + MARGIN, _text_width([title]) + 2 * MARGIN)
+    picture = Image.new("RGB", (width, top + classes * cell + MARGIN), "white")
     draw = ImageDraw.Draw(picture)
-    draw.text((MARGIN, MARGIN), "rows: true digit, columns: predicted", fill="black", font=_font())
+    draw.text((MARGIN, MARGIN), title, fill="black", font=_font())
     for index in range(classes):
         middle = index * cell + cell / 2
         draw.text((left + middle, top - LINE_HEIGHT / 2), str(index), fill="black", font=_font(), anchor="mm")
-        draw.text((left / 2, top + middle), str(index), fill="black", font=_font(), anchor="mm")
+        draw.text((left - MARGIN, top + middle), row_labels[index], fill="black", font=_font(), anchor="rm")
     for row in range(classes):
         for column in range(classes):
             share = shares[row][column]

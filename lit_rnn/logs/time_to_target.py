@@ -8,20 +8,25 @@ import lightning as L
 import torch
 
 from lit_rnn.base.errors import check_config
+from lit_rnn.base.metrics import Metric
 
 METRIC = "val/seconds_to_target"
+NOT_YET = float("inf")  # logged until the target is reached: every validation has the metric, as monitors need
 
 
 class TimeToTarget(L.Callback):
-    """Logs ``val/seconds_to_target`` at each validation once ``val/acc`` has reached ``target``: the seconds from the
-    start of training (validations included, set-up not) to the first validation that reached it. A run that never
-    reaches it logs nothing under that name. A resumed run counts on from its checkpoint's seconds.
+    """Logs ``val/seconds_to_target`` at each validation: the seconds from the start of training (validations
+    included, set-up not) to the first validation whose ``val/acc`` reached ``target``, and infinity until one has,
+    so that a ``ModelCheckpoint`` or ``EarlyStopping`` may watch it (mode ``min``). A resumed run counts on from its
+    checkpoint's seconds.
 
     Args:
         target: The validation accuracy to reach, in (0, 1]. The validation split holds 5,000 images: one run's
             accuracy on it varies by about 0.0015 around the accuracy on the test set, so a target a little above
             the test accuracy wanted makes reaching it a safer prediction.
     """
+
+    METRICS = (Metric(METRIC, "min", "val"),)
 
     def __init__(self, target: float = 0.99) -> None:
         check_config(
@@ -47,9 +52,9 @@ class TimeToTarget(L.Callback):
             return
         if self.reached_at is None and float(pl_module.val_acc.compute()) >= self.target:
             self.reached_at = self.seconds()
-        if self.reached_at is not None:
-            # Every process decided alike (the accuracy is synced); their clocks differ by a little: the slowest.
-            pl_module.log(METRIC, torch.tensor(self.reached_at), sync_dist=True, reduce_fx="max")
+        # Every process decided alike (the accuracy is synced); their clocks differ by a little: the slowest.
+        seconds = NOT_YET if self.reached_at is None else self.reached_at
+        pl_module.log(METRIC, torch.tensor(seconds), sync_dist=True, reduce_fx="max")
 
     def state_dict(self) -> dict[str, Any]:
         return {"seconds": self.seconds(), "reached_at": self.reached_at}

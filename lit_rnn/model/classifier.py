@@ -1,6 +1,8 @@
-"""The LightningModule: wires the recurrent network to its loss, accuracy metrics and optimizer."""
+"""The LightningModule: wires a network (``networks``) to its input's standardization, loss, accuracy metrics and
+optimizer. The network is any ``nn.Module`` that maps images ``(batch, 28, 28)`` to logits; it is given by config."""
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -14,8 +16,11 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lit_rnn.base.errors import ConfigError, UserError, check_config
+from lit_rnn.base.metrics import Metric
 from lit_rnn.base.private_apis import QuickHookNames, step_is_logged
-from lit_rnn.model.network import CellType, RecurrentClassifier
+from lit_rnn.model.networks import IMAGE_SIZE
+from lit_rnn.model.networks.recurrent import RecurrentNetwork
+from lit_rnn.model.standardize import Standardize, Standardized
 
 
 class TrainingDiverged(UserError):
@@ -46,20 +51,57 @@ def _tutorial_adam(parameters: Any) -> torch.optim.Optimizer:
     return torch.optim.Adam(parameters, lr=0.01)
 
 
+TUTORIAL_NETWORK = f"{RecurrentNetwork.__module__}.{RecurrentNetwork.__qualname__}"
+
+
+def network_settings(network: nn.Module, given: Any) -> dict[str, Any]:
+    """How to build ``network`` again: the ``class_path`` and ``init_args`` LightningCLI built it from (``given``).
+
+    A network built in code has no such record: its class is kept, its arguments are None, and a command that rebuilds
+    networks from checkpoints refuses such a checkpoint rather than guess them.
+    """
+    if isinstance(given, dict) and isinstance(given.get("class_path"), str):
+        return given
+    return {"class_path": f"{type(network).__module__}.{type(network).__qualname__}", "init_args": None}
+
+
+def count_classes(network: nn.Module) -> int:
+    """How many classes ``network`` tells apart: the width of its logits for a batch of two blank images, computed in
+    eval mode (no dropout mask drawn, no batch statistics updated) and without gradients.
+
+    Raises:
+        ConfigError: where the network cannot read 28x28 images into a batch of logits.
+    """
+    was_training = network.training
+    try:
+        with torch.no_grad():
+            logits = network.eval()(torch.zeros(2, IMAGE_SIZE, IMAGE_SIZE))
+    except Exception as error:
+        raise ConfigError(
+            f"--model.network {type(network).__qualname__} cannot read a batch of 28x28 images ({error}). A network "
+            "maps float images (batch, 28, 28) to logits (batch, classes): see lit_rnn/model/networks/__init__.py."
+        ) from None
+    finally:
+        network.train(was_training)
+    check_config(
+        isinstance(logits, torch.Tensor) and logits.dim() == 2 and logits.shape[0] == 2,
+        "model.network",
+        type(network).__qualname__,
+        "a network whose output for images (batch, 28, 28) is logits (batch, classes), but it gave "
+        f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}",
+    )
+    return logits.shape[1]
+
+
 class MNISTClassifier(QuickHookNames, L.LightningModule):
-    """Classifies MNIST digits read row by row by a recurrent network.
+    """Classifies images of MNIST's format (28x28, one channel) with a network given by config.
 
     Args:
-        cell: Recurrent cell: ``lstm`` (the tutorial's), ``gru`` or ``rnn`` (a plain tanh RNN).
-        hidden_size: Units in each recurrent layer.
-        num_layers: Stacked recurrent layers.
-        dropout: Dropout between stacked layers, in [0, 1); needs ``num_layers > 1``.
-        bidirectional: Also read the rows bottom-up.
-        normalize_input: Standardize pixels with MNIST's mean and std inside the network.
-        rows_per_step: Rows read at each step, side by side (2: 14 steps of 56 pixels): fewer, cheaper steps.
-        crop_rows: Rows not read at the top and at the bottom, where MNIST's digits almost never reach.
+        network: The network (``class_path``/``init_args`` in YAML, ``--model.network CLASS`` on the command line);
+            by default the tutorial's LSTM, ``lit_rnn.model.networks.recurrent.RecurrentNetwork``.
+        normalize_input: Standardize pixels with the training split's mean and std before the network.
         label_smoothing: Share of each training target spread over the other classes, in [0, 1): 0.1 keeps the
-            network from growing ever more certain of the training digits. The validation and test losses stay plain
+            network from growing ever more certain of the training images. The validation and test losses stay plain
             cross-entropy, comparable between runs.
         optimizer: Optimizer class and its arguments (``class_path``/``init_args`` in YAML); by default the
             tutorial's Adam at lr 0.01.
@@ -67,19 +109,21 @@ class MNISTClassifier(QuickHookNames, L.LightningModule):
         scheduler_interval: Step the schedule after every optimizer ``step`` or every ``epoch``.
     """
 
-    MONITORABLE = ("val/acc", "val/loss", "val/acc_best", "train/acc", "train/loss")
-    """The metrics logged at every validation, which a ``ModelCheckpoint`` may rank checkpoints by."""
+    METRICS = (
+        Metric("train/loss", "min", "train"),
+        Metric("train/acc", "max", "train"),
+        Metric("val/loss", "min", "val"),
+        Metric("val/acc", "max", "val"),
+        Metric("val/acc_best", "max", "val"),
+        Metric("test/loss", "min", "test"),
+        Metric("test/acc", "max", "test"),
+    )
+    """What it logs (``lit_rnn.logs.metrics`` gathers these with its callbacks')."""
 
     def __init__(
         self,
-        cell: CellType = "lstm",
-        hidden_size: int = 64,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
+        network: nn.Module | None = None,
         normalize_input: bool = False,
-        rows_per_step: int = 1,
-        crop_rows: int = 0,
         label_smoothing: float = 0.0,
         optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
@@ -97,20 +141,41 @@ class MNISTClassifier(QuickHookNames, L.LightningModule):
             label_smoothing,
             "in [0, 1)",
         )
-        self.save_hyperparameters(logger=False)
-        self.network = RecurrentClassifier(
-            cell, hidden_size, num_layers, dropout, bidirectional, normalize_input, rows_per_step, crop_rows
-        )
+        check_config(isinstance(normalize_input, bool), "model.normalize_input", normalize_input, "true or false")
+        with warnings.catch_warnings():  # a network built in code is recorded by its class (network_settings)
+            warnings.filterwarnings("ignore", message="Attribute 'network' is an instance of `nn.Module`")
+            self.save_hyperparameters(logger=False)
+        if network is None:
+            network, self.hparams.network = RecurrentNetwork(), {"class_path": TUTORIAL_NETWORK, "init_args": {}}
+        self.network = network
+        self.hparams.network = network_settings(network, self.hparams.network)
+        self.num_classes = count_classes(self.network)
+        self.standardize = Standardize() if normalize_input else None
         self.optimizer, self.scheduler = optimizer or _tutorial_adam, scheduler
         self._check_optimizer_arguments()
         self.loss = nn.CrossEntropyLoss()
         self.training_loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.train_acc, self.val_acc, self.test_acc = (
-            MulticlassAccuracy(num_classes=10, average="micro") for _ in range(3)
+            MulticlassAccuracy(num_classes=self.num_classes, average="micro") for _ in range(3)
         )
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # in checkpoints: a resumed run must remember the best so far
+
+    def setup(self, stage: str) -> None:
+        """Check the network against the data's classes; take the training split's pixel statistics to standardize by
+        (a resumed run's come back from its checkpoint: the same numbers)."""
+        data = self.trainer.datamodule
+        if not hasattr(data, "num_classes"):  # data of another kind, given in code
+            return
+        check_config(
+            self.num_classes == data.num_classes,
+            "model.network.num_classes",
+            self.num_classes,
+            f"{data.num_classes}, the classes of {data.dataset.title}: the network tells {self.num_classes} apart",
+        )
+        if self.standardize is not None and stage == "fit":
+            self.standardize.set_statistics(*data.pixel_statistics())
 
     def _check_optimizer_arguments(self) -> None:
         """Build the optimizer and the schedule once on a dummy parameter, so that a bad argument fails now, not after
@@ -145,7 +210,12 @@ class MNISTClassifier(QuickHookNames, L.LightningModule):
         return {}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.network(images)
+        return self.network(images if self.standardize is None else self.standardize(images))
+
+    def reader(self) -> Standardized:
+        """The trained network with its standardization, without Lightning's parts: what predict, serve and export
+        run."""
+        return Standardized(self.network, self.standardize).train(self.training)
 
     def _common_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, measure: bool = True

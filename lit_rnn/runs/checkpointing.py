@@ -24,6 +24,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lit_rnn.base.errors import UserError, summarize
 from lit_rnn.base.private_apis import rebase_model_checkpoint_state
+from lit_rnn.runs.old_runs import upgrade_checkpoint
 
 PARTIAL_SUFFIX = ".partial"
 """Suffix of a checkpoint still being written; such a file is left behind only by a process killed mid-write."""
@@ -108,7 +109,8 @@ def sync_folder(folder: Path) -> None:
 
 
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a training checkpoint without unpickling anything but tensors and plain data.
+    """Load a training checkpoint without unpickling anything but tensors and plain data; one an older lit_rnn wrote
+    is read as today's (``old_runs``).
 
     Raises:
         CheckpointError: naming the file and what is wrong with it.
@@ -142,7 +144,7 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
                 f"is not as Lightning writes a checkpoint: its {key} is {_shown(checkpoint.get(key))}, "
                 f"but it must be {what}",
             )
-    return checkpoint
+    return upgrade_checkpoint(checkpoint)
 
 
 def _shown(value: Any) -> str:

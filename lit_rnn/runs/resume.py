@@ -9,6 +9,7 @@ scratch; a run resumed into its old folder shows in TensorBoard every step betwe
 crash twice; and a checkpoint resumed from another folder keeps that folder's best checkpoint path.
 """
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_only
 
+from lit_rnn.base.class_paths import imported
 from lit_rnn.base.errors import ConfigError, check_config
 from lit_rnn.data.datamodule import MNISTDataModule
 from lit_rnn.runs import folders as runs
@@ -95,6 +97,49 @@ def _check_resumable(config: Namespace, path: Path, checkpoint: dict[str, Any]) 
         raise ConfigError(
             f"The resume would train on other batches than the run did: {', '.join(changed)}. Resume with the "
             f"run's own settings (its config.yaml: --config {path.parent.parent / 'config.yaml'}), or start a new run "
+            "without --ckpt_path."
+        )
+    _check_same_network(config, path, checkpoint)
+
+
+def network_changes(given: dict[str, Any], saved: dict[str, Any]) -> list[str]:
+    """How the model settings ``given`` compute other than the ``saved`` ones (a run's): the network's class, each of
+    its arguments the run saved, and the standardization of its input."""
+    given_network, saved_network = given.get("network") or {}, saved.get("network") or {}
+    if given_network.get("class_path") != saved_network.get("class_path"):
+        return [f"--model.network {given_network.get('class_path')} (the run's: {saved_network.get('class_path')})"]
+    given_args = given_network.get("init_args") or {}
+    # A run saved before one of its network's settings existed trained with that setting's default.
+    saved_args = {**_defaults(given_network.get("class_path")), **(saved_network.get("init_args") or {})}
+    changes = [
+        f"--model.network.{key} {given_args.get(key)!r} (the run's: {value!r})"
+        for key, value in saved_args.items()
+        if key in given_args and given_args[key] != value
+    ]
+    saved_standardized = saved.get("normalize_input", False)
+    if given.get("normalize_input", False) != saved_standardized:
+        changes.append(f"--model.normalize_input {not saved_standardized} (the run's: {saved_standardized})")
+    return changes
+
+
+def _defaults(class_path: Any) -> dict[str, Any]:
+    """The default arguments of the network class the command line names (jsonargparse has imported it)."""
+    network = imported(class_path) if isinstance(class_path, str) else None
+    if network is None:
+        return {}
+    parameters = inspect.signature(network).parameters.values()
+    return {parameter.name: parameter.default for parameter in parameters if parameter.default is not parameter.empty}
+
+
+def _check_same_network(config: Namespace, path: Path, checkpoint: dict[str, Any]) -> None:
+    """Refuse a resume whose network would compute other than the run's: even where the weights' shapes agree (a
+    crop, a standardization), the run would go on as another experiment under its old name."""
+    saved = checkpoint.get("hyper_parameters")
+    changed = network_changes(config.model.as_dict(), saved) if isinstance(saved, dict) else []
+    if changed:
+        raise ConfigError(
+            f"The resume would train another network than the run did: {', '.join(changed)}. Resume with the run's "
+            f"own settings (its config.yaml: --config {path.parent.parent / 'config.yaml'}), or start a new run "
             "without --ckpt_path."
         )
 

@@ -40,18 +40,20 @@ class Pixels(BaseModel):
 class Prediction(BaseModel):
     """The model's answer for one digit."""
 
-    digit: int = Field(description="The digit the model reads, 0-9.")
+    digit: int = Field(description="The class the model reads, by number: the digit, for MNIST.")
+    class_name: str = Field(description="Its name in the dataset: '7' for MNIST, 'Sneaker' for Fashion-MNIST.")
     probability: float = Field(description="Its probability, the largest of `probabilities`.")
-    probabilities: list[float] = Field(description="The probability of each digit, 0 to 9; they sum to 1.")
+    probabilities: list[float] = Field(description="The probability of each class, by number; they sum to 1.")
     image: list[Row] = Field(
         description="The 28x28 MNIST image the model saw, numbers in [0, 1]: a picture made into an MNIST image as "
         "MNIST's were made (lit_rnn/data/digits.py), or the pixels as given."
     )
     probabilities_by_row: list[Row] | None = Field(
-        description="28 rows of 10 probabilities: the head applied to the state after reading rows 0 to r, the "
+        description="28 rows of a probability per class: the head applied to the state after reading rows 0 to r, the "
         "model's opinion as it reads; the last row is `probabilities`. A network reading several rows a step changes "
         "it at each step's last row; rows it crops hold its opinion before reading, at the top, and its answer, at the "
-        "bottom. null for a bidirectional network, which reads every row before its first state exists."
+        "bottom. null for a network that does not read the rows in order (a bidirectional one, a CNN, a Transformer "
+        "without its causal mask): /info says why."
     )
 
 
@@ -69,12 +71,12 @@ def build_server(
     max_payload: int,
     api_key: str | None,
 ) -> litserve.LitServer:
-    api = DigitAPI(trained.path, max_batch_size, batch_timeout)
+    api, metadata = DigitAPI(trained.path, trained.allowed_modules, max_batch_size, batch_timeout), info(trained)
     server = DrainingServer(
         api,
         accelerator="cpu",  # a 28-step LSTM over a few images is quicker on the CPU than their round trip to a GPU
         workers_per_device=workers,
-        model_metadata=info(trained),
+        model_metadata=metadata,
         fast_queue=False,  # LitServe 0.2.19 ignores it (#751); once fixed, held requests lose their answers at SIGTERM
         middlewares=[(Intake, {"api_key": api_key, "max_payload": max_payload})],
     )
@@ -92,7 +94,8 @@ def build_server(
     ]  # built into the app when it first answers, in each HTTP process
     page = resources.files("lit_rnn.serving").joinpath("page/index.html").read_text()
     app.add_api_route("/", lambda: HTMLResponse(page), methods=["GET"], include_in_schema=False)
-    app.title, app.description = "lit_rnn", "An LSTM reads a handwritten digit row by row and says which it is."
+    app.title = "lit_rnn"
+    app.description = f"A {metadata['network']} trained on {trained.dataset.title} says what a 28x28 picture shows."
     app.openapi = _described(app, app.openapi)
     return server
 
@@ -107,9 +110,13 @@ def info(trained: TrainedNetwork) -> dict[str, Any]:
     return {
         "checkpoint": str(trained.path),
         "run": None if run is None else str(run),
-        "settings": trained.architecture,
+        "settings": trained.settings,
+        "network": type(trained.model.network).__name__,
+        "dataset": trained.dataset.title,
+        "class_names": list(trained.dataset.class_names),
         "test_accuracy": metrics.get("test/acc"),
-        "probabilities_by_row": not trained.network.rnn.bidirectional,
+        "probabilities_by_row": trained.network.no_opinion_by_row is None,
+        "no_probabilities_by_row": trained.network.no_opinion_by_row,
     }
 
 

@@ -1,5 +1,6 @@
 """The link from a sweep's trial, an ordinary ``fit`` run, back to its Optuna study: a callback that the sweep adds."""
 
+import math
 from typing import Literal
 
 import lightning as L
@@ -51,7 +52,8 @@ class ReportToStudy(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.objective)
-        if trainer.sanity_checking or value is None or not trainer.is_global_zero:
+        # Infinity is a time to target not reached yet: no result to compare at this step.
+        if trainer.sanity_checking or value is None or not math.isfinite(value) or not trainer.is_global_zero:
             return
         if self._trial is None:
             self._trial = self._running_trial()

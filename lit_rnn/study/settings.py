@@ -11,12 +11,10 @@ from typing import Literal
 import optuna
 
 from lit_rnn.base.errors import ConfigError
-from lit_rnn.logs import time_to_target
-from lit_rnn.model.classifier import MNISTClassifier
+from lit_rnn.logs import metrics, time_to_target
 from lit_rnn.study import search_space
 from lit_rnn.study.reporting import PrunerName, make_pruner
 
-OBJECTIVES = (*MNISTClassifier.MONITORABLE, "test/acc", "test/loss", time_to_target.METRIC)
 MAX_HEARTBEAT_SECONDS = 86_400  # a day; Python's timers overflow past about 292 years, in the heartbeat's thread
 MAX_STUDY_NAME_BYTES = 200  # a folder's name has at most 255 on common file systems
 
@@ -69,10 +67,10 @@ class SweepSettings:
                 "letters, digits, '.', '-' and '_', beginning with a letter, digit or '_' (such as "
                 f"search-2), {MAX_STUDY_NAME_BYTES} characters at most."
             )
-        if objective not in OBJECTIVES:
+        if objective not in metrics.METRICS:
             raise ConfigError(
-                f"--sweep.objective is {objective!r}, but it must be a metric a run logs: {', '.join(OBJECTIVES)} "
-                "(the last with a TimeToTarget callback)."
+                f"--sweep.objective is {objective!r}, but it must be a metric a run logs: "
+                f"{metrics.listed(metrics.METRICS)} (N a class; {time_to_target.METRIC} with a TimeToTarget callback)."
             )
         if not 1 <= heartbeat_seconds <= MAX_HEARTBEAT_SECONDS:
             raise ConfigError(

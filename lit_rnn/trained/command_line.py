@@ -21,13 +21,21 @@ class CommandLine(argparse.ArgumentParser):
 
 def trained_model_command(command: str, description: str, data_use: str | None) -> CommandLine:
     """The command line of ``python -m lit_rnn.COMMAND``, with the options every command on a trained model has:
-    ``--ckpt_path`` (which model) and ``--data.data_dir`` (where its MNIST files are, for ``data_use``; None for a
-    command that reads none)."""
+    ``--ckpt_path`` (which model), ``--allow_module`` (whose networks it may rebuild) and ``--data.data_dir`` (where
+    its dataset's files are, for ``data_use``; None for a command that reads none)."""
     parser = CommandLine(prog=f"python -m lit_rnn.{command}", description=description)
     parser.add_argument(
         "--ckpt_path",
         default="best",
         help=f"A .ckpt file, or best / last: the newest run's in ./{runs.LOG_ROOT} (default: best).",
+    )
+    parser.add_argument(
+        "--allow_module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="A module of your own (such as mypkg.networks) whose network classes a checkpoint may name, besides "
+        "lit_rnn's; repeat it for several. A checkpoint never makes lit_rnn import any other module.",
     )
     if data_use is None:
         return parser
@@ -35,6 +43,7 @@ def trained_model_command(command: str, description: str, data_use: str | None) 
         "--data.data_dir",
         dest="data_dir",
         default=None,
-        help=f"Folder holding MNIST/raw, {data_use} (default: the folder the checkpoint trained on).",
+        help=f"Folder holding the dataset's files (such as MNIST/raw), {data_use} (default: the folder the checkpoint "
+        "trained on).",
     )
     return parser

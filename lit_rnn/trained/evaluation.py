@@ -1,4 +1,4 @@
-"""What ``python -m lit_rnn.test`` tells about a checkpoint: the accuracy, the loss, the accuracy on each digit and the
+"""What ``python -m lit_rnn.test`` tells about a checkpoint: the accuracy, the loss, the accuracy on each class and the
 confusion matrix (counted by ``LogFigures`` while Lightning evaluates it), as a text table or as one JSON object."""
 
 import json
@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
-from lit_rnn.logs.log_figures import NUM_CLASSES
+from lit_rnn.logs.figures import class_label
 
 SPLIT_NAMES = {
-    "test": "Test accuracy on the {images:,} MNIST test images",
+    "test": "Test accuracy on the {images:,} {dataset} test images",
     "val": "Validation accuracy on the {images:,} images of the run's validation split",
 }
 """The headline of each split; the test's is the line ``fit`` prints, so that the two can be set side by side."""
@@ -24,19 +24,22 @@ class Evaluation:
 
     Attributes:
         checkpoint: The checkpoint evaluated.
-        split: ``test`` (MNIST's official test images) or ``val`` (the run's validation split).
+        split: ``test`` (the dataset's official test images) or ``val`` (the run's validation split).
+        dataset: The dataset's name (``MNIST``, ``Fashion-MNIST``, ...).
         epoch: The epoch at which the checkpoint was saved (counted from 0).
         step: Its training step, where the results are logged in its run.
         images: How many images were evaluated.
         accuracy: The share of them classified right.
         loss: The mean cross-entropy loss.
-        per_digit_accuracy: The accuracy on the images of each digit, 0 to 9.
-        confusion_matrix: How many images of each true digit (rows) were read as each digit (columns).
+        per_digit_accuracy: The accuracy on the images of each class, by number (each digit, for MNIST).
+        confusion_matrix: How many images of each true class (rows) were read as each class (columns).
+        class_names: Each class's name, by number.
         logged_to: The run folder whose TensorBoard logs got the results; None for a checkpoint outside a run.
     """
 
     checkpoint: str
     split: str
+    dataset: str
     epoch: int
     step: int
     images: int
@@ -44,6 +47,7 @@ class Evaluation:
     loss: float | None
     per_digit_accuracy: list[float | None]
     confusion_matrix: list[list[int]]
+    class_names: list[str]
     logged_to: str | None
 
 
@@ -70,19 +74,22 @@ def evaluation(metrics: dict[str, float], matrix: list[list[int]], **details: An
 
 
 def to_text(result: Evaluation) -> str:
-    """The headline (accuracy to 4 places, as ``fit`` prints it, and the loss), then a table: a row per true digit,
-    with its accuracy and how many of its images were read as each digit."""
+    """The headline (accuracy to 4 places, as ``fit`` prints it, and the loss), then a table: a row per true class,
+    with its accuracy and how many of its images were read as each class."""
     loss = "not a number" if result.loss is None else f"{result.loss:.4f}"
     lines = [
         f"Checkpoint: {result.checkpoint} (epoch {result.epoch}, step {result.step})",
-        f"{SPLIT_NAMES[result.split].format(images=result.images)}: {result.accuracy:.4f}, loss {loss}",
+        f"{SPLIT_NAMES[result.split].format(images=result.images, dataset=result.dataset)}: {result.accuracy:.4f}, "
+        f"loss {loss}",
         "",
-        "Accuracy per digit, and the confusion matrix (rows: the true digit; columns: the digit predicted):",
-        f"{'digit':>5} {'accuracy':>8} |" + "".join(f"{digit:>6}" for digit in range(NUM_CLASSES)),
+        "Accuracy per class, and the confusion matrix (rows: the true class; columns: the class predicted):",
     ]
-    for digit, (accuracy, row) in enumerate(zip(result.per_digit_accuracy, result.confusion_matrix)):
+    labels = [class_label(index, result.class_names) for index in range(len(result.class_names))]
+    width = max(5, *map(len, labels))
+    lines.append(f"{'class':>{width}} {'accuracy':>8} |" + "".join(f"{index:>6}" for index in range(len(labels))))
+    for label, accuracy, row in zip(labels, result.per_digit_accuracy, result.confusion_matrix):
         shown = "-" if accuracy is None else f"{accuracy:.4f}"
-        lines.append(f"{digit:>5} {shown:>8} |" + "".join(f"{count:>6}" for count in row))
+        lines.append(f"{label:>{width}} {shown:>8} |" + "".join(f"{count:>6}" for count in row))
     return "\n".join(lines)
 
 

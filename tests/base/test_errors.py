@@ -59,9 +59,9 @@ def test_a_user_error_keeps_its_message_and_exit_code(capsys):
     [
         ("--model.optimizer.lr=nan", "--model.optimizer.lr is 'nan', but it must be a finite positive number."),
         ("--model.optimizer.lr=inf", "--model.optimizer.lr is 'inf', but it must be a finite positive number."),
-        ("--model.dropout=-inf", "--model.dropout is '-inf', but it must be a finite number."),
-        ("--model.hidden_size=abc", "--model.hidden_size is 'abc', but it must be of type int."),
-        ("--model.cell=", "--model.cell is '', but it must be one of 'lstm', 'gru', 'rnn'."),
+        ("--model.network.dropout=-inf", "--model.network.dropout is '-inf', but it must be a finite number."),
+        ("--model.network.hidden_size=abc", "--model.network.hidden_size is 'abc', but it must be of type int."),
+        ("--model.network.cell=", "--model.network.cell is '', but it must be one of 'lstm', 'gru', 'rnn'."),
         ("--model.optimizer.betas=abc", "--model.optimizer.betas is 'abc', but it must be of type tuple."),
         ("--trainer.max_epochs=abc", "--trainer.max_epochs is 'abc', but it must be of type int."),
     ],

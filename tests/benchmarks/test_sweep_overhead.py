@@ -19,7 +19,7 @@ sweep:
   sampler: grid
   pruner: null
   space:
-    model.cell: [gru, lstm]
+    model.network.cell: [gru, lstm]
 """
 
 

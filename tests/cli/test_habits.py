@@ -95,6 +95,31 @@ HABITS = [
         counts(),
     ),
     Habit(
+        "early stopping on one class's accuracy",
+        [
+            "--trainer.callbacks+=lightning.pytorch.callbacks.EarlyStopping",
+            "--trainer.callbacks.monitor=val_per_digit/acc_3",
+            "--trainer.callbacks.mode=max",
+        ],
+        counts(),
+    ),
+    Habit("best checkpoints by one class's accuracy", ["--checkpoint.monitor=val_per_digit/acc_7"], counts()),
+    Habit(
+        "best checkpoints by the time to a target",
+        [
+            "--trainer.callbacks+=lit_rnn.logs.time_to_target.TimeToTarget",
+            "--trainer.callbacks.target=0.5",
+            "--checkpoint.monitor=val/seconds_to_target",
+            "--checkpoint.mode=min",
+        ],
+        counts(),
+    ),
+    Habit(
+        "best checkpoints by the time to a target, without the callback that times it",
+        ["--checkpoint.monitor=val/seconds_to_target", "--checkpoint.mode=min"],
+        refusal="--checkpoint.monitor watches val/seconds_to_target, which only a TimeToTarget callback logs",
+    ),
+    Habit(
         "ddp_spawn",
         ["--trainer.strategy=ddp_spawn", "--trainer.devices=2"],
         refusal="--trainer.strategy is 'ddp_spawn', but it must be ddp for several processes",

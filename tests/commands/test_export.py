@@ -11,8 +11,8 @@ import torch
 from helpers.commands import reported_accuracy
 
 from lit_rnn import export
-from lit_rnn.data.datamodule import load_mnist
-from lit_rnn.model.network import RecurrentClassifier
+from lit_rnn.data.datamodule import load_images
+from lit_rnn.model.networks.recurrent import RecurrentNetwork
 from lit_rnn.trained.loading import load_network
 
 RUN = Path("lightning_logs") / "version_0"
@@ -49,7 +49,7 @@ def test_the_file_runs_in_onnx_runtime_as_the_network_runs_in_pytorch_at_any_bat
     )
     (best,) = (exported / RUN / "checkpoints").glob("best-*.ckpt")
     network = load_network(best).network
-    images, _ = load_mnist(tiny_mnist, train=False)
+    images, _ = load_images(tiny_mnist, train=False)
     for batch in (images[:1], images[10:17]):
         pixels = batch.float() / 255
         with torch.inference_mode():
@@ -68,7 +68,7 @@ def test_the_command_says_what_it_checked_and_where_it_wrote(exported, tmp_path,
     lines = capsys.readouterr().out.splitlines()
     assert agreement.images == agreement.same_digit == 200 and agreement.max_difference <= 1e-4
     assert lines[1] == (
-        f"ONNX Runtime agrees with PyTorch on all 200 MNIST test images: the same digit for every one (in "
+        f"ONNX Runtime agrees with PyTorch on all 200 MNIST test images: the same class for every one (in "
         f"one batch, and the first alone), logits within {agreement.max_difference:.1e} of PyTorch's "
         "(tolerance 1e-04)."
     )
@@ -88,7 +88,7 @@ def test_a_failed_check_writes_nothing_and_says_so_in_one_line(exported, tmp_pat
     (line,) = captured.err.splitlines()
     assert line.startswith(
         "error: The exported model disagrees with PyTorch in ONNX Runtime: on a batch of 200 test images, "
-        "0 get another digit and the logits differ by up to "
+        "0 get another class and the logits differ by up to "
     )
     assert line.endswith("(tolerance 1e-12). Nothing was written; please report it.")
     assert captured.out == "" and output.read_bytes() == b"an earlier export"
@@ -115,14 +115,14 @@ def test_on_the_real_test_set_onnx_runtime_reads_every_digit_as_pytorch(default_
     agreement = export.main(["--ckpt_path", str(best), "--output", str(tmp_path / "model.onnx")])
     assert agreement.images == agreement.same_digit == 10_000 and agreement.max_difference <= export.TOLERANCE
     session = onnxruntime.InferenceSession(tmp_path / "model.onnx", providers=["CPUExecutionProvider"])
-    images, labels = load_mnist(real_mnist, train=False)
+    images, labels = load_images(real_mnist, train=False)
     accuracy = (logits(session, images.float() / 255).argmax(dim=1) == labels).double().mean().item()
     assert f"{accuracy:.4f}" == f"{reported_accuracy(fit_output):.4f}"  # ONNX Runtime scores as fit's own test did
 
 
 def test_a_network_reading_several_rows_a_step_exports_at_any_batch_size():
     torch.manual_seed(0)
-    network = RecurrentClassifier(hidden_size=8, bidirectional=True, rows_per_step=2, crop_rows=4).eval()
+    network = RecurrentNetwork(hidden_size=8, bidirectional=True, rows_per_step=2, crop_rows=4).eval()
     session = onnxruntime.InferenceSession(export.to_onnx(network), providers=["CPUExecutionProvider"])
     for batch in (1, 7):
         images = torch.rand(batch, 28, 28)

@@ -9,7 +9,7 @@ import torch
 from helpers.commands import run_module
 from helpers.drawings import draw_seven
 
-from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.data.datamodule import load_images
 from lit_rnn.data.digits import read_digit
 from lit_rnn.model.classifier import MNISTClassifier
 from lit_rnn.predict import main
@@ -29,7 +29,7 @@ def test_test_images_by_index_get_the_models_predictions_and_accuracy(tiny_run, 
     monkeypatch.chdir(tiny_run)
     main(["--ckpt_path", "best", "--indices", "0-59"])  # the test set is found where the run trained
     out = capsys.readouterr().out
-    images, labels = load_mnist(tiny_mnist, train=False)
+    images, labels = load_images(tiny_mnist, train=False)
     expected = probabilities(tiny_run, "best-*.ckpt", images[:60])
     (best,) = (tiny_run / CHECKPOINTS).glob("best-*.ckpt")
     assert out.startswith(f"Checkpoint: {CHECKPOINTS / best.name}\n")
@@ -55,7 +55,7 @@ def test_json_holds_test_images_and_files_with_every_probability(tiny_run, tiny_
     assert result["checkpoint"] == str(CHECKPOINTS / newest.name) and result["errors"] == []
     records = result["predictions"]
     assert [record["source"] for record in records] == ["test image 3", "test image 5", str(seven)]
-    _, labels = load_mnist(tiny_mnist, train=False)
+    _, labels = load_images(tiny_mnist, train=False)
     assert [record["label"] for record in records] == [labels[3].item(), labels[5].item(), None]
     expected = probabilities(tiny_run, newest.name, read_digit(seven)[None])[0]  # the file goes through read_digit
     assert records[2]["digit"] == expected.argmax().item()

@@ -30,7 +30,7 @@ sweep:
   sampler: grid
   pruner: null
   space:
-    model.cell: [gru, lstm]
+    model.network.cell: [gru, lstm]
     seed_everything: [1, 2]
 """
 
@@ -85,7 +85,7 @@ def test_a_grid_sweep_runs_every_combination_once_and_prints_its_table(finished_
     workdir, result = finished_sweep
     study = study_of(workdir)
     trials = study.get_trials()
-    assert sorted((trial.params["model.cell"], trial.params["seed_everything"]) for trial in trials) == [
+    assert sorted((trial.params["model.network.cell"], trial.params["seed_everything"]) for trial in trials) == [
         ("gru", 1),
         ("gru", 2),
         ("lstm", 1),
@@ -95,13 +95,17 @@ def test_a_grid_sweep_runs_every_combination_once_and_prints_its_table(finished_
     assert (
         len(
             re.findall(
-                r"^trial \d: model\.cell=\w+ seed_everything=\d: val/acc_best [0-9.]+ \(complete", result.stdout, re.M
+                r"^trial \d: model\.network\.cell=\w+ seed_everything=\d: val/acc_best [0-9.]+ \(complete",
+                result.stdout,
+                re.M,
             )
         )
         == 4
     )
     cells = re.findall(
-        r"^  model\.cell=(\w+): test/acc [0-9.]+ ± [0-9.]+ over 2 seeds, training [0-9.]+ s", result.stdout, re.M
+        r"^  model\.network\.cell=(\w+): test/acc [0-9.]+ ± [0-9.]+ over 2 seeds, training [0-9.]+ s",
+        result.stdout,
+        re.M,
     )
     assert sorted(cells) == ["gru", "lstm"]
     best = study.best_trial
@@ -181,7 +185,9 @@ def test_two_workers_share_the_study_and_run_disjoint_trials(tiny_mnist, tmp_pat
     assert [result.returncode for result in results] == [0, 0], [result.stderr[-2000:] for result in results]
     ran = [re.findall(r"^trial (\d):", result.stdout.split("trials in sweeps")[0], re.M) for result in results]
     assert sorted(ran[0] + ran[1]) == ["0", "1", "2", "3"]  # each trial ran once, by one of the workers
-    assert sorted((t.params["model.cell"], t.params["seed_everything"]) for t in study_of(tmp_path).get_trials()) == [
+    assert sorted(
+        (t.params["model.network.cell"], t.params["seed_everything"]) for t in study_of(tmp_path).get_trials()
+    ) == [
         ("gru", 1),
         ("gru", 2),
         ("lstm", 1),
@@ -192,18 +198,21 @@ def test_two_workers_share_the_study_and_run_disjoint_trials(tiny_mnist, tmp_pat
 BAD = {
     "a key fit does not have": ("  space:\n    model.hiden_size: [8, 16]\n", "model.hiden_size"),
     "a range whose low is above its high": (
-        "  sampler: tpe\n  trials: 2\n  space:\n    model.dropout: {low: 0.5, high: 0.1}\n",
+        "  sampler: tpe\n  trials: 2\n  space:\n    model.network.dropout: {low: 0.5, high: 0.1}\n",
         "low 0.5 above high 0.1",
     ),
-    "an empty list of choices": ("  space:\n    model.cell: []\n", "empty list of choices"),
+    "an empty list of choices": ("  space:\n    model.network.cell: []\n", "empty list of choices"),
     "a grid over a range": (
         "  sampler: grid\n  space:\n    model.optimizer.init_args.lr: {low: 0.001, high: 0.1}\n",
         "is a range",
     ),
-    "a value fit refuses": ("  space:\n    model.hidden_size: [0, 8]\n", "--model.hidden_size is 0"),
-    "an objective no run logs": ("  objective: val/accuracy\n  space:\n    model.cell: [gru]\n", "--sweep.objective"),
+    "a value fit refuses": ("  space:\n    model.network.hidden_size: [0, 8]\n", "--model.network.hidden_size is 0"),
+    "an objective no run logs": (
+        "  objective: val/accuracy\n  space:\n    model.network.cell: [gru]\n",
+        "--sweep.objective",
+    ),
     "a storage that cannot be reached": (
-        "  storage: postgresql://nobody:wrong@127.0.0.1:9/none\n  space:\n    model.cell: [gru]\n",
+        "  storage: postgresql://nobody:wrong@127.0.0.1:9/none\n  space:\n    model.network.cell: [gru]\n",
         "--sweep.storage postgresql://",
     ),
 }
@@ -227,7 +236,7 @@ def test_a_study_of_the_same_name_with_another_space_is_refused(finished_sweep, 
     result = run_module("lit_rnn.sweep", ["--config=other.yaml", *tiny_fit_args(tiny_mnist)], cwd=workdir)
     assert result.returncode == 2
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert 'was started with another space (space {"model.cell": ["gru", "lstm"]' in line
+    assert 'was started with another space (space {"model.network.cell": ["gru", "lstm"]' in line
 
 
 @pytest.fixture
@@ -290,7 +299,7 @@ def test_two_workers_share_a_study_on_a_real_postgresql_server(tiny_mnist, tmp_p
     ran = [re.findall(r"^trial (\d):", result.stdout.split("trials in sweeps")[0], re.M) for result in results]
     assert sorted(ran[0] + ran[1]) == ["0", "1", "2", "3"] and all(ran)  # both worked, no trial twice
     study = optuna.load_study(study_name="cells", storage=postgres_url)
-    assert sorted((t.params["model.cell"], t.params["seed_everything"]) for t in study.get_trials()) == [
+    assert sorted((t.params["model.network.cell"], t.params["seed_everything"]) for t in study.get_trials()) == [
         ("gru", 1),
         ("gru", 2),
         ("lstm", 1),
@@ -323,7 +332,7 @@ def test_a_hopeless_trial_is_pruned_at_its_first_validation(tiny_mnist, tmp_path
 
 def test_a_trial_whose_fit_fails_is_marked_failed_with_its_reason_and_the_sweep_goes_on(tiny_mnist, tmp_path):
     (tmp_path / "grid.yaml").write_text(
-        GRID.replace("model.cell: [gru, lstm]", "model.optimizer.init_args.lr: [0.01, 1.0e+300]").replace(
+        GRID.replace("model.network.cell: [gru, lstm]", "model.optimizer.init_args.lr: [0.01, 1.0e+300]").replace(
             "seed_everything: [1, 2]", "seed_everything: [1]"
         )
     )
@@ -406,7 +415,7 @@ def test_a_sweep_of_runs_logged_with_csv_reads_their_results(tiny_mnist, tmp_pat
 
 def test_a_sweep_whose_trials_all_fail_ends_with_an_error(tiny_mnist, tmp_path):
     (tmp_path / "grid.yaml").write_text(
-        GRID.replace("model.cell: [gru, lstm]", "model.optimizer.init_args.lr: [1.0e+300]").replace(
+        GRID.replace("model.network.cell: [gru, lstm]", "model.optimizer.init_args.lr: [1.0e+300]").replace(
             "seed_everything: [1, 2]", "seed_everything: [1]"
         )
     )

@@ -27,7 +27,7 @@ sweep:
   objective: val/loss
   direction: minimize
   space:
-    model.cell: [gru, lstm]
+    model.network.cell: [gru, lstm]
 """
 
 
@@ -59,7 +59,7 @@ def test_the_trials_command_line_reports_the_sweeps_objective_to_its_trial(in_tm
         "objective": "val/loss",
         "pruner": "hyperband",
     }
-    assert config.model.cell == trial.params["model.cell"]
+    assert config.model.network.init_args.cell == trial.params["model.network.cell"]
     assert config.ckpt_path is None and run == Path("sweeps/loss/trial_1/version_0")
     assert (config.trainer.logger.init_args.save_dir, config.trainer.logger.init_args.name) == (
         "sweeps/loss",
@@ -87,19 +87,22 @@ NAMES_OUTSIDE = [
 @pytest.mark.parametrize("name", NAMES_OUTSIDE)
 def test_a_study_name_that_is_not_one_folder_inside_the_sweeps_folder_is_refused(name, in_tmp):
     with pytest.raises(ConfigError, match="--sweep.study_name is .* names the study's folder inside sweeps"):
-        SweepSettings(space={"model.cell": ["gru"]}, sampler="grid", study_name=name)
+        SweepSettings(space={"model.network.cell": ["gru"]}, sampler="grid", study_name=name)
     assert not list(in_tmp.iterdir())  # no folder, no database made
 
 
 @pytest.mark.parametrize("name", ["search", "search-2", "cells_v1.2", "_private", "étude", "x" * 200])
 def test_a_study_name_of_one_folder_is_accepted(name, in_tmp):
-    assert SweepSettings(space={"model.cell": ["gru"]}, sampler="grid", study_name=name).folder == Path("sweeps") / name
+    assert (
+        SweepSettings(space={"model.network.cell": ["gru"]}, sampler="grid", study_name=name).folder
+        == Path("sweeps") / name
+    )
 
 
 @pytest.mark.parametrize("seconds", [0, -1, 86_401, 10**10, 10**20, 2**63])
 def test_a_heartbeat_out_of_bounds_is_refused(seconds, in_tmp):
     with pytest.raises(ConfigError, match=f"--sweep.heartbeat_seconds is {seconds}, .* from 1 to 86,400"):
-        SweepSettings(space={"model.cell": ["gru"]}, sampler="grid", heartbeat_seconds=seconds)
+        SweepSettings(space={"model.network.cell": ["gru"]}, sampler="grid", heartbeat_seconds=seconds)
 
 
 @pytest.mark.parametrize(

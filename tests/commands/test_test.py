@@ -25,7 +25,9 @@ def fitted(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     something."""
     workdir = tmp_path_factory.mktemp("fitted")
     result = run_module(
-        "lit_rnn.fit", tiny_fit_args(tiny_mnist, "--model.hidden_size=16", "--trainer.max_epochs=3"), cwd=workdir
+        "lit_rnn.fit",
+        tiny_fit_args(tiny_mnist, "--model.network.hidden_size=16", "--trainer.max_epochs=3"),
+        cwd=workdir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 0.1 < reported_accuracy(result.stdout) < 0.9

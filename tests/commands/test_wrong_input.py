@@ -68,14 +68,14 @@ CASES = [
     Case("learning rate zero", ["--model.optimizer.lr=0"], "--model.optimizer.lr"),
     Case("learning rate negative", ["--model.optimizer.lr=-0.1"], "--model.optimizer"),
     Case("learning rate not a number", ["--model.optimizer.lr=fast"], "--model.optimizer.lr"),
-    Case("hidden size zero", ["--model.hidden_size=0"], "--model.hidden_size"),
-    Case("layers zero", ["--model.num_layers=0"], "--model.num_layers"),
+    Case("hidden size zero", ["--model.network.hidden_size=0"], "--model.network.hidden_size"),
+    Case("layers zero", ["--model.network.num_layers=0"], "--model.network.num_layers"),
     Case("batch size negative", ["--data.batch_size=-8"], "--data.batch_size"),
-    Case("dropout one", ["--model.num_layers=2", "--model.dropout=1"], "--model.dropout"),
-    Case("dropout with one layer", ["--model.dropout=0.2"], "--model.dropout"),
+    Case("dropout one", ["--model.network.num_layers=2", "--model.network.dropout=1"], "--model.network.dropout"),
+    Case("dropout with one layer", ["--model.network.dropout=0.2"], "--model.network.dropout"),
     Case("validation size zero", ["--data.val_size=0"], "--data.val_size"),
     Case("validation size all", ["--data.val_size=60000"], "--data.val_size"),
-    Case("unknown cell", ["--model.cell=lsmt"], "model.cell"),
+    Case("unknown cell", ["--model.network.cell=lsmt"], "model.network.cell"),
     Case("unknown key", ["--model.hiden_size=32"], "--model.hiden_size"),
     Case("missing yaml", ["--config=missing.yaml"], "missing.yaml"),
     Case(
@@ -218,7 +218,7 @@ CASES = [
     ),
     Case(
         "checkpoint of another architecture",
-        [f"--ckpt_path={RUN / 'checkpoints' / 'last.ckpt'}", "--model.hidden_size=32"],
+        [f"--ckpt_path={RUN / 'checkpoints' / 'last.ckpt'}", "--model.network.hidden_size=32"],
         "different model",
     ),
     Case(
@@ -339,8 +339,12 @@ CASES = [
         exit_code=1,
         keeps_new_run=True,
     ),
-    Case("hidden size huge", ["--model.hidden_size=1000000000000"], "--model.hidden_size is 1000000000000"),
-    Case("layers huge", ["--model.num_layers=1000000000000"], "--model.num_layers is 1000000000000"),
+    Case(
+        "hidden size huge",
+        ["--model.network.hidden_size=1000000000000"],
+        "--model.network.hidden_size is 1000000000000",
+    ),
+    Case("layers huge", ["--model.network.num_layers=1000000000000"], "--model.network.num_layers is 1000000000000"),
 ]
 
 

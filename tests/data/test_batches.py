@@ -8,8 +8,8 @@ from torchvision.datasets import MNIST
 from torchvision.transforms import ToTensor
 
 from lit_rnn.data.batches import EpochOrder, TensorBatches
-from lit_rnn.data.datamodule import load_mnist
-from lit_rnn.model.network import RecurrentClassifier
+from lit_rnn.data.datamodule import load_images
+from lit_rnn.model.networks.recurrent import RecurrentNetwork
 
 
 def reference_batches(data_dir, order: torch.Tensor, batch_size: int):
@@ -20,7 +20,7 @@ def reference_batches(data_dir, order: torch.Tensor, batch_size: int):
 
 
 def test_batches_are_torchvisions_for_the_same_order(tiny_mnist):
-    images, labels = load_mnist(tiny_mnist, train=True)
+    images, labels = load_images(tiny_mnist, train=True)
     fast = TensorBatches(images, labels, batch_size=64, shuffle=True, seed=7)
     fast.sampler.set_epoch(3)
     reference = list(reference_batches(tiny_mnist, fast.sampler.indices(), batch_size=64))
@@ -40,7 +40,7 @@ def test_a_fit_step_gives_the_weights_of_a_plain_step_on_torchvisions_batch(tiny
     order = train[EpochOrder(len(train), shuffle=True, seed=1).indices()]
     images, labels = next(reference_batches(tiny_mnist, order, batch_size=50))
     torch.manual_seed(1)
-    network = RecurrentClassifier()
+    network = RecurrentNetwork()
     initial = {name: value.clone() for name, value in network.state_dict().items()}
     optimizer = torch.optim.Adam(network.parameters(), lr=0.01, fused=True)  # configs/default.yaml's optimizer
     loss = torch.nn.functional.cross_entropy(network(images), labels)

@@ -7,7 +7,7 @@ from helpers.mnist import IDX_NAMES, make_mnist
 
 from lit_rnn.base.errors import ConfigError
 from lit_rnn.data.batches import TensorBatches
-from lit_rnn.data.datamodule import DataError, MNISTDataModule, load_mnist
+from lit_rnn.data.datamodule import DataError, MNISTDataModule, load_images
 
 
 def setup_data(data_dir, **kwargs) -> MNISTDataModule:
@@ -29,7 +29,7 @@ def test_split_is_the_same_every_time_and_disjoint(tiny_mnist):
     for split in ("train", "val"):
         assert torch.equal(first.splits[split][0], second.splits[split][0])
     train, val = first.splits["train"][0].flatten(1), first.splits["val"][0].flatten(1)
-    images = load_mnist(tiny_mnist, train=True)[0].flatten(1)
+    images = load_images(tiny_mnist, train=True)[0].flatten(1)
     # together the two splits are a permutation of the official training set
     assert sorted(map(bytes, torch.cat([train, val]).numpy())) == sorted(map(bytes, images.numpy()))
     assert not torch.equal(setup_data(tiny_mnist, val_size=100, split_seed=1).splits["val"][0], first.splits["val"][0])
@@ -42,7 +42,7 @@ def test_batches_shapes_dtypes_and_range(tiny_mnist):
     assert labels.shape == (64,) and labels.dtype == torch.int64
     assert 0.0 <= images.min() and images.max() <= 1.0 and images.max() == 1.0
     # scaled exactly as torchvision's ToTensor scales uint8 pixels
-    raw = load_mnist(tiny_mnist, train=False)[0]
+    raw = load_images(tiny_mnist, train=False)[0]
     test_images, _ = next(iter(data.test_dataloader()))
     assert torch.equal(test_images, raw[: len(test_images)].float() / 255)
 
@@ -86,7 +86,7 @@ def test_loader_resumes_mid_epoch_with_the_same_batches():
 
 def test_missing_files_say_where_and_what(tmp_path):
     with pytest.raises(DataError, match=str(tmp_path / "MNIST" / "raw")) as error:
-        load_mnist(tmp_path, train=True)
+        load_images(tmp_path, train=True)
     assert "train-images-idx3-ubyte" in str(error.value)
 
 
@@ -140,7 +140,7 @@ def test_a_malformed_idx_file_is_named_with_what_is_wrong(tmp_path, train, file,
     path = tmp_path / "MNIST" / "raw" / IDX_NAMES[train][file]
     path.write_bytes(content(path.read_bytes()))
     with pytest.raises(DataError, match=re.escape(f"The MNIST file {path} {expected}")) as error:
-        load_mnist(tmp_path, train=train)
+        load_images(tmp_path, train=train)
     assert "\n" not in str(error.value)
 
 
@@ -153,8 +153,8 @@ def test_a_label_outside_0_to_9_is_refused_with_its_value_and_position(tmp_path)
     with pytest.raises(
         DataError, match=re.escape(f"{path} holds the label 10 at position 41 (and 1 more labels outside 0-9)")
     ):
-        load_mnist(tmp_path, train=True)
-    load_mnist(tmp_path, train=False)  # the test files are still fine
+        load_images(tmp_path, train=True)
+    load_images(tmp_path, train=False)  # the test files are still fine
 
 
 @pytest.mark.parametrize(
@@ -168,7 +168,7 @@ def test_a_label_outside_0_to_9_is_refused_with_its_value_and_position(tmp_path)
 def test_a_data_folder_that_cannot_hold_files_says_why(tmp_path, make, expected):
     data_dir = tmp_path / "data"
     make(data_dir)
-    for attempt in (lambda: load_mnist(data_dir, train=True), MNISTDataModule(data_dir=str(data_dir)).prepare_data):
+    for attempt in (lambda: load_images(data_dir, train=True), MNISTDataModule(data_dir=str(data_dir)).prepare_data):
         with pytest.raises(DataError, match=re.escape(f"The data folder {data_dir} {expected}.")):
             attempt()
 

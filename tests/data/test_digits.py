@@ -9,7 +9,7 @@ import torch
 from helpers.drawings import draw_seven
 from PIL import Image
 
-from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.data.datamodule import load_images
 from lit_rnn.data.digits import ImageError, read_digit
 
 
@@ -59,7 +59,7 @@ def test_size_position_and_jpeg_change_little(tmp_path):
 
 def test_mnist_digits_come_back_as_they_were(real_mnist, tmp_path):
     """MNIST's own digits, printed ten times larger in black on white and read back, are nearly unchanged."""
-    images, _ = load_mnist(real_mnist, train=False)
+    images, _ = load_images(real_mnist, train=False)
     differences = []
     for index, image in enumerate(images[:50]):
         path = tmp_path / f"{index}.jpg"

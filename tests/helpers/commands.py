@@ -55,11 +55,11 @@ def checkpoint_accuracy(checkpoint: Path, data_dir: Path) -> float:
     """Accuracy of a checkpoint on the whole test set, in this one process."""
     import torch
 
-    from lit_rnn.data.datamodule import load_mnist
+    from lit_rnn.data.datamodule import load_images
     from lit_rnn.model.classifier import MNISTClassifier
 
     model = MNISTClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    images, labels = load_mnist(data_dir, train=False)
+    images, labels = load_images(data_dir, train=False)
     with torch.no_grad():
         return (model(images.float() / 255).argmax(1) == labels).float().mean().item()
 

@@ -20,7 +20,7 @@ from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error
 from lit_rnn.base.quick_exit import run_then_exit
 
 PROBED = "LIT_RNN_PROBED"  # a variable the tests set for the process
-USER_ERROR = "--model.hidden_size is 0, but it must be 1 or more."
+USER_ERROR = "--model.network.hidden_size is 0, but it must be 1 or more."
 
 
 def torch_facts() -> dict[str, float]:

@@ -28,9 +28,10 @@ def learnable_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images.astype(np.uint8), labels.astype(np.uint8)
 
 
-def make_mnist(root: Path, train_count: int = 600, test_count: int = 200) -> Path:
-    """A data_dir under ``root`` with ``train_count`` training and ``test_count`` test images in MNIST's IDX layout."""
-    raw = root / "MNIST" / "raw"
+def make_mnist(root: Path, train_count: int = 600, test_count: int = 200, folder: str = "MNIST") -> Path:
+    """A data_dir under ``root`` with ``train_count`` training and ``test_count`` test images in MNIST's IDX layout,
+    in ``folder`` (torchvision's name of the dataset: ``FashionMNIST``, ``KMNIST`` for the others of its format)."""
+    raw = root / folder / "raw"
     raw.mkdir(parents=True)
     for train, count in ((True, train_count), (False, test_count)):
         images, labels = learnable_digits(count, seed=int(train))

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.data.datamodule import load_images
 from lit_rnn.logs.figures import HIGH, confusion_matrix_picture, digit_grid
 
 PICTURES = {
@@ -43,7 +43,7 @@ def test_event_files_hold_a_picture_of_each_kind_after_each_validation(events):
 
 
 def test_accuracy_per_digit_adds_up_to_the_test_accuracy(events, tiny_mnist):
-    _, labels = load_mnist(tiny_mnist, train=False)
+    _, labels = load_images(tiny_mnist, train=False)
     per_digit = torch.tensor([events.Scalars(f"test_per_digit/acc_{digit}")[-1].value for digit in range(10)])
     assert ((per_digit * labels.bincount(minlength=10)).sum() / len(labels)).item() == pytest.approx(
         events.Scalars("test/acc")[-1].value, abs=1e-4

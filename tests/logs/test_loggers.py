@@ -136,7 +136,7 @@ def test_the_csv_run_holds_every_metric_the_settings_and_the_pictures(straight):
     workdir, _ = straight
     assert METRICS <= set(csv_points(workdir))
     settings = yaml.safe_load((workdir / RUN / "hparams.yaml").read_text())
-    assert settings["hidden_size"] == 64 and settings["data.batch_size"] == 50
+    assert settings["network.hidden_size"] == 64 and settings["data.batch_size"] == 50
     for tag in PICTURES:
         steps = sorted(int(path.stem.removeprefix("step_")) for path in (workdir / RUN / "images" / tag).glob("*.png"))
         assert steps == {"train": [0], "val": VALIDATION_STEPS, "test": [20]}[tag.split("/")[0]], tag
@@ -152,7 +152,7 @@ def test_the_mlflow_run_holds_every_metric_the_settings_and_the_pictures(straigh
     assert run.info.status == "FINISHED" and run.info.run_name == "version_0"
     assert run.data.tags["lit_rnn.run_folder"] == str((workdir / RUN).resolve())
     assert METRICS <= set(run.data.metrics)
-    assert run.data.params["hidden_size"] == "64" and run.data.params["data.batch_size"] == "50"
+    assert run.data.params["network.hidden_size"] == "64" and run.data.params["data.batch_size"] == "50"
     pictures = {
         Path(artifact.path).relative_to("images").as_posix()
         for folder in client.list_artifacts(run_id, "images")

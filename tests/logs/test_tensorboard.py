@@ -98,4 +98,6 @@ def test_images_list_the_digits_the_confusion_matrices_and_the_mistakes(tensorbo
 def test_hparams_compare_runs_on_real_metrics(tensorboard):
     experiment = ask(f"{tensorboard}/plugin/hparams/experiment", {"experimentName": ""})
     assert {info["name"]["tag"] for info in experiment["metricInfos"]} == {"val/acc_best", "test/acc"}
-    assert {"hidden_size", "cell", "data.batch_size"} <= {info["name"] for info in experiment["hparamInfos"]}
+    assert {"network", "network.hidden_size", "network.cell", "data.batch_size"} <= {
+        info["name"] for info in experiment["hparamInfos"]
+    }

@@ -49,7 +49,9 @@ def test_the_seconds_to_the_first_validation_at_the_target_are_logged_from_then_
     callback.on_train_start(run.trainer, None)
     for clock.now, accuracy in ((103.0, 0.95), (105.5, 0.985), (109.0, 0.97), (112.0, 0.99)):
         run.validate(callback, accuracy)
-    assert run.logged == [None, 5.5, 5.5, 5.5]  # not the later, better validation; not un-reached by a worse one
+    # Infinity until it is reached, so that a monitor finds it at every validation; then not the later, better
+    # validation, and not un-reached by a worse one.
+    assert run.logged == [float("inf"), 5.5, 5.5, 5.5]
 
 
 def test_a_resumed_run_counts_on_from_its_checkpoints_seconds(monkeypatch):

@@ -15,6 +15,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 from lit_rnn.base.errors import ConfigError
 from lit_rnn.fit import main
 from lit_rnn.model.classifier import MNISTClassifier
+from lit_rnn.model.networks.recurrent import RecurrentNetwork
 from lit_rnn.runs.checkpointing import read_checkpoint
 
 SHORT_RUN = (
@@ -93,7 +94,7 @@ def test_the_divergence_check_finds_one_non_finite_weight_and_no_overflow_in_fin
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_label_smoothing_softens_the_training_loss_alone(smoothing):
     torch.manual_seed(0)
-    model = MNISTClassifier(hidden_size=8, label_smoothing=smoothing)
+    model = MNISTClassifier(RecurrentNetwork(hidden_size=8), label_smoothing=smoothing)
     batch = (torch.rand(6, 28, 28), torch.tensor([0, 1, 2, 3, 4, 5]))
     logits = model(batch[0])
     plain = torch.nn.functional.cross_entropy(logits, batch[1])

@@ -18,7 +18,7 @@ def test_step_metrics_are_logged_every_n_steps_with_their_own_steps_values(tiny_
             tiny_mnist,
             workdir,
             monkeypatch,
-            "--model.hidden_size=16",  # a small network: the logging is the same, the steps quicker
+            "--model.network.hidden_size=16",  # a small network: the logging is the same, the steps quicker
             "--trainer.max_steps=12",
             f"--trainer.log_every_n_steps={cadence}",
         )

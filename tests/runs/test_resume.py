@@ -148,3 +148,43 @@ def test_the_plan_writes_nothing(in_tmp, tmp_path):
     assert snapshot(tmp_path) == before and sorted(path.name for path in (tmp_path / "lightning_logs").iterdir()) == [
         "version_0"
     ]
+
+
+RECURRENT = "lit_rnn.model.networks.recurrent.RecurrentNetwork"
+TUTORIAL = {"cell": "lstm", "hidden_size": 64, "num_layers": 1, "dropout": 0.0, "bidirectional": False}
+TUTORIAL_STEPS = {"rows_per_step": 1, "crop_rows": 0, "num_classes": 10}
+
+
+@pytest.mark.parametrize(
+    ("args", "changed"),
+    [
+        (["--model.normalize_input=true"], "--model.normalize_input True (the run's: False)"),
+        (["--model.network.crop_rows=4"], "--model.network.crop_rows 4 (the run's: 0)"),
+        (
+            ["--model.network.cell=gru", "--model.network.rows_per_step=2"],
+            "--model.network.cell 'gru' (the run's: 'lstm'), --model.network.rows_per_step 2 (the run's: 1)",
+        ),
+        (["--model.network=torch.nn.Flatten"], f"--model.network torch.nn.Flatten (the run's: {RECURRENT})"),
+    ],
+)
+@pytest.mark.parametrize("layout", ["today's", "an old run's"])
+def test_a_resume_that_would_train_another_network_is_refused_naming_each_change(
+    args, changed, layout, in_tmp, tmp_path
+):
+    """Settings that change what the network computes, its weights' shapes or not, are the run's for good."""
+    saved = (
+        {"network": {"class_path": RECURRENT, "init_args": {**TUTORIAL, **TUTORIAL_STEPS}}, "normalize_input": False}
+        if layout == "today's"
+        else {**TUTORIAL, "normalize_input": False}  # before networks were components, without the later settings
+    )
+    # An old run saved no rows_per_step nor crop_rows: it trained with their defaults, 1 and 0.
+    checkpoint = saved_run(tmp_path / "lightning_logs" / "version_0", hyper_parameters=saved)
+    assert plan_run(in_tmp("--ckpt_path=last")).run == Path("lightning_logs/version_0")  # its own settings resume
+    with pytest.raises(ConfigError) as refused:
+        plan_run(in_tmp(*args, "--ckpt_path=last"))
+    assert str(refused.value) == (
+        f"The resume would train another network than the run did: {changed}. Resume with the run's own settings "
+        f"(its config.yaml: --config {Path('lightning_logs/version_0/config.yaml')}), or start a new run without "
+        "--ckpt_path."
+    )
+    assert checkpoint.is_file()

@@ -50,6 +50,6 @@ def test_every_checkpoint_records_the_metrics_so_far_so_a_run_stopped_after_its_
     tiny_mnist, tmp_path, monkeypatch
 ):
     # The Trainer alone: fit's own record at the end is not run. One epoch of a small network: it validates once.
-    cli = fit_in_process(tiny_mnist, tmp_path, monkeypatch, "--model.hidden_size=16", "--trainer.max_epochs=1")
+    cli = fit_in_process(tiny_mnist, tmp_path, monkeypatch, "--model.network.hidden_size=16", "--trainer.max_epochs=1")
     recorded = run_results.read(cli.run)["metrics"]
     assert recorded["val/acc_best"] == float(cli.trainer.callback_metrics["val/acc_best"])

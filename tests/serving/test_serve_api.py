@@ -13,7 +13,7 @@ import torch
 from helpers.pictures import bad_requests, seven_png
 from helpers.serving import serving
 
-from lit_rnn.data.datamodule import load_mnist
+from lit_rnn.data.datamodule import load_images
 from lit_rnn.data.digits import decode_digit
 from lit_rnn.runs import results
 from lit_rnn.trained.loading import find_checkpoint, load_network
@@ -53,7 +53,7 @@ def test_a_picture_raw_or_uploaded_gets_the_models_answer(served, tiny_run):
 
 
 def test_pixels_of_test_images_get_the_models_answers(served, tiny_run, tiny_mnist):
-    images, _ = load_mnist(tiny_mnist, train=False)
+    images, _ = load_images(tiny_mnist, train=False)
     images = images[:20].float() / 255
     digits = [httpx.post(f"{served.url}/predict", json={"pixels": image.tolist()}).json()["digit"] for image in images]
     assert digits == expected(tiny_run, images).argmax(dim=1).tolist()
@@ -64,11 +64,17 @@ def test_health_info_and_the_description_of_every_field(served, tiny_run):
     model = httpx.get(f"{served.url}/info").json()["model"]
     run = tiny_run / "lightning_logs" / "version_0"
     assert (tiny_run / model["checkpoint"]).resolve() == find_checkpoint("best", tiny_run / "lightning_logs").resolve()
-    assert model["run"] == "lightning_logs/version_0" and model["settings"]["cell"] == "lstm"
+    assert model["run"] == "lightning_logs/version_0" and model["settings"]["network"]["init_args"]["cell"] == "lstm"
+    assert (model["network"], model["dataset"], model["class_names"]) == (
+        "RecurrentNetwork",
+        "MNIST",
+        list("0123456789"),
+    )
+    assert model["probabilities_by_row"] is True and model["no_probabilities_by_row"] is None
     assert model["test_accuracy"] == results.read(run)["metrics"]["test/acc"]
     schema = httpx.get(f"{served.url}/openapi.json").json()
     fields = schema["components"]["schemas"]["Prediction"]["properties"]
-    assert set(fields) == {"digit", "probability", "probabilities", "image", "probabilities_by_row"}
+    assert set(fields) == {"digit", "class_name", "probability", "probabilities", "image", "probabilities_by_row"}
     assert all(field["description"] for field in fields.values())
     assert "image/*" in schema["paths"]["/predict"]["post"]["requestBody"]["content"]
     assert "<canvas" in httpx.get(f"{served.url}/").text

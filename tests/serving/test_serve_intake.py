@@ -12,12 +12,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from torchvision.datasets import FashionMNIST
 
 from lit_rnn.data.digits import decode_digit
-from lit_rnn.model.network import RecurrentClassifier
+from lit_rnn.model.networks.recurrent import RecurrentNetwork
 from lit_rnn.serving.digit_api import answer_bodies, read_digits
 from lit_rnn.serving.intake import Intake, image_of
 
+DIGITS = [str(digit) for digit in range(10)]
 MAX_PAYLOAD = 200_000
 
 
@@ -90,17 +92,17 @@ def test_the_api_key_guards_all_but_the_page_and_health():
 
 
 def test_the_answer_holds_the_opinion_by_row_ending_in_the_answer():
-    network = RecurrentClassifier(hidden_size=8).eval()
+    network = RecurrentNetwork(hidden_size=8).eval()
     images = torch.rand(3, 28, 28)
-    answers = read_digits(network, images, by_row=True)
+    answers = read_digits(network, images, by_row=True, class_names=DIGITS)
     expected = network(images).softmax(dim=1)
     for answer, probabilities in zip(answers, expected):
-        assert answer["digit"] == probabilities.argmax().item()
+        assert answer["digit"] == probabilities.argmax().item() and answer["class_name"] == str(answer["digit"])
         assert answer["probabilities"] == pytest.approx(probabilities.tolist(), abs=1e-4)
         assert answer["probabilities_by_row"][-1] == answer["probabilities"]
         assert len(answer["probabilities_by_row"]) == 28 and len(answer["image"]) == 28
     assert (
-        read_digits(RecurrentClassifier(hidden_size=8, bidirectional=True).eval(), images, by_row=False)[0][
+        read_digits(RecurrentNetwork(hidden_size=8, bidirectional=True).eval(), images, False, DIGITS)[0][
             "probabilities_by_row"
         ]
         is None
@@ -109,15 +111,17 @@ def test_the_answer_holds_the_opinion_by_row_ending_in_the_answer():
 
 def test_the_answers_json_is_json_dumps_of_the_answer():
     for bidirectional in (False, True):
-        network = RecurrentClassifier(hidden_size=8, bidirectional=bidirectional).eval()
+        network = RecurrentNetwork(hidden_size=8, bidirectional=bidirectional).eval()
         images = torch.cat([torch.rand(5, 28, 28), torch.zeros(1, 28, 28), torch.ones(1, 28, 28)])
         images[0, 0, :3] = torch.tensor([0.00005, 0.00015, 0.99995])  # halfway between two steps: rounded to even
-        answers = read_digits(network, images, by_row=not bidirectional)
-        assert answer_bodies(network, images, by_row=not bidirectional) == [
-            json.dumps(answer, allow_nan=False).encode() for answer in answers
-        ]
+        for names in (DIGITS, FashionMNIST.classes):  # "T-shirt/top", as json.dumps writes it
+            answers = read_digits(network, images, not bidirectional, names)
+            assert answer_bodies(network, images, not bidirectional, names) == [
+                json.dumps(answer, allow_nan=False).encode() for answer in answers
+            ]
+            assert {answer["class_name"] for answer in answers} <= set(names)
     with pytest.raises(ValueError, match="NaN"):
-        answer_bodies(network, torch.full((1, 28, 28), float("nan")), by_row=False)
+        answer_bodies(network, torch.full((1, 28, 28), float("nan")), False, DIGITS)
 
 
 def test_a_port_in_use_is_one_line_before_the_model_loads(tmp_path, capsys):

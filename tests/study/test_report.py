@@ -12,7 +12,7 @@ from optuna.trial import TrialState, create_trial
 
 from lit_rnn.study.report import NoTrialCompleted, print_cells, report, trial_line
 
-CELL, SEED = "model.cell", "seed_everything"
+CELL, SEED = "model.network.cell", "seed_everything"
 DISTRIBUTIONS = {CELL: CategoricalDistribution(["gru", "lstm"]), SEED: CategoricalDistribution([1, 2])}
 
 
@@ -42,11 +42,11 @@ def test_a_trial_line_names_its_settings_result_state_time_and_the_best_so_far()
     )
     first, failed, best = study.get_trials()
     assert trial_line(study, first, "val/acc_best") == (
-        "trial 0: model.cell=gru seed_everything=1: val/acc_best 0.9100 (complete, 12.3 s); "
+        "trial 0: model.network.cell=gru seed_everything=1: val/acc_best 0.9100 (complete, 12.3 s); "
         "best so far: trial 2 (0.9500)"
     )
     assert trial_line(study, failed, "val/acc_best") == (
-        "trial 1: model.cell=lstm seed_everything=1: Training diverged at step 1 (fail); best so far: trial 2 (0.9500)"
+        "trial 1: model.network.cell=lstm seed_everything=1: Training diverged at step 1 (fail); best so far: trial 2 (0.9500)"
     )
     assert trial_line(study, best, "val/acc_best").endswith(
         ": val/acc_best 0.9500 (complete); best so far: trial 2 (0.9500)"
@@ -60,7 +60,7 @@ def test_the_best_so_far_follows_the_direction_and_before_any_trial_completes_sa
     )
     pruned = study_of(trial("gru", 1, None, TrialState.PRUNED))
     assert trial_line(pruned, pruned.trials[0], "val/loss") == (
-        "trial 0: model.cell=gru seed_everything=1:  (pruned); no trial complete yet"
+        "trial 0: model.network.cell=gru seed_everything=1:  (pruned); no trial complete yet"
     )
 
 
@@ -75,8 +75,8 @@ def test_each_setting_gets_the_mean_and_spread_of_its_test_accuracy_over_the_see
     assert capsys.readouterr().out.splitlines() == [
         "",
         "Per setting, over the seeds:",
-        f"  model.cell=gru: test/acc 0.8500 ± {math.sqrt(0.005):.4f} over 2 seeds, training 15.0 s on average",
-        "  model.cell=lstm: test/acc 0.9500 ± 0.0000 over 1 seed, training 30.0 s on average",
+        f"  model.network.cell=gru: test/acc 0.8500 ± {math.sqrt(0.005):.4f} over 2 seeds, training 15.0 s on average",
+        "  model.network.cell=lstm: test/acc 0.9500 ± 0.0000 over 1 seed, training 30.0 s on average",
     ]
 
 
@@ -98,12 +98,12 @@ def test_the_report_lists_every_trial_the_seeds_spread_and_writes_the_best_trial
     assert f"\n4 trials in {folder}:\n" in out
     table = re.findall(r"^  trial \d: .*$", out, re.M)
     assert table == [
-        "  trial 0: model.cell=gru seed_everything=1: val/acc_best 0.9000 (complete, 1.0 s)",
-        "  trial 1: model.cell=gru seed_everything=2: val/acc_best 0.9200 (complete, 1.0 s)",
-        "  trial 2: model.cell=lstm seed_everything=1: val/acc_best 0.9700 (complete, 2.0 s)",
-        "  trial 3: model.cell=lstm seed_everything=2: fit exited with -9 (fail)",
+        "  trial 0: model.network.cell=gru seed_everything=1: val/acc_best 0.9000 (complete, 1.0 s)",
+        "  trial 1: model.network.cell=gru seed_everything=2: val/acc_best 0.9200 (complete, 1.0 s)",
+        "  trial 2: model.network.cell=lstm seed_everything=1: val/acc_best 0.9700 (complete, 2.0 s)",
+        "  trial 3: model.network.cell=lstm seed_everything=2: fit exited with -9 (fail)",
     ]
-    assert "  model.cell=gru: test/acc 0.9000 ± 0.0141 over 2 seeds, training 1.0 s on average" in out
+    assert "  model.network.cell=gru: test/acc 0.9000 ± 0.0141 over 2 seeds, training 1.0 s on average" in out
     assert yaml.safe_load((folder / "best.yaml").read_text()) == {"given": {CELL: "lstm", SEED: 1}}
     assert (
         f"Best: trial 2, val/acc_best 0.9700 ({{'{CELL}': 'lstm', '{SEED}': 1}}). Its config: {folder / 'best.yaml'}; "

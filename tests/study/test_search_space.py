@@ -11,20 +11,20 @@ from lit_rnn.study.search_space import Range, corners, grid, labels, parse_space
 
 SGD = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}
 SPACE = {
-    "model.cell": ["rnn", "gru", "lstm"],
+    "model.network.cell": ["rnn", "gru", "lstm"],
     "model.optimizer": [SGD, {"class_path": "torch.optim.Adam"}],
     "model.optimizer.init_args.lr": {"low": 0.001, "high": 0.03, "log": True},
-    "model.hidden_size": {"low": 32, "high": 128, "step": 32},
-    "model.dropout": {"low": 0.0, "high": 0.5, "step": 0.1},
-    "model.num_layers": {"low": 1, "high": 3},
+    "model.network.hidden_size": {"low": 32, "high": 128, "step": 32},
+    "model.network.dropout": {"low": 0.0, "high": 0.5, "step": 0.1},
+    "model.network.num_layers": {"low": 1, "high": 3},
 }
 
 
 def test_choices_stay_lists_and_ranges_become_ranges_whole_only_when_their_ends_and_step_are():
     dimensions = parse_space(SPACE)
-    assert dimensions["model.cell"] == ["rnn", "gru", "lstm"]
+    assert dimensions["model.network.cell"] == ["rnn", "gru", "lstm"]
     assert dimensions["model.optimizer.init_args.lr"] == Range(0.001, 0.03, None, True)
-    assert dimensions["model.hidden_size"] == Range(32, 128, 32)
+    assert dimensions["model.network.hidden_size"] == Range(32, 128, 32)
     assert [dimensions[key].whole for key in SPACE if isinstance(dimensions[key], Range)] == [False, True, False, True]
     assert not Range(1, 10.0).whole and not Range(1, 10, 0.5).whole and not Range(True, 3).whole
 
@@ -34,18 +34,21 @@ def test_a_trial_draws_each_dimension_within_its_range_and_a_class_choice_as_the
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     drawn = [suggest(study.ask(), dimensions) for _ in range(20)]
     for values in drawn:
-        assert values["model.cell"] in SPACE["model.cell"]
+        assert values["model.network.cell"] in SPACE["model.network.cell"]
         assert values["model.optimizer"] in SPACE["model.optimizer"]  # the mapping, not its JSON text
         assert 0.001 <= values["model.optimizer.init_args.lr"] <= 0.03
-        assert values["model.hidden_size"] in (32, 64, 96, 128) and type(values["model.hidden_size"]) is int
-        assert values["model.num_layers"] in (1, 2, 3) and type(values["model.num_layers"]) is int
-        assert min(abs(values["model.dropout"] - 0.1 * k) for k in range(6)) < 1e-9
+        assert (
+            values["model.network.hidden_size"] in (32, 64, 96, 128)
+            and type(values["model.network.hidden_size"]) is int
+        )
+        assert values["model.network.num_layers"] in (1, 2, 3) and type(values["model.network.num_layers"]) is int
+        assert min(abs(values["model.network.dropout"] - 0.1 * k) for k in range(6)) < 1e-9
     assert {values["model.optimizer"]["class_path"] for values in drawn} == {"torch.optim.SGD", "torch.optim.Adam"}
     (trial,) = study.get_trials()[:1]
     assert isinstance(trial.distributions["model.optimizer.init_args.lr"], optuna.distributions.FloatDistribution)
     assert trial.distributions["model.optimizer.init_args.lr"].log
-    assert isinstance(trial.distributions["model.hidden_size"], optuna.distributions.IntDistribution)
-    assert trial.distributions["model.hidden_size"].step == 32
+    assert isinstance(trial.distributions["model.network.hidden_size"], optuna.distributions.IntDistribution)
+    assert trial.distributions["model.network.hidden_size"].step == 32
 
 
 def test_a_fixed_trial_gets_the_choice_its_label_names():
@@ -59,8 +62,8 @@ def test_labels_keep_plain_values_and_give_anything_else_as_its_json_text():
 
 
 def test_the_grid_of_a_space_of_choices_lists_each_choice_as_optuna_takes_it():
-    assert grid(parse_space({"model.cell": ["gru", "lstm"], "model.optimizer": [SGD]})) == {
-        "model.cell": ["gru", "lstm"],
+    assert grid(parse_space({"model.network.cell": ["gru", "lstm"], "model.optimizer": [SGD]})) == {
+        "model.network.cell": ["gru", "lstm"],
         "model.optimizer": [json.dumps(SGD)],
     }
 
@@ -68,10 +71,13 @@ def test_the_grid_of_a_space_of_choices_lists_each_choice_as_optuna_takes_it():
 @pytest.mark.parametrize(
     ("space", "problem"),
     [
-        ({"model.cell": ["gru"], "model.hidden_size": {"low": 8, "high": 16}}, "but model.hidden_size is a range:"),
         (
-            {"model.hidden_size": {"low": 8, "high": 16}, "model.dropout": {"low": 0.0, "high": 0.5}},
-            "but model.hidden_size, model.dropout are ranges:",
+            {"model.network.cell": ["gru"], "model.network.hidden_size": {"low": 8, "high": 16}},
+            "but model.network.hidden_size is a range:",
+        ),
+        (
+            {"model.network.hidden_size": {"low": 8, "high": 16}, "model.network.dropout": {"low": 0.0, "high": 0.5}},
+            "but model.network.hidden_size, model.network.dropout are ranges:",
         ),
     ],
 )
@@ -84,12 +90,14 @@ def test_a_grid_over_a_range_is_refused_naming_the_ranges(space, problem):
 
 
 def test_the_corners_are_each_choice_and_each_end_of_each_range():
-    dimensions = parse_space({"model.cell": ["gru", "lstm"], "model.hidden_size": {"low": 8, "high": 64, "step": 8}})
+    dimensions = parse_space(
+        {"model.network.cell": ["gru", "lstm"], "model.network.hidden_size": {"low": 8, "high": 64, "step": 8}}
+    )
     assert corners(dimensions) == [
-        {"model.cell": "gru"},
-        {"model.cell": "lstm"},
-        {"model.hidden_size": 8},
-        {"model.hidden_size": 64},
+        {"model.network.cell": "gru"},
+        {"model.network.cell": "lstm"},
+        {"model.network.hidden_size": 8},
+        {"model.network.hidden_size": 64},
     ]
 
 
@@ -120,7 +128,7 @@ def test_the_corners_are_each_choice_and_each_end_of_each_range():
 )
 def test_a_malformed_dimension_is_refused_naming_its_key_and_what_to_give(given, problem):
     with pytest.raises(ConfigError) as refused:
-        parse_space({"model.cell": ["gru"], "model.x": given})
+        parse_space({"model.network.cell": ["gru"], "model.x": given})
     assert str(refused.value).startswith(f"--sweep.space's model.x {problem}")
 
 

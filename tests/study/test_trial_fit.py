@@ -24,19 +24,19 @@ REPORT = {
 
 def test_each_value_is_one_key_equals_value_argument_strings_as_they_are_the_rest_as_json():
     values = {
-        "model.cell": "gru",
+        "model.network.cell": "gru",
         "model.optimizer.init_args.lr": 0.01,
-        "model.hidden_size": 64,
-        "model.bidirectional": True,
+        "model.network.hidden_size": 64,
+        "model.network.bidirectional": True,
         "trainer.max_steps": None,
         "model.optimizer": SGD,
         "data.val_size": 1e-05,
     }
     assert setting_arguments(values) == [
-        "--model.cell=gru",
+        "--model.network.cell=gru",
         "--model.optimizer.init_args.lr=0.01",
-        "--model.hidden_size=64",
-        "--model.bidirectional=true",
+        "--model.network.hidden_size=64",
+        "--model.network.bidirectional=true",
         "--trainer.max_steps=null",
         '--model.optimizer={"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}',
         "--data.val_size=1e-05",
@@ -54,10 +54,10 @@ def test_the_run_goes_into_the_trials_folder_through_the_loggers_save_dir_and_na
 @pytest.mark.parametrize("resume", [False, True])
 def test_the_arguments_are_the_base_config_with_the_values_the_run_and_the_report_to_the_study(resume):
     run = Path("sweeps/loss/trial_4/version_0")
-    arguments = fit_arguments(Path("sweeps/loss/base.yaml"), {"model.cell": "gru"}, run, REPORT, resume)
+    arguments = fit_arguments(Path("sweeps/loss/base.yaml"), {"model.network.cell": "gru"}, run, REPORT, resume)
     assert arguments == [
         f"--config={Path('sweeps/loss/base.yaml')}",
-        "--model.cell=gru",
+        "--model.network.cell=gru",
         *run_arguments(run),
         "--trainer.callbacks+=lit_rnn.study.reporting.ReportToStudy",
         "--trainer.callbacks.storage=sqlite:///sweeps/loss/study.db",
@@ -73,12 +73,18 @@ def test_fit_parses_the_trials_command_into_its_settings_its_run_and_its_report(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["lit_rnn.fit"])
     (tmp_path / "base.yaml").write_text(f"data: {{data_dir: {tiny_mnist}}}\ntrainer: {{max_epochs: 3}}\n")
-    values = {"model.cell": "gru", "model.optimizer": SGD, "model.hidden_size": 32, "model.bidirectional": True}
+    values = {
+        "model.network.cell": "gru",
+        "model.optimizer": SGD,
+        "model.network.hidden_size": 32,
+        "model.network.bidirectional": True,
+    }
     report = {**REPORT, "pruner": "hyperband"}
     arguments = fit_arguments(Path("base.yaml"), values, Path("sweeps/loss/trial_4/version_0"), report, resume=True)
 
     config = fit_config(arguments)
-    assert (config.model.cell, config.model.hidden_size, config.model.bidirectional) == ("gru", 32, True)
+    network = config.model.network.init_args
+    assert (network.cell, network.hidden_size, network.bidirectional) == ("gru", 32, True)
     assert config.model.optimizer.class_path == "torch.optim.SGD" and config.model.optimizer.init_args.lr == 0.1
     assert config.trainer.max_epochs == 3 and config.ckpt_path == "last"
     logger = config.trainer.logger.init_args
@@ -92,8 +98,8 @@ def test_a_trial_whose_fit_said_nothing_failed_by_its_exit_code():
 
 
 def test_a_users_error_is_the_sentence_fit_said_and_a_bug_is_its_type_and_message():
-    assert failure(2, ConfigError("--model.hidden_size is 0, but it must be 1 or more.")) == (
-        "--model.hidden_size is 0, but it must be 1 or more."
+    assert failure(2, ConfigError("--model.network.hidden_size is 0, but it must be 1 or more.")) == (
+        "--model.network.hidden_size is 0, but it must be 1 or more."
     )
     assert failure(1, RuntimeError("CUDA out of memory.\nTried to allocate 2 GiB")) == (
         "RuntimeError: CUDA out of memory. ... Tried to allocate 2 GiB"

@@ -13,6 +13,7 @@ from helpers.drawings import draw_seven
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 from lit_rnn.model.classifier import MNISTClassifier
+from lit_rnn.model.networks.recurrent import RecurrentNetwork
 from lit_rnn.predict import main
 from lit_rnn.trained.loading import load_network
 
@@ -75,24 +76,33 @@ def importable(tmp_path, monkeypatch):
     sys.modules.pop("sideeffect", None)  # so that the next test's import runs the module again
 
 
-@pytest.mark.parametrize("cell", ["lstm", "sideeffect"])
-def test_nothing_a_checkpoint_names_is_ever_imported(tiny_run, importable, monkeypatch, cell, capsys):
+@pytest.mark.parametrize("named", ["nothing", "as an argument", "as the network"])
+def test_nothing_a_checkpoint_names_is_ever_imported(tiny_run, importable, monkeypatch, named, capsys):
     """A crafted checkpoint names a module that leaves a file when imported, where Lightning would import it."""
     (best,) = (tiny_run / CHECKPOINTS).glob("best-*.ckpt")
     checkpoint = torch.load(best, weights_only=True)
     # Lightning's loader hands the hyperparameters to jsonargparse, which imports the class_path they name.
-    checkpoint["hyper_parameters"].update(cell=cell, optimizer={"class_path": "sideeffect.Nothing"})
+    checkpoint["hyper_parameters"]["optimizer"] = {"class_path": "sideeffect.Nothing"}
+    network = checkpoint["hyper_parameters"]["network"]
+    if named == "as an argument":
+        network["init_args"]["cell"] = "sideeffect"
+    elif named == "as the network":
+        network["class_path"] = "sideeffect.Nothing"
     crafted = importable / "crafted.ckpt"
     torch.save(checkpoint, crafted)
     monkeypatch.chdir(tiny_run)
-    if cell != "lstm":
+    if named != "nothing":
         with pytest.raises(SystemExit) as exit:
             main(["--ckpt_path", str(crafted), "--indices", "0"])
         assert exit.value.code == 2 and not (importable / "IMPORTED").exists()
         (line,) = capsys.readouterr().err.splitlines()
         assert line.startswith(
             f"error: The checkpoint {crafted} holds model settings that cannot be built "
-            "(--model.cell is 'sideeffect', but it must be one of 'lstm', 'gru', 'rnn'.)"
+            "(--model.network.cell is 'sideeffect', but it must be one of 'lstm', 'gru', 'rnn'.)"
+            if named == "as an argument"
+            else f"error: The checkpoint {crafted} names the network sideeffect.Nothing, which is not one of lit_rnn's "
+            "networks, so nothing of it was imported. If sideeffect is your own code and you trust this checkpoint, "
+            "allow it with --allow_module sideeffect."
         )
         return
     main(["--ckpt_path", str(crafted), "--indices", "0"])
@@ -104,16 +114,31 @@ def test_nothing_a_checkpoint_names_is_ever_imported(tiny_run, importable, monke
     assert (importable / "IMPORTED").exists()
 
 
+RECURRENT = "lit_rnn.model.networks.recurrent.RecurrentNetwork"
+
+
 @pytest.mark.parametrize(
-    "settings", [{}, {"cell": "gru", "hidden_size": 12, "rows_per_step": 2, "crop_rows": 4}], ids=["older", "stepped"]
+    "saved, normalize_input",
+    [
+        ({"cell": "lstm", "hidden_size": 64}, False),  # an old run: the recurrent settings were the model's own
+        ({"cell": "gru", "hidden_size": 12, "rows_per_step": 2, "crop_rows": 4, "normalize_input": True}, True),
+        ({"network": {"class_path": RECURRENT, "init_args": {"cell": "gru", "hidden_size": 12}}}, False),
+        ({"network": {"class_path": RECURRENT, "init_args": {"crop_rows": 2}}, "normalize_input": True}, True),
+    ],
+    ids=["older", "older stepped and standardized", "a component", "a standardized component"],
 )
-def test_the_network_is_rebuilt_as_it_was_trained(settings, tmp_path):
-    """Every setting that shapes the network comes back from the checkpoint; a checkpoint written before a setting
-    existed (its hyperparameters lack it) gets the setting's default, the network it was trained as."""
-    model = MNISTClassifier(**settings)
-    saved = {key: value for key, value in model.hparams.items() if key in settings or key in ("cell", "hidden_size")}
+def test_the_network_is_rebuilt_as_it_was_trained(saved, normalize_input, tmp_path):
+    """Every setting that shapes the network comes back from the checkpoint, in today's layout or an old run's; a
+    setting the checkpoint lacks (written before it existed) gets its default, the network it was trained as."""
+    init_args = saved.get("network", {}).get("init_args") or {
+        key: saved[key] for key in saved if key != "normalize_input"
+    }
+    model = MNISTClassifier(RecurrentNetwork(**init_args), normalize_input=normalize_input)
+    if normalize_input:
+        model.standardize.set_statistics(0.1307, 0.3081)  # MNIST's, which old runs standardized by
     torch.save(lightning_like_checkpoint(state_dict=model.state_dict(), hyper_parameters=saved), tmp_path / "m.ckpt")
     trained = load_network(tmp_path / "m.ckpt")
     images = torch.rand(3, 28, 28)
-    torch.testing.assert_close(trained.network(images), model.network.eval()(images))
-    assert {key: trained.architecture[key] for key in settings} == settings
+    torch.testing.assert_close(trained.network(images), model.eval()(images))
+    assert trained.settings["network"] == {"class_path": RECURRENT, "init_args": init_args}
+    assert trained.settings["normalize_input"] is normalize_input
