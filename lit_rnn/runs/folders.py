@@ -20,6 +20,7 @@ from lit_rnn.base.file_locks import try_lock
 from lit_rnn.base.private_apis import best_model_path
 from lit_rnn.base.yaml_files import YAMLFileError, read_yaml
 from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, CheckpointError, read_checkpoint
+from lit_rnn.runs.old_runs import upgrade_config
 
 LOG_ROOT = Path("lightning_logs")
 RUN_PREFIX = "version_"
@@ -139,8 +140,8 @@ def given_back_on_failure() -> Iterator[None]:
 
 
 def run_config(run: Path) -> dict[str, Any]:
-    """The settings in the run's ``config.yaml``, as given to its fit; empty where it has none (a run fitted from
-    Python, or one whose file was moved away).
+    """The settings in the run's ``config.yaml``, as given to its fit (an old run's read as today's); empty where it
+    has none (a run fitted from Python, or one whose file was moved away).
 
     Raises:
         YAMLFileError: the file is there but is not a run's settings.
@@ -152,7 +153,7 @@ def run_config(run: Path) -> dict[str, Any]:
     settings = read_yaml(path, fix)
     if not isinstance(settings, dict) or not isinstance(settings.get("trainer", {}), dict):
         raise YAMLFileError(f"{path} is not a run's settings (a mapping with trainer, model and data). {fix}")
-    return settings
+    return upgrade_config(settings)
 
 
 def in_use(run: Path) -> bool:

@@ -15,6 +15,7 @@ from helpers.commands import TESTS
 from helpers.serving import serving
 
 from lit_rnn import export, fit, predict, test
+from lit_rnn.runs.old_runs import upgrade_config
 from lit_rnn.trained.loading import load_network
 
 OLD_RUNS = [TESTS / "fixtures" / "run_from_ca286ea", TESTS / "fixtures" / "run_from_4ceb48b"]
@@ -60,13 +61,18 @@ def test_an_old_run_tests_predicts_and_exports(old_run, tiny_mnist):
     [
         ("lit_rnn.profiling", "NoProfiler"),
         ("lit_rnn.trial_reporting", "ReportToStudy"),
-        ("lit_rnn.model", "MNISTClassifier"),
-        ("lit_rnn.data", "MNISTDataModule"),
         ("lit_rnn.callbacks", "HyperparametersWithMetrics"),
+        ("lit_rnn.checkpointing", "RunCheckpoint"),
     ],
 )
-def test_the_classes_a_config_of_an_old_run_may_name_are_found_by_their_old_paths(old, name):
-    assert isinstance(getattr(importlib.import_module(old), name), type)
+def test_a_class_an_old_config_names_by_its_module_before_the_rooms_is_read_at_its_path_now(old, name):
+    config = {"trainer": {"callbacks": [{"class_path": f"{old}.{name}"}], "profiler": {"class_path": f"{old}.{name}"}}}
+    upgraded = upgrade_config(config)
+    current = upgraded["trainer"]["profiler"]["class_path"]
+    assert current == upgraded["trainer"]["callbacks"][0]["class_path"] != f"{old}.{name}"
+    module, _, attribute = current.rpartition(".")
+    assert isinstance(getattr(importlib.import_module(module), attribute), type)
+    assert old not in sys.modules  # nothing imports an old path: no hook keeps it importable
 
 
 def test_an_old_standardized_run_predicts_as_it_did(old_run, tiny_mnist):
