@@ -81,6 +81,11 @@ def summarize_parse_error(message: str) -> str:
     if keys and required and class_path:
         names = ", ".join(f"--{keys[0]}.{name.strip()}" for name in required.group(1).split(","))
         return f"--{keys[0]} is {class_path.group(1)}, which needs {names}: give it a value."
+    unknown = re.search(r"Option '(\w+)' is not accepted", message)
+    named = re.search(r"class_path[ =]'([\w.]+)'", message)
+    if keys and unknown and named:
+        named, option = named.group(1), unknown.group(1)
+        return f"--{keys[0]}.{option} is not an argument of {named} (each is given by its whole name)."
     sentence = " ".join(line.strip() for line in message.strip().splitlines())
     return sentence if sentence.endswith(".") else sentence + "."
 

@@ -110,7 +110,12 @@ class LitRNNCLI(LightningCLI):
                     "profiler": {"class_path": f"{NoProfiler.__module__}.{NoProfiler.__name__}"},
                 },
                 # A bad value raises, so that the entry point prints one message instead of the whole usage.
-                parser_kwargs={"default_config_files": [str(DEFAULT_CONFIG)], "exit_on_error": False},
+                # Options by their whole names: --model.hidden would otherwise be taken for another option it begins.
+                parser_kwargs={
+                    "default_config_files": [str(DEFAULT_CONFIG)],
+                    "exit_on_error": False,
+                    "allow_abbrev": False,
+                },
                 save_config_callback=KeepConfigWhenResuming,
                 auto_configure_optimizers=False,
                 **kwargs,

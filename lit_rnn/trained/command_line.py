@@ -23,7 +23,8 @@ def trained_model_command(command: str, description: str, data_use: str | None) 
     """The command line of ``python -m lit_rnn.COMMAND``, with the options every command on a trained model has:
     ``--ckpt_path`` (which model), ``--allow_module`` (whose networks it may rebuild) and ``--data.data_dir`` (where
     its dataset's files are, for ``data_use``; None for a command that reads none)."""
-    parser = CommandLine(prog=f"python -m lit_rnn.{command}", description=description)
+    # Each option by its whole name: an abbreviation (--indic for --indices) could come to mean another option.
+    parser = CommandLine(prog=f"python -m lit_rnn.{command}", description=description, allow_abbrev=False)
     parser.add_argument(
         "--ckpt_path",
         default="best",

@@ -87,3 +87,36 @@ def test_a_class_missing_a_required_argument_names_it(capsys, monkeypatch):
         "error: --model.scheduler is torch.optim.lr_scheduler.StepLR, which needs --model.scheduler.step_size: give it a "
         "value. Run with --help to see the options."
     ]
+
+
+RECURRENT = "lit_rnn.model.networks.recurrent.RecurrentNetwork"
+
+
+@pytest.mark.parametrize(
+    "argument, expected",
+    [
+        ("--model.network.hidden=8", f"--model.network.hidden is not an argument of {RECURRENT} (each is given by its"),
+        ("--model.optimizer.l=0.1", "--model.optimizer.l is not an argument of torch.optim.Adam (each is given by its"),
+        ("--trainer.max_ep=2", "unrecognized arguments: --trainer.max_ep=2."),
+        ("--model.label_smooth=0.1", "unrecognized arguments: --model.label_smooth=0.1."),
+        ("--seed_every=3", "unrecognized arguments: --seed_every=3."),
+    ],
+)
+def test_an_abbreviated_option_is_refused_not_taken_for_the_option_it_begins(argument, expected, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["lit_rnn.fit"])
+    with pytest.raises(SystemExit) as exit:
+        fit(["--print_config", argument])
+    assert exit.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {expected}") and line.endswith("Run with --help to see the options.")
+
+
+@pytest.mark.parametrize("command", ["predict", "test", "export", "serve"])
+def test_the_trained_model_commands_refuse_abbreviations_too(command, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as exit:
+        importlib.import_module(f"lit_rnn.{command}").main(["--ckpt_pat=best"])
+    assert exit.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: unrecognized arguments: --ckpt_pat=best.")
