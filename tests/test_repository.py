@@ -1,4 +1,4 @@
-"""The repository holds what its README names: a file left out of git (an ignore rule that matched too much, a file
+"""The repository holds what its README and docs/ name: a file left out of git (an ignore rule that matched too much, a file
 never added) works in the checkout that made it and fails in every clone."""
 
 import re
@@ -13,7 +13,8 @@ NAMED_PATH = re.compile(r"\b((?:configs|benchmarks|lit_rnn|docs|tests|\.ci)/[\w.
 
 
 def named_paths() -> list[str]:
-    return sorted(set(NAMED_PATH.findall((REPO / "README.md").read_text())))
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    return sorted({path for page in pages for path in NAMED_PATH.findall(page.read_text())})
 
 
 def test_the_readme_names_files_of_the_repository():
@@ -22,6 +23,6 @@ def test_the_readme_names_files_of_the_repository():
 
 @pytest.mark.skipif(not (REPO / ".git").exists(), reason="not a git checkout")
 @pytest.mark.parametrize("path", named_paths())
-def test_every_file_the_readme_names_is_in_git(path):
+def test_every_file_the_readme_and_docs_name_is_in_git(path):
     tracked = subprocess.run(["git", "ls-files", "--error-unmatch", path], cwd=REPO, capture_output=True, text=True)
     assert tracked.returncode == 0, f"{path} is named in the README but is not in git: {tracked.stderr.strip()}"
