@@ -20,12 +20,10 @@ NETWORKS = sorted((REPO / "configs" / "networks").glob("*.yaml"))
 
 
 def network_args(data_dir, config, *extra: str) -> list[str]:
-    """The network's config, on the tiny data: two epochs of 10 steps, a recovery checkpoint every 4 steps."""
-    # The config first: the tiny run's batches and length override its own.
-    return [
-        f"--config={config}",
-        *tiny_fit_args(data_dir, "--trainer.max_epochs=2", "--recovery.every_n_steps=4", *extra),
-    ]
+    """The network's config, on the tiny data: two epochs of 10 steps, each validated (the shipped configs validate
+    once, after their own last epoch), a recovery checkpoint every 4 steps."""
+    run = ("--trainer.max_epochs=2", "--trainer.check_val_every_n_epoch=1", "--recovery.every_n_steps=4")
+    return [f"--config={config}", *tiny_fit_args(data_dir, *run, *extra)]  # the config first: the tiny run overrides it
 
 
 @pytest.fixture(scope="module", params=NETWORKS, ids=[path.stem for path in NETWORKS])
