@@ -50,7 +50,7 @@ def test_logits_have_a_row_per_image_and_a_column_per_class(network_class, setti
         (cnn.weight_count, {"channels": 3, "blocks": 5, "kernel_size": 3, "hidden": 0}),
         (transformer.weight_count, {"d_model": 64, "num_heads": 4, "num_layers": 2, "dim_feedforward": 128}),
         (transformer.weight_count, {"d_model": 6, "num_heads": 3, "num_layers": 3, "dim_feedforward": 5}),
-        (mingru.weight_count, {"hidden_size": 128, "num_layers": 2}),
+        (mingru.weight_count, {"hidden_size": 96, "num_layers": 4}),
         (mingru.weight_count, {"hidden_size": 7, "num_layers": 1, "num_classes": 3}),
     ],
 )
@@ -124,9 +124,9 @@ def test_the_opinion_after_a_row_reads_no_later_row_and_ends_with_the_answer(net
 
 
 def sequential_min_gru(layer, inputs):
-    """The paper's recurrence, one step after another: h_t = (1 - z_t) h_{t-1} + z_t g(h~_t), from h_0 = 0."""
+    """The paper's recurrence, one step after another: h_t = (1 - z_t) h_{t-1} + z_t h~_t, from h_0 = 0."""
     gate, candidate = layer.gate_and_candidate(inputs).chunk(2, dim=-1)
-    write, candidate = torch.sigmoid(gate), torch.where(candidate >= 0, candidate + 0.5, torch.sigmoid(candidate))
+    write = torch.sigmoid(gate)
     state, states = torch.zeros_like(write[:, 0]), []
     for step in range(inputs.shape[1]):
         state = (1 - write[:, step]) * state + write[:, step] * candidate[:, step]
@@ -138,7 +138,7 @@ def sequential_min_gru(layer, inputs):
 def test_the_min_gru_scan_is_the_recurrence_even_with_saturated_gates(scale):
     torch.manual_seed(0)
     layer = MinGRULayer(28, 16)
-    with torch.no_grad():  # scale 30: gates within 1e-12 of 0 or 1, where a cumulative product would underflow
+    with torch.no_grad():  # scale 30: gates within 1e-12 of 0 or 1, where dividing by a cumulative product overflows
         layer.gate_and_candidate.weight.mul_(scale), layer.gate_and_candidate.bias.mul_(scale)
     inputs = torch.randn(3, 28, 28, requires_grad=True)
     states, expected = layer(inputs), sequential_min_gru(layer, inputs)
