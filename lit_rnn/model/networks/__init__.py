@@ -58,6 +58,19 @@ def check_share(name: str, value: Any) -> None:
     )
 
 
+def check_stacked_layers(hidden_size: Any, num_layers: Any, dropout: Any) -> None:
+    """A stack of recurrent layers: its width, its depth, and dropout, which acts between layers only."""
+    check_positive_whole("hidden_size", hidden_size)
+    check_positive_whole("num_layers", num_layers)
+    check_share("dropout", dropout)
+    check_argument(
+        dropout == 0 or num_layers > 1,
+        "dropout",
+        dropout,
+        "0 with one layer (dropout acts between layers): raise --model.network.num_layers",
+    )
+
+
 def check_weight_count(weights: int, name: str, value: Any, settings: str) -> None:
     """Refuse a network of more than ``MAX_WEIGHTS`` weights, counted before it is built, naming the argument to lower."""
     check_argument(

@@ -18,9 +18,8 @@ from torch import nn
 from lit_rnn.model.networks import (
     IMAGE_SIZE,
     MAX_WEIGHTS,
-    check_argument,
     check_positive_whole,
-    check_share,
+    check_stacked_layers,
     check_weight_count,
 )
 
@@ -38,15 +37,7 @@ def check_architecture(hidden_size: Any, num_layers: Any, dropout: Any, num_clas
     Raises:
         ConfigError: naming the first wrong setting, before anything is allocated.
     """
-    check_positive_whole("hidden_size", hidden_size)
-    check_positive_whole("num_layers", num_layers)
-    check_share("dropout", dropout)
-    check_argument(
-        dropout == 0 or num_layers > 1,
-        "dropout",
-        dropout,
-        "0 with one layer (dropout acts between layers): raise --model.network.num_layers",
-    )
+    check_stacked_layers(hidden_size, num_layers, dropout)
     check_positive_whole("num_classes", num_classes, highest=MAX_WEIGHTS)
     one_layer_fits = weight_count(hidden_size, 1, num_classes) <= MAX_WEIGHTS
     argument, value = ("num_layers", num_layers) if one_layer_fits else ("hidden_size", hidden_size)

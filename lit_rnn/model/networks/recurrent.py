@@ -14,7 +14,7 @@ from lit_rnn.model.networks import (
     MAX_WEIGHTS,
     check_argument,
     check_positive_whole,
-    check_share,
+    check_stacked_layers,
     check_weight_count,
     is_whole,
 )
@@ -59,15 +59,7 @@ def check_architecture(
         ConfigError: naming the first wrong setting, before anything is allocated.
     """
     check_argument(cell in _CELLS, "cell", cell, f"one of {', '.join(map(repr, get_args(CellType)))}")
-    check_positive_whole("hidden_size", hidden_size)
-    check_positive_whole("num_layers", num_layers)
-    check_share("dropout", dropout)
-    check_argument(
-        dropout == 0 or num_layers > 1,
-        "dropout",
-        dropout,
-        "0 with one layer (dropout acts between layers): raise --model.network.num_layers",
-    )
+    check_stacked_layers(hidden_size, num_layers, dropout)
     check_argument(isinstance(bidirectional, bool), "bidirectional", bidirectional, "true or false")
     check_argument(
         is_whole(crop_rows) and 0 <= crop_rows < IMAGE_SIZE // 2,
