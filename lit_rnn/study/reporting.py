@@ -48,26 +48,31 @@ class ReportToStudy(L.Callback):
     ) -> None:
         self.storage, self.study_name, self.trial_number, self.objective = storage, study_name, trial_number, objective
         self.pruner = pruner
-        self._trial: optuna.trial.Trial | None = None
+        self._study: tuple[optuna.Study, optuna.storages.BaseStorage, int] | None = None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.objective)
         # Infinity is a time to target not reached yet: no result to compare at this step.
         if trainer.sanity_checking or value is None or not math.isfinite(value) or not trainer.is_global_zero:
             return
-        if self._trial is None:
-            self._trial = self._running_trial()
-        self._trial.report(float(value), step=trainer.global_step)
-        if self._trial.should_prune():
+        if self._study is None:
+            self._study = self._open_study()
+        study, storage, trial_id = self._study
+        trial = storage.get_trial(trial_id)
+        if trainer.global_step not in trial.intermediate_values:  # a resumed run validates its last step again
+            storage.set_trial_intermediate_value(trial_id, trainer.global_step, float(value))
+            trial = storage.get_trial(trial_id)
+        if study.pruner.prune(study, trial):
             raise TrialPruned(
                 f"The study's pruner stopped this trial after step {trainer.global_step}: its "
                 f"{self.objective}, {float(value):.4f}, is behind the other trials' at that step."
             )
 
-    def _running_trial(self) -> optuna.trial.Trial:
-        """The trial, to report to: the worker that runs it holds its ``Trial``, which no other process can be given,
-        so it is found again by its number through the storage's public interface."""
+    def _open_study(self) -> tuple[optuna.Study, optuna.storages.BaseStorage, int]:
+        """The study, its storage and the trial's id there. The worker that runs the trial holds its ``Trial``, which
+        no other process can be given: this one reports through the storage's public methods and asks the study's
+        pruner itself, as ``Trial.report`` and ``should_prune`` do (Optuna advises against building a ``Trial``)."""
         storage = optuna.storages.RDBStorage(self.storage)
         study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=make_pruner(self.pruner))
         study_id = storage.get_study_id_from_name(self.study_name)
-        return optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, self.trial_number))
+        return study, storage, storage.get_trial_id_from_study_id_trial_number(study_id, self.trial_number)

@@ -6,16 +6,19 @@ The trials here are the sweep's own (its settings, its study, its ``run_trial`` 
 only the fit process replaced by ``lit_rnn.fit.main`` called in this process on that command line's arguments."""
 
 import sys
+import warnings
+from types import SimpleNamespace
 
 import optuna
 import pytest
+import torch
 from helpers.commands import tiny_fit_args
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lit_rnn import fit, sweep
-from lit_rnn.study.reporting import PRUNED_EXIT_CODE
+from lit_rnn.study.reporting import PRUNED_EXIT_CODE, ReportToStudy, TrialPruned
 
 LR = "model.optimizer.init_args.lr"
 LOSS_SWEEP = f"""
@@ -93,3 +96,50 @@ def test_a_sweep_minimizing_val_loss_reports_it_at_every_validation_and_prunes_t
         assert behind == (trial.state == TrialState.PRUNED)
     assert learning.value == pytest.approx(learning.intermediate_values[20])  # the objective: its last val/loss
     assert "The study's pruner stopped this trial after step 20: its val/loss" in capsys.readouterr().err
+
+
+def trainer_at(step: int, loss: float) -> SimpleNamespace:
+    """What ``ReportToStudy`` reads of Lightning's Trainer after a validation."""
+    return SimpleNamespace(
+        callback_metrics={"val/loss": torch.tensor(loss)}, sanity_checking=False, is_global_zero=True, global_step=step
+    )
+
+
+@pytest.mark.parametrize(
+    "reports, pruned_at",
+    [
+        ([(10, 2.3), (20, 2.0)], None),  # ahead of the others' median at each step
+        ([(10, 2.3), (20, 2.2)], 20),  # behind at the second
+        ([(10, 2.5)], 10),  # behind at once
+        ([(10, 2.3), (10, 2.9), (20, 2.0)], None),  # a resumed run validates step 10 again: its first value stays
+    ],
+)
+def test_the_callback_reports_through_the_storage_and_asks_the_studys_pruner(reports, pruned_at, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="loss", storage=storage, direction="minimize")
+    for _ in range(5):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={LR: 0.01},
+                distributions={LR: CategoricalDistribution([1e-7, 0.01])},
+                value=STARTED[20],
+                intermediate_values=STARTED,
+            )
+        )
+    running = study.ask()
+    callback = ReportToStudy(storage, "loss", running.number, objective="val/loss")
+    stopped_at = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even Optuna's warning of a step reported twice
+        for step, loss in reports:
+            try:
+                callback.on_validation_end(trainer_at(step, loss), None)
+            except TrialPruned:
+                stopped_at = step
+                break
+    assert stopped_at == pruned_at
+    reported = study.get_trials()[running.number].intermediate_values
+    first = {}
+    for step, loss in reports[: [s for s, _ in reports].index(stopped_at) + 1 if stopped_at else None]:
+        first.setdefault(step, loss)
+    assert reported == pytest.approx(first)
