@@ -29,6 +29,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from lit_rnn.base import interrupts
+from lit_rnn.base.class_paths import check_called_classes
 from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error
 from lit_rnn.base.quick_exit import run_then_exit
 from lit_rnn.cli.lightning_cli import LitRNNCLI, check_run_settings
@@ -85,6 +86,7 @@ class Sweep:
                         f"fit has no --{key}: the sweep's own settings go in its sweep: section, and one value each."
                     )
                 config = self.config_with(setting)
+                check_called_classes(config)  # before anything is built: the check fit makes
                 check_run_settings(config)
                 with warnings.catch_warnings(), settings_refused_by_lightning():
                     warnings.simplefilter("ignore", DeprecationWarning)  # jsonargparse renames it after our version

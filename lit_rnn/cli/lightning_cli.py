@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lit_rnn.base import interrupts
-from lit_rnn.base.class_paths import check_called_classes
+from lit_rnn.base.class_paths import check_called_classes, check_file_modules, check_named_modules
 from lit_rnn.base.errors import ConfigError, check_config
 from lit_rnn.base.private_apis import (
     carry_child_errors,
@@ -74,6 +74,7 @@ def read_config_files(args: list[str]) -> list[str]:
         if not path.is_file():  # jsonargparse says that it does not exist
             continue
         config = read_yaml(path, "Fix it, or drop --config.")
+        check_file_modules(config, str(path))
         if upgrade_config(config) != config:
             text = yaml.safe_dump(upgrade_config(config), sort_keys=False)
             upgraded[at] = text if at != position else f"--config={text}"
@@ -89,6 +90,7 @@ class LitRNNCLI(LightningCLI):
         self.plan: RunPlan | None = None
         self.run: Path | None = None  # the run folder, once claimed
         given = sys.argv[1:] if args is None else args
+        check_named_modules(given)
         upgraded = read_config_files(given)
         args = args if upgraded == given else upgraded
         with runs.given_back_on_failure():  # a failure to build leaves no run folder

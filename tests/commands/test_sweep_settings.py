@@ -267,3 +267,20 @@ def test_a_trial_that_did_not_reach_its_target_is_pruned_and_one_that_did_has_it
 def test_every_shipped_sweep_passes_its_checks(config, in_tmp, tiny_mnist):
     cli = SweepCLI(args=[f"--config={CONFIG_DIR / 'sweeps' / config}", *tiny_fit_args(tiny_mnist)])
     Sweep(cli, SweepSettings(**cli.config.sweep)).check()  # every corner of its space, built as fit builds it
+
+
+@pytest.mark.parametrize("key", ["model.optimizer", "model.scheduler"])
+@pytest.mark.parametrize("shape", ["a class with arguments", "a class path"])
+def test_a_function_in_a_space_is_refused_by_the_sweeps_check_before_it_is_called(key, shape, in_tmp, tiny_mnist):
+    """Issue 31: the sweep's own check of its space built each choice before fit's check of the classes had seen it."""
+    called = in_tmp / "called"
+    choice = (
+        f"{{class_path: helpers.probes.record_call, init_args: {{path: {called}}}}}"
+        if shape == "a class with arguments"
+        else "helpers.probes.record_call"
+    )
+    space_key = key if shape == "a class with arguments" else f"{key}.class_path"
+    sweep = sweep_of(in_tmp, tiny_mnist, f"sweep:\n  sampler: grid\n  space:\n    {space_key}: [{choice}]\n")
+    with pytest.raises(ConfigError, match=rf"is refused by fit: --{key} is helpers.probes.record_call, which "):
+        sweep.check()
+    assert not called.exists() and not (in_tmp / "sweeps" / "sweep" / "trial_0").exists()

@@ -2,16 +2,20 @@
 command that does nothing else with it: a file that is no checkpoint of this project, or holds weights that are not
 numbers, is one line naming it, and nothing that a checkpoint names is ever imported."""
 
+import shutil
 import sys
 from pathlib import Path
 
 import lightning
 import pytest
 import torch
+import yaml
 from helpers.checkpoints import lightning_like_checkpoint
 from helpers.drawings import draw_seven
 from lightning.pytorch.demos.boring_classes import BoringModel
 
+from lit_rnn import export
+from lit_rnn import test as test_command
 from lit_rnn.model.classifier import MNISTClassifier
 from lit_rnn.model.networks.recurrent import RecurrentNetwork
 from lit_rnn.predict import main
@@ -142,3 +146,32 @@ def test_the_network_is_rebuilt_as_it_was_trained(saved, normalize_input, tmp_pa
     torch.testing.assert_close(trained.network(images), model.eval()(images))
     assert trained.settings["network"] == {"class_path": RECURRENT, "init_args": init_args}
     assert trained.settings["normalize_input"] is normalize_input
+
+
+@pytest.mark.parametrize("command", ["test", "predict", "export"])
+def test_a_run_whose_config_and_checkpoint_name_other_classes_everywhere_imports_and_calls_none_of_them(
+    command, tiny_run, importable, monkeypatch
+):
+    """Issue 31: the commands that read a run by themselves (its config.yaml, its checkpoints) build only the
+    network, from lit_rnn's own, and the loggers they continue, looked up by name."""
+    touched = importable / "touched"
+    calls = {"class_path": "os.system", "init_args": {"command": f"touch {touched}"}}
+    imports = {"class_path": "sideeffect.Nothing"}
+    shutil.copytree(tiny_run / "lightning_logs", importable / "lightning_logs")
+    run = importable / "lightning_logs" / "version_0"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["trainer"].update(logger=[calls, imports, config["trainer"]["logger"]], callbacks=[calls, imports])
+    config["trainer"]["profiler"] = imports
+    config["model"].update(optimizer=calls, scheduler=imports)
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    for checkpoint in run.glob("checkpoints/*.ckpt"):
+        saved = torch.load(checkpoint, weights_only=True)
+        saved["hyper_parameters"].update(optimizer=calls, scheduler=imports)
+        torch.save(saved, checkpoint)
+    monkeypatch.chdir(importable)
+    {
+        "test": lambda: test_command.main([]),
+        "predict": lambda: main(["--indices", "0"]),
+        "export": lambda: export.main([]),
+    }[command]()
+    assert not touched.exists() and not (importable / "IMPORTED").exists() and "sideeffect" not in sys.modules
