@@ -151,7 +151,7 @@ class Sweep:
                 "URL, that the server runs and the user may create tables there."
             ) from None
         self.check_same_question(study)
-        settings.folder.mkdir(parents=True, exist_ok=True)
+        settings.make_folder()
         (settings.folder / "base.yaml").write_text(yaml.safe_dump(self.base, sort_keys=False))
         return study
 

@@ -3,7 +3,9 @@
 Checked when they are read, before any trial: a sweep that cannot run says so at once, not after its first trial.
 """
 
+import errno
 import math
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -41,7 +43,9 @@ class SweepSettings:
 
     def __init__(
         self,
-        space: dict[str, list | dict] | None = None,  # not Any, under which jsonargparse fills in a class's arguments
+        # Not Any, under which jsonargparse fills in a class's arguments; a single value too, which parse_space refuses
+        # naming its key (as jsonargparse would not).
+        space: dict[str, list | dict | str | int | float | bool | None] | None = None,
         objective: str = "val/acc_best",
         direction: Literal["maximize", "minimize"] = "maximize",
         trials: int | None = None,
@@ -87,8 +91,28 @@ class SweepSettings:
         )
         self.folder = Path(folder) / study_name
         if storage is None:  # the default: a SQLite file in the sweep's folder
-            self.folder.mkdir(parents=True, exist_ok=True)
+            self.make_folder()
         self.storage = storage or f"sqlite:///{self.folder / 'study.db'}"
+
+    def make_folder(self) -> None:
+        """Create the study's folder, where its trials' runs go.
+
+        Raises:
+            ConfigError: a path on the way is a file, or the folder cannot be written.
+        """
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.folder, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self.folder))
+        except OSError as error:
+            in_the_way = next(
+                (path for path in (self.folder, *self.folder.parents) if path.exists() and not path.is_dir()), None
+            )
+            why = f"{in_the_way} is a file, not a folder" if in_the_way else f"{error.strerror or error}: {self.folder}"
+            raise ConfigError(
+                f"--sweep.folder {self.folder.parent} cannot hold the study's folder, {self.folder}, where its trials' "
+                f"runs go ({why}). Give another --sweep.folder, or move what is in the way."
+            ) from None
 
     def sampler(self) -> optuna.samplers.BaseSampler:
         if self.grid is not None:

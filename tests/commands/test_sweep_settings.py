@@ -284,3 +284,39 @@ def test_a_function_in_a_space_is_refused_by_the_sweeps_check_before_it_is_calle
     with pytest.raises(ConfigError, match=rf"is refused by fit: --{key} is helpers.probes.record_call, which "):
         sweep.check()
     assert not called.exists() and not (in_tmp / "sweeps" / "sweep" / "trial_0").exists()
+
+
+@pytest.mark.parametrize("in_the_way", ["sweeps", "sweeps/loss", "runs/sweeps"])
+@pytest.mark.parametrize("storage", [None, "elsewhere.db"])
+def test_a_file_where_the_studys_folder_goes_is_one_line_naming_it(in_the_way, storage, in_tmp, tiny_mnist):
+    (in_tmp / in_the_way).parent.mkdir(parents=True, exist_ok=True)
+    (in_tmp / in_the_way).write_text("not a folder")
+    folder = "runs/sweeps" if in_the_way.startswith("runs") else "sweeps"
+    extra = [f"--sweep.folder={folder}", *([f"--sweep.storage=sqlite:///{in_tmp / storage}"] if storage else [])]
+    with pytest.raises(ConfigError) as refused:
+        sweep_of(in_tmp, tiny_mnist, SWEEP, *extra).open_study()
+    assert str(refused.value) == (
+        f"--sweep.folder {folder} cannot hold the study's folder, {folder}/loss, where its trials' runs go "
+        f"({in_the_way} is a file, not a folder). Give another --sweep.folder, or move what is in the way."
+    )
+    assert (in_tmp / in_the_way).read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("value", ["gru", "8", "0.5", "true", "null", "'[gru]'"])
+def test_a_single_value_in_the_space_is_refused_naming_its_key(value, in_tmp, tiny_mnist):
+    body = f"sweep:\n  sampler: grid\n  space:\n    model.network.cell: {value}\n"
+    with pytest.raises(ConfigError) as refused:
+        sweep_of(in_tmp, tiny_mnist, body)
+    assert str(refused.value).startswith("--sweep.space's model.network.cell is ")
+    assert str(refused.value).endswith(
+        ": give a list of choices, or a range {low, high} with an optional step or log: true."
+    )
+
+
+@pytest.mark.parametrize(
+    "key", ["model.network.cel", "model.net.cell", "model.network.hidden", "trainer.max_ep", "data.batch", "seed"]
+)
+def test_an_abbreviated_key_in_the_space_is_refused_naming_it(key, in_tmp, tiny_mnist):
+    sweep = sweep_of(in_tmp, tiny_mnist, f"sweep:\n  sampler: grid\n  space:\n    {key}: [2]\n")
+    with pytest.raises(ConfigError, match=rf"^--sweep.space's {key} = 2 is refused by fit: "):
+        sweep.check()
