@@ -256,6 +256,9 @@ class RunCheckpoint(ModelCheckpoint):
             return str(here / Path(path).name) if path and (here / Path(path).name).is_file() else ""
 
         super().load_state_dict(rebase_model_checkpoint_state(state_dict, self.dirpath, rebased))
+        # Lightning saves last.ckpt as training ends when this process saved none (a run resumed after its last save):
+        # the run saved it before it stopped, so the resumed run keeps it, as the run never stopped does.
+        self._last_checkpoint_saved = self.last_model_path
 
     def best_checkpoint(self) -> Path | None:
         """The best checkpoint of this run, if it has one (none before a validation, or with ``save_top_k 0``)."""
