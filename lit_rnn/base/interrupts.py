@@ -1,4 +1,10 @@
-"""SIGTERM and Ctrl-C: whenever they come, a command ends with one line saying what is saved, and exit code 143 or 130.
+"""SIGTERM, SIGUSR1 and Ctrl-C: whenever they come, a command ends with one line saying what is saved, and exit code
+143, 138 or 130.
+
+SIGUSR1 is what a cluster sends ahead of a stop (Slurm's ``--signal=USR1@SECONDS`` before the time limit): it is taken
+as SIGTERM is. Its handler being the project's, Lightning's own SLURM auto-requeue on SIGUSR1 stays off (its signal
+connector adds none where a handler is set): the job script that started the command decides about a requeue, by the
+exit code (``examples/slurm/``).
 
 During training a signal is a request: the run finishes its step, saves it and stops (``RecoveryCheckpoint``
 asks ``requested()`` at each step boundary). Anywhere else (start-up, the sanity check, the final test, the
@@ -19,7 +25,7 @@ from contextlib import contextmanager
 
 from lit_rnn.base import child_errors
 
-HANDLED = (signal.SIGINT, signal.SIGTERM)
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
 START_UP = "during start-up, before anything was saved. Run the command again."
 DONE = "as it was ending, its work done: nothing is lost."
 
@@ -44,7 +50,7 @@ class _Phase:
 
 
 def install() -> None:
-    """Handle SIGINT and SIGTERM in this process from now on (again after a library replaced the handlers)."""
+    """Handle SIGINT, SIGTERM and SIGUSR1 in this process from now on (again after a library replaced the handlers)."""
     if threading.current_thread() is not threading.main_thread():
         return  # only the main thread may set handlers; signals are delivered there anyway
     for signum in HANDLED:

@@ -141,6 +141,14 @@ class LitRNNCLI(LightningCLI):
             help="Checkpoint to resume from, in its own run folder: a path, or 'last' for the newest run's newest checkpoint.",
         )
         parser.add_argument(
+            "--job_id",
+            type=str | None,
+            default=None,
+            help="The job this fit is part of ($SLURM_JOB_ID, a torchrun --rdzv-id): its first fit starts a new run "
+            "marked with it, and each later one (a requeued job, a restarted worker group) goes on in that run from its "
+            "newest checkpoint, with no --ckpt_path.",
+        )
+        parser.add_argument(
             "--progress_bar_refresh_rate",
             type=NonNegativeInt,
             default=20,

@@ -4,6 +4,10 @@ The plan is made before anything is built and without touching a file: the check
 checked against the config (a resume must see the data in the order the run saw it). Applying it claims or
 takes the run folder and points everything that writes (logger, checkpoints, config) there, in one place.
 
+A fit given ``--job_id`` (a Slurm job's ID, a torchrun ``--rdzv-id``) belongs to that job: its first fit starts a new
+run and marks it with the ID; every later fit of the job (the same command again, as a requeued job or a restarted
+worker group runs it) finds that run and goes on from its newest checkpoint, with nobody naming one.
+
 Left to Lightning, ``ckpt_path="last"`` looks in the new run's empty ``version_N``, warns and trains from
 scratch; a run resumed into its old folder shows in TensorBoard every step between its checkpoint and the
 crash twice; and a checkpoint resumed from another folder keeps that folder's best checkpoint path.
@@ -32,6 +36,8 @@ from lit_rnn.runs.logger_runs import (
     use_local_mlflow_store,
 )
 
+JOB_FILE = "job_id"
+"""In a run folder: the ``--job_id`` of the job whose fits train the run."""
 DATA_ORDER = ("batch_size", "val_size", "split_seed")
 """The data settings that decide which images each step trains on: a resume must keep them."""
 
@@ -64,15 +70,44 @@ def runs_root(config: Namespace) -> Path:
 def plan_run(config: Namespace) -> RunPlan:
     """Decide where the run goes and check what it resumes from; reads files, writes none."""
     root = runs_root(config)
-    if config.ckpt_path is None:
+    job_id = config.get("job_id")
+    if job_id is not None:
+        check_config(
+            job_id.strip() != "" and job_id.isprintable(),
+            "job_id",
+            job_id,
+            "the job's ID on one line, such as $SLURM_JOB_ID inside a Slurm job (empty outside one)",
+        )
+        if config.ckpt_path is not None:
+            raise ConfigError(
+                f"--job_id {job_id} and --ckpt_path {config.ckpt_path} were both given: a job's fits go on from its "
+                "run's newest checkpoint by themselves. Drop --ckpt_path (or --job_id, to resume that checkpoint)."
+            )
+        found = job_run_checkpoint(root, job_id)
+        if found is None:
+            return RunPlan(root)
+        path, checkpoint = found
+    elif config.ckpt_path is None:
         return RunPlan(root)
-    if config.ckpt_path == "last":
+    elif config.ckpt_path == "last":
         path, checkpoint = runs.last_checkpoint(root)
     else:
         path = Path(config.ckpt_path)
         checkpoint = read_checkpoint(path)
     _check_resumable(config, path, checkpoint)
     return RunPlan(root, runs.run_of(path), path, checkpoint)
+
+
+def job_run_checkpoint(root: Path, job_id: str) -> tuple[Path, dict[str, Any]] | None:
+    """The newest valid checkpoint of the newest run under ``root`` marked with ``job_id``; None before the job's first
+    save (a job stopped that early starts again as a new run)."""
+    for run in runs.runs_newest_first(root):
+        marker = run / JOB_FILE
+        if marker.is_file() and marker.read_text().strip() == job_id:
+            found = runs.newest_valid_checkpoint(run)
+            if found is not None:
+                return found
+    return None
 
 
 def _check_resumable(config: Namespace, path: Path, checkpoint: dict[str, Any]) -> None:
@@ -169,6 +204,8 @@ def apply_plan(plan: RunPlan, config: Namespace) -> Path | None:
         if not first:
             return None
         run = runs.claim_new_run(plan.root)
+        if config.get("job_id") is not None:
+            (run / JOB_FILE).write_text(f"{config.job_id}\n")
     else:
         run = plan.run
         if first:
@@ -180,7 +217,8 @@ def apply_plan(plan: RunPlan, config: Namespace) -> Path | None:
 
 
 class KeepConfigWhenResuming(SaveConfigCallback):
-    """Saves the run's ``config.yaml`` into its run folder, except into a resumed run's, where the original one is kept.
+    """Saves the run's ``config.yaml`` into its run folder, except into a resumed run's (a job's included), where the
+    original one is kept.
 
     The run folder is the Trainer's ``default_root_dir`` (``apply_plan``), not Lightning's ``log_dir``, which is
     MLflow's store, or nothing, when MLflow is the first logger.
@@ -191,6 +229,7 @@ class KeepConfigWhenResuming(SaveConfigCallback):
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         path = Path(trainer.default_root_dir) / self.config_filename
-        if self.config.get("ckpt_path") is not None and path.exists():
+        resumed = self.config.get("ckpt_path") is not None or self.config.get("job_id") is not None
+        if resumed and path.exists():
             return
         self.parser.save(self.config, str(path), skip_none=False, overwrite=self.overwrite, multifile=self.multifile)

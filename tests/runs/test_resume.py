@@ -3,6 +3,8 @@
 it), and a resume that would train on other batches than the run did is refused. The plan writes nothing."""
 
 import os
+import re
+import signal
 import sys
 from pathlib import Path
 
@@ -10,11 +12,13 @@ import pytest
 import torch
 from helpers.checkpoints import lightning_like_checkpoint
 from helpers.cli import fit_config
-from helpers.commands import snapshot, tiny_fit_args
+from helpers.commands import run_module, snapshot, tiny_fit_args
+from helpers.resume import assert_identical, fit_args, interrupt
 
 from lit_rnn.base.errors import ConfigError
+from lit_rnn.runs.checkpointing import read_checkpoint
 from lit_rnn.runs.folders import LOG_ROOT, NothingToResume
-from lit_rnn.runs.resume import RunPlan, plan_run, runs_root
+from lit_rnn.runs.resume import JOB_FILE, RunPlan, plan_run, runs_root
 
 TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
 CSV = "lightning.pytorch.loggers.CSVLogger"
@@ -188,3 +192,80 @@ def test_a_resume_that_would_train_another_network_is_refused_naming_each_change
         "--ckpt_path."
     )
     assert checkpoint.is_file()
+
+
+def job_run(run: Path, job_id: str, **changes) -> Path:
+    """A checkpoint of a run that the job ``job_id`` started."""
+    path = saved_run(run, **changes)
+    (run / JOB_FILE).write_text(f"{job_id}\n")
+    return path
+
+
+def test_a_jobs_fit_resumes_the_newest_run_marked_with_its_id_from_its_newest_checkpoint(in_tmp, tmp_path):
+    root = tmp_path / "lightning_logs"
+    job_run(root / "version_0", "41", global_step=5)
+    ours = job_run(root / "version_1", "42", global_step=7)
+    job_run(root / "version_2", "43")
+    (root / "version_3" / "checkpoints").mkdir(parents=True)  # another job's run, stopped before it saved anything
+    (root / "version_3" / JOB_FILE).write_text("42\n")
+    plan = plan_run(in_tmp("--job_id=42"))
+    assert (plan.run, plan.checkpoint_path, plan.checkpoint["global_step"]) == (
+        Path("lightning_logs/version_1"),
+        ours.relative_to(tmp_path),
+        7,
+    )
+
+
+def test_a_jobs_first_fit_is_a_new_run(in_tmp, tmp_path):
+    saved_run(tmp_path / "lightning_logs" / "version_0")  # a run of no job, which `last` would resume
+    job_run(tmp_path / "lightning_logs" / "version_1", "7")
+    assert plan_run(in_tmp("--job_id=42")) == RunPlan(LOG_ROOT)
+
+
+def test_a_jobs_resume_is_checked_as_any_resume(in_tmp, tmp_path):
+    job_run(tmp_path / "lightning_logs" / "version_0", "42")
+    with pytest.raises(ConfigError, match=r"other batches than the run did: --data.batch_size 64 \(the run's: 50\)"):
+        plan_run(in_tmp("--job_id=42", "--data.batch_size=64"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--job_id=42", "--ckpt_path=last"], "--job_id 42 and --ckpt_path last were both given"),
+        (["--job_id="], "--job_id"),
+        (["--job_id=4\n2"], "--job_id"),
+    ],
+)
+def test_a_job_id_that_cannot_name_the_jobs_run_is_refused(args, message, in_tmp):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        plan_run(in_tmp(*args))
+
+
+@pytest.mark.slow  # three fit processes
+def test_a_job_stopped_by_sigusr1_goes_on_with_the_same_command_to_the_weights_of_a_job_never_stopped(
+    tiny_mnist, tmp_path
+):
+    """SIGUSR1, a cluster's warning before its time limit, saves the step as SIGTERM does (exit 138); the same command
+    then goes on in the job's run. Stopped after the run's last best checkpoint, so that last.ckpt, which the resumed
+    process does not rewrite, is the one the run saved."""
+    env = {"OMP_NUM_THREADS": "1"}
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    straight.mkdir(), stopped.mkdir()
+    job = ["--job_id=1234", *fit_args(tiny_mnist)]
+    first = run_module("lit_rnn.fit", [*job, *interrupt(24, signal_name="USR1")], cwd=stopped, env=env)
+    assert first.returncode == 128 + signal.SIGUSR1, first.stderr[-3000:]
+    assert "error: Stopped by SIGUSR1 after step 25; the training so far is saved" in first.stderr
+    again = run_module("lit_rnn.fit", job, cwd=stopped, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (
+        "Restored all states from the checkpoint at lightning_logs/version_0/checkpoints/recovery.ckpt" in again.stderr
+    )
+    result = run_module("lit_rnn.fit", fit_args(tiny_mnist), cwd=straight, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = stopped / "lightning_logs" / "version_0"
+    assert sorted(path.name for path in run.parent.iterdir()) == ["version_0"]
+    for name in ("last.ckpt", "recovery.ckpt"):
+        expected = read_checkpoint(straight / "lightning_logs" / "version_0" / "checkpoints" / name)
+        actual = read_checkpoint(run / "checkpoints" / name)
+        for key in ("state_dict", "optimizer_states", "lr_schedulers", "global_step"):
+            assert_identical(actual[key], expected[key], f"{name} {key}")
