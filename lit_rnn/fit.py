@@ -42,7 +42,8 @@ def main(args: list[str] | None = None) -> dict[str, float]:
     best = checkpoints.best_checkpoint() if checkpoints is not None else None
     (metrics,) = trainer.test(model, data, ckpt_path=best)
     images, labels = next(iter(data.test_dataloader()))
-    predictions = model(images[:10].to(model.device)).argmax(dim=1)
+    # Outside Lightning's loops the batch is cast as they cast it, to the weights' dtype in 64-true and bf16-true.
+    predictions = model(trainer.precision_plugin.convert_input(images[:10].to(model.device))).argmax(dim=1)
     _record(cli.run, metrics)
     interrupts.set_phase(f"after the test: the run is complete in {cli.run}.", trainer.is_global_zero)
     weights = f"best checkpoint, {_as_given(best)}" if best else "the final weights: the run saved no best checkpoint"

@@ -5,7 +5,8 @@ Ampere on). Elsewhere oneDNN has no bfloat16 LSTM at all (an AVX2-only CPU ends 
 primitive descriptor") or emulates it slower than 32-bit floats, so a shipped config must not ask for it blindly.
 """
 
-from typing import Any, Literal
+import importlib.util
+from typing import Any, Literal, get_args
 
 import torch
 from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT
@@ -19,8 +20,26 @@ from lit_rnn.base.private_apis import cpu_has_native_bf16
 AUTO = "auto"
 BF16 = "bf16-mixed"  # what auto picks where bfloat16 is native: the weights and the optimizer stay 32-bit
 FP32 = "32-true"
-HALF_PRECISIONS = ("16", "16-mixed", "16-true")
 CPU_BF16_INSTRUCTIONS = "AVX512_BF16 or AMX-BF16"
+# Every value Lightning's Trainer takes (the literals of its ``_PRECISION_INPUT``), and the aliases among them as the
+# names Lightning reads them as.
+ACCEPTED: tuple[Any, ...] = tuple(value for literal in get_args(_PRECISION_INPUT) for value in get_args(literal))
+ALIASES: dict[Any, str] = {64: "64-true", "64": "64-true", 32: FP32, "32": FP32, 16: "16-mixed", "16": "16-mixed"}
+ALIASES["bf16"] = BF16
+NAMES = tuple(value for value in ACCEPTED if value not in ALIASES)
+TRANSFORMER_ENGINE = "transformer_engine"  # the package of the transformer-engine precisions (NVIDIA's, GPUs only)
+_NVIDIA_ONLY = "the transformer-engine precisions run NVIDIA's Transformer Engine, on NVIDIA GPUs only"
+# Why a precision does not train on a CPU, by its name in Lightning.
+_REFUSED_ON_CPU = {
+    "16-mixed": "Lightning trains 16-mixed as bf16-mixed on a CPU, which has no float16 autocast, so the run would not "
+    "be in the precision asked for",
+    "16-true": "16-true keeps the weights and the optimizer's state in float16, which a CPU computes in software and "
+    "whose range loses the optimizer's small numbers (Adam's eps of 1e-8 is 0 in float16): the tutorial's run "
+    "diverges within ten steps",
+    "transformer-engine": _NVIDIA_ONLY,
+    "transformer-engine-float16": _NVIDIA_ONLY,
+}
+_ON_A_CPU = f"auto (bf16-mixed where the CPU has {CPU_BF16_INSTRUCTIONS}, {FP32} elsewhere), {FP32} or 64-true"
 
 
 def device_kind(accelerator: str | Accelerator | None) -> str:
@@ -48,24 +67,43 @@ def is_bf16(precision: Any) -> bool:
     return isinstance(precision, str) and precision.startswith("bf16")
 
 
+def name_of(precision: Any) -> str:
+    """Lightning's name of one of its precisions (``64`` and ``"64"`` are ``64-true``, ``bf16`` is ``bf16-mixed``).
+
+    Raises:
+        ConfigError: a value that Lightning's Trainer does not take (a run's config.yaml can hold anything).
+    """
+    # A float or a bool equals an int (16.0 == 16, True == 1), but Lightning's Trainer refuses both.
+    if type(precision) not in (str, int) or precision not in ACCEPTED:
+        names, aliases = ", ".join((AUTO, *NAMES)), ", ".join(str(alias) for alias in ALIASES if isinstance(alias, str))
+        check_config(False, "trainer.precision", precision, f"one of {names} (or an alias: {aliases})")
+    return ALIASES.get(precision, precision)
+
+
 def resolve(precision: Any, accelerator: str | Accelerator | None) -> Any:
     """``auto`` as the precision this hardware runs fastest; any other value as given, once it is known to run here.
 
     Raises:
-        ConfigError: bfloat16 was asked for on a device without bfloat16 instructions, or float16 on a CPU.
+        ConfigError: a precision that cannot train on this device: bfloat16 without its instructions, float16 or
+            Transformer Engine on a CPU, float64 on an Apple GPU, Transformer Engine without its package.
     """
-    check_config(
-        str(precision) not in HALF_PRECISIONS or device_kind(accelerator) != "cpu",
-        "trainer.precision",
-        precision,
-        "32-true on a CPU, which has no float16 kernels for the recurrent layers (Lightning would "
-        "train 16-mixed as bf16-mixed instead, and 16-true crashes at the first step); 16-bit precision needs "
-        "a GPU",
-    )
-    if precision != AUTO and not is_bf16(precision):
+    if precision is None:
+        return None  # Lightning's default, 32-true
+    name = AUTO if precision == AUTO else name_of(precision)
+    kind = device_kind(accelerator)
+    if kind == "cpu" and name in _REFUSED_ON_CPU:
+        raise _refused(precision, f"{_REFUSED_ON_CPU[name]}. On a CPU use {_ON_A_CPU}")
+    if kind == "mps" and name == "64-true":
+        raise _refused(precision, f"Apple GPUs have no float64. Use {FP32} or --trainer.accelerator cpu")
+    if name.startswith("transformer-engine") and importlib.util.find_spec(TRANSFORMER_ENGINE) is None:
+        raise _refused(
+            precision,
+            f"it needs NVIDIA's Transformer Engine, which is not installed (pip install {TRANSFORMER_ENGINE}[pytorch])",
+        )
+    if name != AUTO and not is_bf16(name):
         return precision
     native, device = native_bf16(accelerator)
-    if precision == AUTO:
+    if name == AUTO:
         return BF16 if native else FP32
     if not native:
         needs = CPU_BF16_INSTRUCTIONS if device == "this CPU" else "bfloat16 support"
@@ -78,19 +116,30 @@ def resolve(precision: Any, accelerator: str | Accelerator | None) -> Any:
     return precision
 
 
+def _refused(precision: Any, why: str) -> ConfigError:
+    problem = f"--trainer.precision is {precision!r}, which cannot train here: {why}."
+    return ConfigError(f"{problem} Change it on the command line or in the YAML config.", problem)
+
+
 def to_evaluate(trained_at: Any, accelerator: str | Accelerator | None) -> Any:
     """The precision to evaluate a run here that trained at ``trained_at``: the same, unless this hardware cannot run
-    its bfloat16 (a run trained on another machine), then 32-bit floats, with a line saying so."""
-    if not is_bf16(trained_at):
+    it (a run trained on another machine: bfloat16 without its instructions, float16 on a CPU), then 32-bit floats,
+    with a line saying so.
+
+    Raises:
+        ConfigError: ``trained_at`` is no precision of Lightning's.
+    """
+    if trained_at in (None, AUTO):
         return trained_at
-    native, device = native_bf16(accelerator)
-    if native:
-        return trained_at
-    rank_zero_info(
-        f"The run trained in {trained_at}, which {device} cannot run natively: "
-        f"evaluating in {FP32}, so the last digits may differ from the run's own test."
-    )
-    return FP32
+    name_of(trained_at)
+    try:
+        return resolve(trained_at, accelerator)
+    except ConfigError as refused:
+        rank_zero_info(
+            f"The run trained in {trained_at}, which cannot run here ({refused.problem.rstrip('.')}): evaluating in "
+            f"{FP32}, so the last digits may differ from the run's own test."
+        )
+        return FP32
 
 
 def why(accelerator: str | Accelerator | None) -> str:
