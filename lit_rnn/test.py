@@ -12,6 +12,7 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
     interrupts.install()
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -21,7 +22,6 @@ from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error
 from lit_rnn.base.private_apis import log_as_of
 from lit_rnn.base.quick_exit import run_then_exit
 from lit_rnn.cli.precision import AutoPrecisionTrainer, to_evaluate
-from lit_rnn.cli.profiling import NoProfiler
 from lit_rnn.cli.refused_settings import settings_refused_by_lightning
 from lit_rnn.data.datamodule import MNISTDataModule
 from lit_rnn.logs.log_figures import LogFigures
@@ -79,17 +79,27 @@ def data_module(trained: TrainedNetwork, data_dir: str | None) -> MNISTDataModul
         raise CheckpointError(trained.path, f"holds data settings of another kind ({error})", NOT_OURS) from None
 
 
-def run_precision(settings: dict[str, Any]) -> str | int | None:
-    """The precision the run trained and tested at, from its settings; None (Lightning's default, 32-bit floats)
-    where they name none. The same precision gives the same numbers as fit's own test."""
-    return settings.get("trainer", {}).get("precision")
+def run_precision(run: Path | None, settings: dict[str, Any]) -> str | int | None:
+    """The precision to evaluate at: the one the run trained and tested at (the same precision gives the same numbers
+    as fit's own test), from its settings; None (Lightning's default, 32-bit floats) where they name none.
+
+    Raises:
+        ConfigError: naming the run's config.yaml and the key, for a value that is no precision.
+    """
+    try:
+        return to_evaluate(settings.get("trainer", {}).get("precision"), "auto")
+    except ConfigError as refused:
+        raise runs.setting_refused(run, refused) from None
 
 
 def _where_logged(trainer: L.Trainer, trained: TrainedNetwork, step: int) -> str:
     if trained.run is None:
         return f"Not logged: {trained.path} is not in a run's checkpoints folder."
     if not trainer.loggers:
-        return f"Not logged: the run {trained.run} was fitted without a logger."
+        return (
+            f"Not logged: the run {trained.run} holds no logs of a kind this command continues (TensorBoard, CSV, "
+            "MLflow): it was fitted without a logger, or with another kind."
+        )
     return f"Logged at step {step} into {trained.run}: {'; '.join(viewers(trainer.loggers, trained.run, trained.run.parent))}"
 
 
@@ -104,10 +114,9 @@ def main(args: list[str] | None = None) -> Evaluation:
         with settings_refused_by_lightning():
             trainer = AutoPrecisionTrainer(
                 devices=1,
-                precision=to_evaluate(run_precision(settings), "auto"),
+                precision=run_precision(trained.run, settings),
                 logger=loggers_of_run(trained.run, settings) if trained.run else False,
                 callbacks=[figures],
-                profiler=NoProfiler(),
                 enable_checkpointing=False,
                 enable_progress_bar=False,
                 enable_model_summary=False,

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from lit_rnn.base.errors import UserError
+from lit_rnn.base.errors import ConfigError, UserError
 from lit_rnn.base.file_locks import try_lock
 from lit_rnn.base.private_apis import best_model_path
 from lit_rnn.base.yaml_files import YAMLFileError, read_yaml
@@ -26,6 +26,9 @@ LOG_ROOT = Path("lightning_logs")
 RUN_PREFIX = "version_"
 CHECKPOINTS = "checkpoints"
 CONFIG_FILE = "config.yaml"  # the settings as given, which LightningCLI's SaveConfigCallback writes
+CONFIG_FIX = (
+    "Restore it from a copy, or move it out of the run folder: the commands then use the run's checkpoints alone."
+)
 LOCK_NAME = ".lock"  # held with flock by the run's live process; the lock dies with the process, however it ends
 
 _held: dict[Path, IO[str]] = {}  # the locks this process holds, open until it exits, by the run's absolute path
@@ -147,13 +150,19 @@ def run_config(run: Path) -> dict[str, Any]:
         YAMLFileError: the file is there but is not a run's settings.
     """
     path = run / CONFIG_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {}
-    fix = "Restore it from a copy, or move it out of the run folder: the commands then use the run's checkpoints alone."
-    settings = read_yaml(path, fix)
+    settings = read_yaml(path, CONFIG_FIX)
     if not isinstance(settings, dict) or not isinstance(settings.get("trainer", {}), dict):
-        raise YAMLFileError(f"{path} is not a run's settings (a mapping with trainer, model and data). {fix}")
+        raise YAMLFileError(f"{path} is not a run's settings (a mapping with trainer, model and data). {CONFIG_FIX}")
     return upgrade_config(settings)
+
+
+def setting_refused(run: Path, refused: ConfigError) -> ConfigError:
+    """A value of the run's ``config.yaml`` that a check of the command line refused (its problem names the key as
+    ``--KEY``), said as that file's: its path and the key."""
+    problem = f"{run / CONFIG_FILE}: {refused.problem.removeprefix('--')}"
+    return ConfigError(f"{problem} Correct that key in the file, or {CONFIG_FIX[0].lower()}{CONFIG_FIX[1:]}", problem)
 
 
 def in_use(run: Path) -> bool:

@@ -27,6 +27,7 @@ from lit_rnn.base.class_paths import imported, known_logger
 from lit_rnn.base.errors import ConfigError, summarize
 from lit_rnn.base.private_apis import flat_settings
 from lit_rnn.logs.outputs import IMAGES
+from lit_rnn.runs.folders import setting_refused
 
 MLFLOW_RUN_FILE = "mlflow_run.json"
 MLFLOW_DATABASE = "mlflow.db"
@@ -281,20 +282,49 @@ def viewers(loggers: list[Logger], run: Path, root: Path) -> list[str]:
 
 
 def loggers_of_run(run: Path, settings: dict[str, Any]) -> list[Logger]:
-    """Loggers of the kinds the run's settings (its ``config.yaml``) name, pointed at the run's own logs, so that what
-    they log (``python -m lit_rnn.test``) adds to the run instead of starting another: TensorBoard where they name
-    none. Only the kinds this project continues are looked up, by name: nothing the file names is imported."""
+    """Loggers of the kinds whose logs the run holds, and of those its settings (its ``config.yaml``) name, pointed at
+    the run's own logs, so that what they log (``python -m lit_rnn.test``) adds to the run instead of starting another:
+    TensorBoard where the settings name none. Only the kinds this project continues are looked up, by name: nothing
+    the file names is imported.
+
+    Raises:
+        ConfigError: naming the run's config.yaml, for a logger there that names no class.
+    """
     named = settings.get("trainer", {}).get("logger", True)
-    named = named if isinstance(named, list) else [named]
-    loggers = []
-    for logger in named:
-        cls = known_logger(logger.get("class_path")) if isinstance(logger, dict) else None
-        if logger is True or cls is TensorBoardLogger:
-            loggers.append(TensorBoardLogger(save_dir=run.parent, name="", version=run.name, default_hp_metric=False))
-        elif cls is CSVLogger:
-            loggers.append(CSVLogger(save_dir=run.parent, name="", version=run.name))
-            continue_csv(loggers[-1], before_step=math.inf)
-        elif cls is MLFlowLogger and (recorded := mlflow_run_of(run)) is not None:
-            loggers.append(MLFlowLogger(**recorded))
-            start_mlflow_run(loggers[-1], run, resuming=True)  # its store there still, and the run in it
+    kinds = {_named_kind(run, logger) for logger in (named if isinstance(named, list) else [named])}
+    kinds |= _kinds_logged(run)
+    loggers: list[Logger] = []
+    if TensorBoardLogger in kinds:
+        loggers.append(TensorBoardLogger(save_dir=run.parent, name="", version=run.name, default_hp_metric=False))
+    if CSVLogger in kinds:
+        loggers.append(CSVLogger(save_dir=run.parent, name="", version=run.name))
+        continue_csv(loggers[-1], before_step=math.inf)
+    if MLFlowLogger in kinds and (recorded := mlflow_run_of(run)) is not None:
+        loggers.append(MLFlowLogger(**recorded))
+        start_mlflow_run(loggers[-1], run, resuming=True)  # its store there still, and the run in it
     return loggers
+
+
+def _named_kind(run: Path, logger: Any) -> type | None:
+    """The kind of logger an entry of the run's ``trainer.logger`` names: None for none (``false``) or for a kind this
+    project does not continue; Lightning's default, TensorBoard, for ``true``."""
+    if logger is True or logger is None:
+        return TensorBoardLogger
+    if logger is False:
+        return None
+    if isinstance(logger, dict) and isinstance(logger.get("class_path"), str):
+        return known_logger(logger["class_path"])
+    problem = f"--trainer.logger is {logger!r}, but it must be true, false or a logger's class_path and init_args."
+    raise setting_refused(run, ConfigError(problem, problem))
+
+
+def _kinds_logged(run: Path) -> set[type]:
+    """The kinds of logger whose files the run folder holds: TensorBoard's event files, CSV's metrics, MLflow's record."""
+    kinds = set()
+    if any(run.glob("events.out.tfevents.*")):
+        kinds.add(TensorBoardLogger)
+    if os.path.lexists(run / METRICS_FILE) or os.path.lexists(run / SET_ASIDE):
+        kinds.add(CSVLogger)
+    if os.path.lexists(run / MLFLOW_RUN_FILE):
+        kinds.add(MLFlowLogger)
+    return kinds

@@ -2,6 +2,7 @@
 run's validation split, as text or strict JSON, and logs them into its run at its step; bad inputs are one line."""
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from helpers.commands import REPO, reported_accuracy, run_module, snapshot, tiny_fit_args
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -160,9 +162,29 @@ def test_on_the_real_mnist_the_test_accuracy_is_the_one_fit_reported(default_run
         (b"- a list\n- of things\n", "is not a run's settings"),
         (b"trainer: 3\n", "is not a run's settings"),
         (b"trainer:\n  precision: caf\xe9\n", "is not UTF-8 text"),
-        (b"trainer:\n  logger: {init_args: {save_dir: .}}\n", None),  # a logger without class_path: no logger continued
+        (b"trainer:\n  precision: fp8\n", ": trainer.precision is 'fp8', but it must be one of auto, "),
+        (b"trainer:\n  precision: 16.0\n", ": trainer.precision is 16.0, but it must be one of auto, "),
+        (b"trainer:\n  precision: true\n", ": trainer.precision is True, but it must be one of auto, "),
+        (b"trainer:\n  precision: [32-true]\n", ": trainer.precision is ['32-true'], but it must be one of "),
+        (b"trainer:\n  logger: {init_args: {save_dir: .}}\n", ": trainer.logger is {'init_args': {'save_dir': '.'}}, "),
+        (b"trainer:\n  logger: tensorboard\n", ": trainer.logger is 'tensorboard', but it must be true, false or"),
+        (b"trainer:\n  logger: [true, 3]\n", ": trainer.logger is 3, but it must be true, false or a logger's"),
+        (b"trainer: {}\nfolder: /\n", None),  # what the commands need is there (the rest is fit's)
     ],
-    ids=["invalid-yaml", "a-list", "trainer-not-a-mapping", "latin-1", "logger-without-class-path"],
+    ids=[
+        "invalid-yaml",
+        "a-list",
+        "trainer-not-a-mapping",
+        "latin-1",
+        "precision-unknown",
+        "precision-a-float",
+        "precision-a-bool",
+        "precision-a-list",
+        "logger-without-class-path",
+        "logger-a-word",
+        "logger-a-number-in-a-list",
+        "only-other-keys",
+    ],
 )
 def test_a_runs_config_that_is_not_what_fit_wrote_is_one_line_naming_it(
     fitted, tmp_path, monkeypatch, capsys, content, problem
@@ -177,8 +199,57 @@ def test_a_runs_config_that_is_not_what_fit_wrote_is_one_line_naming_it(
     with pytest.raises(SystemExit) as exit:
         main(["--ckpt_path", "best"])
     (line,) = capsys.readouterr().err.splitlines()
-    assert exit.value.code == 2 and line.startswith(f"error: {RUN / 'config.yaml'} {problem}")
+    assert exit.value.code == 2 and line.startswith(
+        f"error: {RUN / 'config.yaml'}{'' if problem[0] == ':' else ' '}{problem}"
+    )
     assert snapshot(tmp_path) == before
+
+
+def with_settings(fitted: tuple[Path, str], workdir: Path, trainer: dict | None) -> None:
+    """A copy of the fitted run in ``workdir``, its config.yaml's trainer settings updated by ``trainer`` (None: the
+    file moved away)."""
+    shutil.copytree(fitted[0] / RUN, workdir / RUN)
+    config = workdir / RUN / "config.yaml"
+    if trainer is None:
+        config.unlink()
+        return
+    settings = yaml.safe_load(config.read_text())
+    settings["trainer"].update(trainer)
+    config.write_text(yaml.safe_dump(settings))
+
+
+@pytest.mark.parametrize("trained_at", ["16-mixed", "16-true", "transformer-engine"])
+def test_a_run_trained_at_a_precision_this_cpu_cannot_run_is_evaluated_in_32_bit_saying_so(
+    fitted, tmp_path, monkeypatch, caplog, trained_at
+):
+    with_settings(fitted, tmp_path, {"precision": trained_at})
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.INFO):
+        result = main(["--ckpt_path", "best", "--format", "json"])
+    assert round(result.accuracy, 4) == reported_accuracy(fitted[1])  # fitted in 32-true
+    assert f"The run trained in {trained_at}, which cannot run here" in caplog.text
+    assert "evaluating in 32-true" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "logger, continued",
+    [
+        (False, ["tensorboard"]),  # the event files are the run's logs, whatever the file says
+        ({"class_path": "mypackage.MyLogger"}, ["tensorboard"]),  # a kind not continued, beside the event files
+        (None, ["tensorboard"]),  # config.yaml moved away
+        ({"class_path": "lightning.pytorch.loggers.CSVLogger"}, ["tensorboard", "metrics.csv"]),  # named, and found
+    ],
+    ids=["false", "another-kind", "no-config", "csv-named"],
+)
+def test_the_logs_a_run_holds_are_continued_whatever_its_config_names(
+    fitted, tmp_path, monkeypatch, capsys, logger, continued
+):
+    with_settings(fitted, tmp_path, None if logger is None else {"logger": logger})
+    monkeypatch.chdir(tmp_path)
+    main(["--ckpt_path", "best"])
+    where = capsys.readouterr().out.splitlines()[-1]
+    assert where.startswith("Logged at step ") and all(viewer in where for viewer in continued)
+    assert ("metrics.csv" in where) is ("metrics.csv" in continued)
 
 
 @pytest.mark.slow  # the run's owner is another process
