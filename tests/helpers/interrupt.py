@@ -7,10 +7,12 @@ so that the run under test is the real ``python -m lit_rnn.fit`` process, killed
 import io
 import os
 import signal as signals
+from pathlib import Path
 
 import lightning as L
 
 MOMENTS = ("step", "epoch", "save", "validation", "sanity", "test")
+TARGETS = ("self", "server", "worker", "worker group")
 
 
 class InterruptAt(L.Callback):
@@ -24,11 +26,19 @@ class InterruptAt(L.Callback):
             first validation at or after that step, before its checkpoints are written; ``sanity``: as the sanity
             check starts; ``test``: as the final test starts (``step`` is ignored for these two).
         signal: ``KILL``, ``TERM`` or ``INT``.
+        target: Who gets it: ``self``; in a sweep's trial, ``server`` (the fork server, the fit's parent), ``worker``
+            (the server's parent) or ``worker group`` (the worker's process group, as a terminal's Ctrl-C).
+        once_file: Fire only if this file is not there, and create it: once over all the processes that run with
+            this callback (a sweep's trials, and the same sweep started again).
     """
 
-    def __init__(self, step: int, moment: str = "step", signal: str = "KILL") -> None:
+    def __init__(
+        self, step: int, moment: str = "step", signal: str = "KILL", target: str = "self", once_file: str = ""
+    ) -> None:
         assert moment in MOMENTS, moment
+        assert target in TARGETS, target
         self.step, self.moment, self.signum = step, moment, getattr(signals, f"SIG{signal}")
+        self.target, self.once_file = target, once_file
         self._fired = False
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -74,6 +84,21 @@ class InterruptAt(L.Callback):
             self._fire()
 
     def _fire(self) -> None:
-        if not self._fired:  # a SIGTERM or SIGINT lets the run go on to the end of the step
-            self._fired = True
+        if self._fired:  # a SIGTERM or SIGINT lets the run go on to the end of the step
+            return
+        self._fired = True
+        if self.once_file:
+            try:
+                Path(self.once_file).open("x").close()
+            except FileExistsError:
+                return
+        if self.target == "self":
             os.kill(os.getpid(), self.signum)
+        elif self.target == "server":
+            os.kill(os.getppid(), self.signum)
+        else:
+            worker = int(Path(f"/proc/{os.getppid()}/stat").read_text().rpartition(")")[2].split()[1])
+            if self.target == "worker":
+                os.kill(worker, self.signum)
+            else:
+                os.killpg(os.getpgid(worker), self.signum)
