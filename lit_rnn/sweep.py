@@ -19,7 +19,7 @@ import warnings
 from argparse import ArgumentError
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import optuna
 import yaml
@@ -31,6 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 from lit_rnn.base import interrupts
 from lit_rnn.base.class_paths import check_called_classes
 from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error
+from lit_rnn.base.file_locks import try_lock
 from lit_rnn.base.quick_exit import run_then_exit
 from lit_rnn.cli.lightning_cli import LitRNNCLI, check_run_settings
 from lit_rnn.cli.refused_settings import settings_refused_by_lightning
@@ -44,7 +45,15 @@ from lit_rnn.study.report import report, trial_line
 from lit_rnn.study.reporting import PRUNED_EXIT_CODE
 from lit_rnn.study.settings import SweepSettings
 from lit_rnn.study.storage import open_storage
-from lit_rnn.study.trial_fit import failure, fit_arguments, fit_server, run_arguments, run_fit, setting_arguments
+from lit_rnn.study.trial_fit import (
+    failure,
+    fit_arguments,
+    fit_server,
+    run_arguments,
+    run_fit,
+    setting_arguments,
+    wait_until_unused,
+)
 
 REACHED = ("val/acc_best", "test/acc")  # what a trial that missed its target got to instead
 
@@ -69,6 +78,7 @@ class Sweep:
     def __init__(self, cli: SweepCLI, settings: SweepSettings) -> None:
         self.cli, self.settings = cli, settings
         self.base = fit_config(cli.parser, cli.config)
+        self._held: IO[str] | None = None  # the lock of the trial this worker runs
 
     def check(self) -> None:
         """Refuse, before any trial runs, a key that fit does not have and a value that fit refuses.
@@ -184,12 +194,38 @@ class Sweep:
                 study.set_user_attr(key, asked[key])
 
     def continue_interrupted(self, study: optuna.Study) -> None:
-        """Fail the running trials whose run has no live owner (a killed worker), so that Optuna tries them again."""
+        """Fail the running trials that no live worker runs (a worker killed, or stopped with its trial's fit), so that
+        Optuna tries them again, in their runs.
+
+        A worker holds its trial's lock (``trial_lock``) from the trial's start until the study has its result, and the
+        lock dies with it. A trial without a lock file, from an older lit_rnn or a worker on another machine, is taken
+        for interrupted only when its run is here and has no live owner."""
         retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            run = self.run_folder(trial)
-            if run.exists() and not runs.in_use(run):  # a folder without one: a live worker may be starting its fit
+            run, lock = self.run_folder(trial), self.trial_lock(trial.number)
+            if lock.exists():
+                held = try_lock(lock, shared=True, create=False)
+                if held is None:
+                    continue  # its worker is running it
+                held.close()
+                wait_until_unused(run)  # its fit, if any, dies with its worker
+            elif not run.exists():
+                continue  # a live worker may be starting its fit
+            if not runs.in_use(run):
                 retry(study, study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True))
+
+    def trial_lock(self, number: int) -> Path:
+        """The file whose lock the worker running trial ``number`` holds."""
+        return self.settings.folder / "workers" / f"trial_{number}.lock"
+
+    def hold_trial(self, number: int | None) -> None:
+        """Hold trial ``number``'s lock (None: none), giving back the one held before."""
+        if self._held is not None:
+            self._held.close()
+        self._held = None
+        if number is not None:
+            self.trial_lock(number).parent.mkdir(exist_ok=True)
+            self._held = try_lock(self.trial_lock(number))
 
     def run_folder(self, trial: FrozenTrial) -> Path:
         """The run of a trial; a retried trial goes on in the run of the trial it retries."""
@@ -204,14 +240,18 @@ class Sweep:
                     lambda trial: self.run_trial(trial, fits),
                     n_trials=1,
                     catch=(TrialFailed,),
-                    callbacks=[
-                        lambda study, trial: print(trial_line(study, trial, self.settings.objective), flush=True)
-                    ],
+                    callbacks=[self.trial_ended],
                 )
+
+    def trial_ended(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """The study holds the trial's result: its line, and its lock given back."""
+        print(trial_line(study, trial, self.settings.objective), flush=True)
+        self.hold_trial(None)
 
     def _trials_begun(self, study: optuna.Study) -> int:
         """The trials begun, a retry counting as the trial it retries."""
-        return sum("failed_trial" not in trial.system_attrs for trial in study.get_trials(deepcopy=False))
+        trials = study.get_trials(deepcopy=False)
+        return sum(RetryHeartbeatStaleTrialCallback.retried_trial_number(trial) is None for trial in trials)
 
     def _retries_waiting(self, study: optuna.Study) -> bool:
         return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
@@ -219,9 +259,10 @@ class Sweep:
     def run_trial(self, trial: optuna.trial.Trial, fits: ForkServer) -> float:
         """Run the trial's fit as its own process, forked by ``fits``; its objective, or ``TrialPruned`` /
         ``TrialFailed``."""
+        self.hold_trial(trial.number)
         arguments, run = self.trial_arguments(trial)
         run.parent.mkdir(parents=True, exist_ok=True)
-        exit_code, error = run_fit(fits, arguments, run)
+        exit_code, error = run_fit(fits, arguments, run, trial.number)
         if exit_code == PRUNED_EXIT_CODE:
             raise optuna.TrialPruned()
         if exit_code != 0:

@@ -1,26 +1,33 @@
 """A process that imports an entry module once and forks each of a worker's runs of it from there, so that a run
 starts as a fresh ``python -m MODULE`` would, less Python's start and its seconds of imports (torch, Lightning).
 
-Each forked run is its own process, of the worker's process group: its own pid, exit code, signals and file locks.
+Each forked run is its own process, in a process group of its own: its own pid, exit code, signals and file locks.
+A signal to the worker's group (Ctrl-C in a terminal, a scheduler's SIGTERM) reaches the worker alone, which passes it
+on to the run once: a run of the worker's group would get it twice, and take the second for a second Ctrl-C that stops
+at once, unsaved. The server dies with its worker and the run with its server (``PR_SET_PDEATHSIG``), however either
+ends, SIGKILL included: no run goes on without a worker to report its end.
 The server forks from a process that has only imported (no OpenMP pool, no CUDA, no open database yet; the one
 other thread, OpenBLAS's, which numpy starts at import, stops at a fork and starts again in the child by OpenBLAS's
 own fork handlers), so the run's torch is that of a fresh process, threads included. It serves one run at a time
-and holds SIGINT and SIGTERM blocked: a signal to the whole group (Ctrl-C in a terminal, a scheduler's SIGTERM)
-leaves it waiting for its run, which saves and stops, and then reports the run's exit code. The run unblocks them
-once its own handlers are in, so a signal sent to it even before then reaches them.
+and holds SIGINT and SIGTERM blocked: a signal to the worker's group leaves it waiting for its run, which saves and
+stops, and then reports the run's exit code. The run unblocks them once its own handlers are in, so a signal sent to
+it even before then reaches them.
 
 Not ``multiprocessing``'s forkserver: its server dies at such a SIGTERM, and its client then reads exit code 255 at
 once, while the run is still saving; it also re-runs the worker's ``__main__`` module in every run it forks.
 
-``python -m lit_rnn.study.fork_server FD MODULE...`` is the server; the worker starts it through ``ForkServer``.
+``python -m lit_rnn.study.fork_server FD WORKER_PID MODULE...`` is the server; the worker starts it through ``ForkServer``.
 """
 
 if __name__ == "__main__":  # before the imports below, which take seconds: runs forked later unblock them
     import signal
+    import sys
 
     from lit_rnn.base import interrupts
+    from lit_rnn.study.parent_death import die_with_parent
 
     signal.pthread_sigmask(signal.SIG_BLOCK, interrupts.HANDLED)
+    die_with_parent(int(sys.argv[2]))  # the worker
 
 import importlib
 import os
@@ -39,6 +46,7 @@ from typing import IO, NoReturn
 
 from lit_rnn.base import interrupts
 from lit_rnn.base.quick_exit import run_then_exit
+from lit_rnn.study.parent_death import die_with_parent
 
 _NUMBER = struct.Struct("i")  # a reply: the run's pid, then its exit code
 _MAX_REQUEST = 1 << 20  # a request's bytes: the module, its arguments and the environment
@@ -65,7 +73,8 @@ class ForkServer:
             self._channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             with theirs:
                 self._server = subprocess.Popen(
-                    [sys.executable, "-m", __name__, str(theirs.fileno()), *self.preload], pass_fds=[theirs.fileno()]
+                    [sys.executable, "-m", __name__, str(theirs.fileno()), str(os.getpid()), *self.preload],
+                    pass_fds=[theirs.fileno()],
                 )
         try:
             socket.send_fds(self._channel, [pickle.dumps((module, args, dict(env)))], [output.fileno()])
@@ -142,8 +151,11 @@ def serve(channel: socket.socket, preload: list[str]) -> None:
             return  # the worker closed its end, or ended
         module, args, env = pickle.loads(request)  # from the worker that started this server, by its own socket
         (output,) = fds
+        server = os.getpid()
         pid = os.fork()
         if pid == 0:
+            os.setpgid(0, 0)
+            die_with_parent(server)
             channel.close()
             _run_as_main(module, args, env, output)
         os.close(output)
@@ -178,4 +190,4 @@ def _run_as_main(module: str, args: list[str], env: Mapping[str, str], output: i
 
 
 if __name__ == "__main__":  # ends without freeing torch's objects one by one: the worker waits for its end
-    run_then_exit(lambda: serve(socket.socket(fileno=int(sys.argv[1])), sys.argv[2:]))
+    run_then_exit(lambda: serve(socket.socket(fileno=int(sys.argv[1])), sys.argv[3:]))

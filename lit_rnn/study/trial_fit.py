@@ -3,14 +3,18 @@ process, forked from the worker's fork server, whose messages go to ``fit.log`` 
 the worker reaches too."""
 
 import json
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from lit_rnn.base import child_errors, interrupts
 from lit_rnn.base.errors import UserError, summarize
-from lit_rnn.study.fork_server import ForkServer
+from lit_rnn.runs import folders as runs
+from lit_rnn.study.fork_server import ForkServer, ServerGone
 from lit_rnn.study.reporting import ReportToStudy
 
 LOG_NAME = "fit.log"
@@ -59,40 +63,83 @@ def as_argument(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def run_fit(fits: ForkServer, arguments: list[str], run: Path) -> tuple[int, Exception | None]:
-    """Run a trial's fit, ``python -m lit_rnn.fit *arguments`` forked by ``fits``, its messages going to ``fit.log``
-    beside its run; a SIGTERM or Ctrl-C that the worker gets meanwhile is passed on to the fit, which saves its step
-    and stops, and then stops the worker too. Its exit code, and the error it ended with, if any, as the fit left it
-    (``child_errors``): not its printed text.
+def run_fit(fits: ForkServer, arguments: list[str], run: Path, trial: int) -> tuple[int, Exception | None]:
+    """Run trial number ``trial``'s fit, ``python -m lit_rnn.fit *arguments`` forked by ``fits``, its messages going
+    to ``fit.log`` beside its run; a SIGTERM or Ctrl-C that the worker gets meanwhile is passed on to the fit, once,
+    which saves its step and stops, and then stops the worker too. Its exit code, and the error it ended with, if any,
+    as the fit left it (``child_errors``): not its printed text.
 
-    The trial stays running in the study: the worker that next finds its run without a live owner continues it.
+    A fit stopped otherwise (a signal sent to it alone, its fork server killed) stops the worker as well, saying so:
+    the trial stays running in the study, and the worker that next finds it without a live worker (the same command
+    again) continues it from its run's newest checkpoint.
     """
     interrupts.defer()
     errors = child_errors.records_folder()
-    with (
-        open(run.parent / LOG_NAME, "a") as log,
-        fits.start(FIT_MODULE, arguments, child_errors.environment(errors), log) as fit,
-    ):
-        passed_on = None
-        while True:
-            try:
-                fit.wait(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                if interrupts.requested() and passed_on is None:
-                    passed_on = interrupts.requested()
-                    fit.send_signal(passed_on)
+    passed_on = None
+    try:
+        with (
+            open(run.parent / LOG_NAME, "a") as log,
+            fits.start(FIT_MODULE, arguments, child_errors.environment(errors), log) as fit,
+        ):
+            while True:
+                try:
+                    fit.wait(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    if interrupts.requested() and passed_on is None:
+                        passed_on = interrupts.requested()
+                        fit.send_signal(passed_on)
+    except ServerGone:
+        fits.close()
+        wait_until_unused(run)  # the fit dies with its server
+        _stop_worker(1, f"The fork server of trial {trial}'s fit ended (killed?), and the fit with it: {_saved(run)}")
     signum = interrupts.requested()
     interrupts.set_phase(
         "between trials: every finished trial is in the study. Start the same command again to go on with the sweep."
     )
     if signum is not None:
-        interrupts.stop(
-            signum,
-            f"during a trial; its run, {run}, is saved as far as its fit got. Start the same "
-            "command again: the trial goes on from there.",
+        interrupts.stop(signum, f"during a trial; {_saved(run)}")
+    stopped_by = _stopping_signal(fit.returncode)
+    if stopped_by is not None:
+        _stop_worker(
+            128 + stopped_by,
+            f"Trial {trial}'s fit was stopped by {signal.Signals(stopped_by).name}, sent to it alone: {_saved(run)}",
         )
     return fit.returncode, child_errors.recorded(errors, fit.pid)
+
+
+STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL)
+"""Signals that stop a process on request (a user, a scheduler, the kernel out of memory): a fit they end is not a
+failed trial but an interrupted one. A fit that crashes (SIGSEGV, SIGABRT) failed."""
+
+
+def _stopping_signal(exit_code: int) -> int | None:
+    """The signal that stopped the fit: its exit code is 128 plus the number where its own handler stopped it (SIGINT,
+    SIGTERM), minus the number where the signal killed it."""
+    for signum in STOPPING_SIGNALS:
+        if exit_code == -signum or (signum in interrupts.HANDLED and exit_code == 128 + signum):
+            return signum
+    return None
+
+
+def _saved(run: Path) -> str:
+    return (
+        f"its run, {run}, is saved as far as its fit got. Start the same command again: the trial goes on from there."
+    )
+
+
+def _stop_worker(exit_code: int, message: str) -> NoReturn:
+    """End the worker with one line, leaving its trial running in the study: a ``SystemExit``, which Optuna does not
+    take for the trial's failure."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(exit_code)
+
+
+def wait_until_unused(run: Path, seconds: float = 60) -> None:
+    """Wait while a process that is ending (a fit whose worker or server died) still holds ``run``."""
+    deadline = time.monotonic() + seconds
+    while runs.in_use(run) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def failure(exit_code: int, error: Exception | None) -> str:

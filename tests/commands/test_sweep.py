@@ -145,10 +145,37 @@ def test_the_same_command_again_finds_the_sweep_done_and_gives_the_same_table(fi
     assert not (workdir / "sweeps" / "cells" / "trial_4").exists()
 
 
-@pytest.mark.parametrize("stop", ["SIGKILL to the worker and its fit", "SIGTERM to the worker alone"])
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs: a zombie (ended, not yet reaped) does not."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+STOPS = {  # how the first worker is stopped mid-trial: (exit code, its error line's start)
+    "SIGKILL to the worker and its fit": (-signal.SIGKILL, None),
+    "SIGTERM to the worker alone": (143, "error: Stopped by SIGTERM during a trial; its run, "),
+    "SIGINT to the worker's group, as a terminal's Ctrl-C": (130, "error: Stopped by SIGINT during a trial; its run, "),
+    "SIGTERM to the trial's fit alone": (
+        143,
+        "error: Trial 1's fit was stopped by SIGTERM, sent to it alone: its run, ",
+    ),
+    "SIGKILL to the fork server": (1, "error: The fork server of trial 1's fit ended (killed?), and the fit with it: "),
+}
+
+
+@pytest.mark.parametrize("stop", STOPS)
 def test_a_worker_stopped_mid_trial_is_started_again_and_its_trial_ends_with_the_same_weights(
     stop, finished_sweep, tiny_mnist, tmp_path
 ):
+    """Issue 31: a terminal's Ctrl-C reached the fit twice (unsaved), a fit stopped alone left the sweep ending with 0
+    and its trial failed, a killed fork server ended the worker in 'this is a bug'. Each now stops the worker in one
+    line, its trial running in the study, and the same command again finishes it."""
     uninterrupted, _ = finished_sweep
     (tmp_path / "grid.yaml").write_text(GRID)
     worker = start(tmp_path, tiny_mnist)
@@ -156,16 +183,32 @@ def test_a_worker_stopped_mid_trial_is_started_again_and_its_trial_ends_with_the
     while not (checkpoints / "recovery.ckpt").exists():  # trial 1 has begun training
         assert worker.poll() is None, worker.communicate()[1][-3000:]
         time.sleep(0.05)
-    if stop.startswith("SIGKILL"):
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
-    else:
-        worker.send_signal(signal.SIGTERM)  # passed on to the fit, which saves its step
-        _, stderr = worker.communicate(timeout=120)
-        assert worker.returncode == 128 + signal.SIGTERM and "Traceback" not in stderr
+    (server,) = children_of(worker.pid)
+    (fit,) = children_of(server)
+    send, signum = {
+        "SIGKILL to the worker and its fit": (lambda signum: os.killpg(worker.pid, signum), signal.SIGKILL),
+        "SIGTERM to the worker alone": (worker.send_signal, signal.SIGTERM),
+        "SIGINT to the worker's group, as a terminal's Ctrl-C": (
+            lambda signum: os.killpg(worker.pid, signum),
+            signal.SIGINT,
+        ),
+        "SIGTERM to the trial's fit alone": (lambda signum: os.kill(fit, signum), signal.SIGTERM),
+        "SIGKILL to the fork server": (lambda signum: os.kill(server, signum), signal.SIGKILL),
+    }[stop]
+    send(signum)
+    _, stderr = worker.communicate(timeout=120)
+    exit_code, said = STOPS[stop]
+    assert worker.returncode == exit_code and "Traceback" not in stderr, stderr[-3000:]
+    if said is not None:
         (line,) = [line for line in stderr.splitlines() if line.startswith("error:")]
-        assert line.startswith("error: Stopped by SIGTERM during a trial; its run, ")
-        assert "error: Stopped by SIGTERM after step" in (checkpoints.parent.parent / "fit.log").read_text()
+        assert line.startswith(said)
+    if signum != signal.SIGKILL:  # the fit saved its step and stopped, on the one signal it got
+        log = (checkpoints.parent.parent / "fit.log").read_text()
+        assert f"error: Stopped by {signal.Signals(signum).name} after step" in log and "second Ctrl-C" not in log
+    deadline = time.monotonic() + 30
+    while running(fit) and time.monotonic() < deadline:  # the fit ends with its worker, however that ends
+        time.sleep(0.05)
+    assert not running(fit)
     result = run_module("lit_rnn.sweep", sweep_args(tiny_mnist), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     trials = study_of(tmp_path).get_trials()

@@ -246,7 +246,7 @@ def test_a_trial_that_did_not_reach_its_target_is_pruned_and_one_that_did_has_it
     sweep = sweep_of(in_tmp, tiny_mnist, TIME_SWEEP, TIME_CALLBACK)
     study = sweep.open_study()
 
-    def finished_fit(fits, arguments, run):  # a fit that ran to its end, and reached the target or not
+    def finished_fit(fits, arguments, run, trial):  # a fit that ran to its end, and reached the target or not
         run.mkdir(parents=True, exist_ok=True)
         run_results.record(run, {"val/acc_best": 0.97, **({"val/seconds_to_target": 12.5} if reached else {})})
         return 0, None

@@ -16,7 +16,7 @@ from helpers.entry_probe import PROBED, USER_ERROR
 
 from lit_rnn.base import child_errors
 from lit_rnn.base.errors import ConfigError
-from lit_rnn.study.fork_server import ForkedProcess, ForkServer
+from lit_rnn.study.fork_server import ForkedProcess, ForkServer, ServerGone
 
 PROBE = "helpers.entry_probe"
 
@@ -111,3 +111,70 @@ def test_a_forked_run_has_torchs_threads_as_a_fresh_process_has(tmp_path, monkey
         [sys.executable, "-m", PROBE, "report", "torch"], capture_output=True, text=True, check=True, timeout=300
     )
     assert forked["threads"] == json.loads(fresh.stdout)["threads"]
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead and not yet reaped by its parent, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_until_gone(pid: int, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not alive(pid)
+
+
+def test_a_run_has_a_process_group_of_its_own_so_a_signal_to_the_workers_group_reaches_it_once(server, tmp_path):
+    """Issue 31: a terminal's Ctrl-C reached the run from the terminal and again from the worker, which passes it on;
+    the run took the second for a second Ctrl-C, which stops at once, unsaved."""
+    log = tmp_path / "fit.log"
+    with open(log, "a") as output, server.start(PROBE, ["wait"], os.environ, output) as process:
+        wait_for(log, "waiting")
+        assert os.getpgid(process.pid) == process.pid != os.getpgid(0)
+        assert os.getpgid(server._server.pid) == os.getpgid(0)
+        process.send_signal(signal.SIGINT)
+    assert process.returncode == 128 + signal.SIGINT
+    assert log.read_text().count("SIGINT") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGSEGV])
+def test_a_run_ends_with_its_server_and_the_worker_is_told_the_server_is_gone(stop, tmp_path, monkeypatch):
+    """Issue 31: a server killed left its run going on, and its worker ended in 'this is a bug'."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), str(TESTS)]))
+    log = tmp_path / "fit.log"
+    with ForkServer([PROBE]) as server, open(log, "a") as output:
+        process = server.start(PROBE, ["wait"], os.environ, output)
+        wait_for(log, "waiting")
+        os.kill(server._server.pid, stop)
+        with pytest.raises(ServerGone):
+            process.wait(timeout=30)
+        assert wait_until_gone(process.pid)
+
+
+WORKER = """
+import os, sys, time
+from lit_rnn.study.fork_server import ForkServer
+server = ForkServer(["helpers.entry_probe"])
+with open(sys.argv[1], "a") as output:
+    process = server.start("helpers.entry_probe", ["wait"], os.environ, output)
+print(server._server.pid, process.pid, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+def test_the_server_and_its_run_end_with_their_worker_however_it_ends(stop, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), str(TESTS)]))
+    log = tmp_path / "fit.log"
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(log)], stdout=subprocess.PIPE, text=True)
+    server_pid, run_pid = map(int, worker.stdout.readline().split())
+    wait_for(log, "waiting")
+    worker.send_signal(stop)  # the worker alone: a SIGTERM it does not handle ends it, as a SIGKILL does
+    worker.wait(timeout=30)
+    assert wait_until_gone(server_pid) and wait_until_gone(run_pid)

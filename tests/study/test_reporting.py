@@ -77,7 +77,7 @@ def test_a_sweep_minimizing_val_loss_reports_it_at_every_validation_and_prunes_t
     monkeypatch.setattr(
         sweep,
         "run_fit",
-        lambda fits, arguments, run: exit_codes.append(fit_in_this_process(arguments, run)) or exit_codes[-1],
+        lambda fits, arguments, run, trial: exit_codes.append(fit_in_this_process(arguments, run)) or exit_codes[-1],
     )
 
     study.optimize(lambda trial: worker.run_trial(trial, fits=None), n_trials=2, catch=(sweep.TrialFailed,))
