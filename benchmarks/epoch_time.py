@@ -27,6 +27,7 @@ from harness import (
     PROCESS_START,
     REPO,
     add_data_dir,
+    as_without_lightning,
     check_data_dir,
     cuda_peak_mib,
     fit_path,
@@ -38,7 +39,6 @@ from harness import (
     sync,
 )
 
-from lit_rnn.base.private_apis import skip_nvml_check_without_nvml
 from lit_rnn.data.batches import TensorBatches
 from lit_rnn.data.datamodule import MNIST_TRAIN_SIZE
 
@@ -91,14 +91,14 @@ def _phases(times: dict[str, float], exited: float) -> dict[str, float]:
 
 def plain_loop(data_dir: str, device: torch.device) -> dict[str, Any]:
     """The tutorial's loop, written without Lightning, on lit_rnn's network and in-memory batches."""
-    skip_nvml_check_without_nvml()  # this process imported Lightning for its helpers; a plain loop would not have
-    training = plain_training(data_dir, device)
-    sync(device)
-    start = time.perf_counter()
-    for images, labels in training.batches:
-        training.step(images, labels)
-    sync(device)
-    seconds = time.perf_counter() - start
+    with as_without_lightning():  # this process imported Lightning for its helpers; a plain loop would not
+        training = plain_training(data_dir, device)
+        sync(device)
+        start = time.perf_counter()
+        for images, labels in training.batches:
+            training.step(images, labels)
+        sync(device)
+        seconds = time.perf_counter() - start
 
     correct = 0
     with torch.no_grad():

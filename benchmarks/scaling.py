@@ -39,6 +39,7 @@ import torch
 from harness import (
     REPO,
     add_data_dir,
+    as_without_lightning,
     check_data_dir,
     fit_path,
     plain_training,
@@ -48,7 +49,6 @@ from harness import (
     run_child,
 )
 
-from lit_rnn.base.private_apis import skip_nvml_check_without_nvml
 from lit_rnn.data.datamodule import MNISTDataModule
 from lit_rnn.model.networks.recurrent import weight_count
 
@@ -128,22 +128,22 @@ class StepClock(L.Callback):
 
 def plain_child(args: argparse.Namespace) -> None:
     """The plain loop at one point, in this process; under ``torch.distributed.run``, one of its processes."""
-    skip_nvml_check_without_nvml()  # this process imported Lightning for its helpers; a plain loop would not have
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    device = torch.device("cpu")
-    training = plain_training(
-        str(args.data_dir), device, args.hidden_size, args.batch_size // world_size, rank, world_size
-    )
-    if world_size > 1:
-        torch.distributed.init_process_group("gloo")
-        training.network = torch.nn.parallel.DistributedDataParallel(training.network)
-    for step, (images, labels) in enumerate(training.batches, start=1):
-        training.step(images, labels)
-        if step == args.warmup:
-            start = time.perf_counter()
-        elif step == args.warmup + args.steps:
-            break
+    with as_without_lightning():  # this process imported Lightning for its helpers; a plain loop would not
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        device = torch.device("cpu")
+        training = plain_training(
+            str(args.data_dir), device, args.hidden_size, args.batch_size // world_size, rank, world_size
+        )
+        if world_size > 1:
+            torch.distributed.init_process_group("gloo")
+            training.network = torch.nn.parallel.DistributedDataParallel(training.network)
+        for step, (images, labels) in enumerate(training.batches, start=1):
+            training.step(images, labels)
+            if step == args.warmup:
+                start = time.perf_counter()
+            elif step == args.warmup + args.steps:
+                break
     seconds = time.perf_counter() - start
     if rank == 0:
         print_result({"seconds": seconds, "steps": args.steps})

@@ -24,9 +24,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from harness import add_data_dir, check_data_dir, optimizer_of_default_config, positive_int
+from harness import add_data_dir, as_without_lightning, check_data_dir, optimizer_of_default_config, positive_int
 
-from lit_rnn.base.private_apis import skip_nvml_check_without_nvml
 from lit_rnn.cli.lightning_cli import LitRNNCLI
 from lit_rnn.data.batches import TensorBatches
 from lit_rnn.data.datamodule import MNIST_TRAIN_SIZE, MNISTDataModule
@@ -47,13 +46,14 @@ def plain_loop(data_dir: Path, steps: int) -> float:
     data = MNISTDataModule(data_dir=str(data_dir))
     data.setup("fit")
     batches = TensorBatches(*data.splits["train"], data.batch_size, shuffle=True, seed=1)
-    start = time.process_time()
-    for _, (images, labels) in zip(range(steps), batches):
-        loss = torch.nn.functional.cross_entropy(network(images), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return time.process_time() - start
+    with as_without_lightning():
+        start = time.process_time()
+        for _, (images, labels) in zip(range(steps), batches):
+            loss = torch.nn.functional.cross_entropy(network(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return time.process_time() - start
 
 
 class StepClock(L.Callback):
@@ -104,7 +104,6 @@ def main() -> None:
     for name in ("lightning.pytorch", "lightning.fabric"):  # fit's summary and notices: not this script's figures
         logging.getLogger(name).setLevel(logging.WARNING)
     sys.argv = sys.argv[:1]  # the CLI below reads its own arguments, not this script's
-    skip_nvml_check_without_nvml()  # as fit does, so that the plain loop does not pay Lightning's NVML check
     data_dir = args.data_dir.resolve()
     print(f"torch {torch.__version__}, one CPU thread, {args.steps} steps of a linear network; CPU ms per step:")
     print(f"{'plain':>8}{'fit':>8}{'Lightning':>11}")

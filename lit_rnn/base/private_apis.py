@@ -1,19 +1,17 @@
 """The private parts of Lightning, PyTorch and Python that lit_rnn relies on, each in one place, because no public
-route reaches them: Lightning's loops, progress counters, logger connector, launchers, ``ModelCheckpoint``'s
-saved state, PyTorch's CPU probes, and ``atexit``'s handlers.
+route reaches them: Lightning's loops, progress counters, launchers, ``ModelCheckpoint``'s saved state, its flattening
+of settings, PyTorch's CPU probes, and ``atexit``'s handlers.
 
-Each has a test in ``tests/base/test_private_apis.py`` that fails loudly when the dependency changes it. Optuna's
-trial is reached through its public storage interface (``study/reporting.py``), so none of its private parts are here.
-The one exception: LitServe's shutdown and queues (``serving/server.py``'s ``DrainingServer``), since LitServe is an
-optional extra that this module, imported by every command, cannot import; the server's tests (SIGTERM, answers
-under load) fail when they change.
+Each one changes only lit_rnn's own objects (its Trainer's fit loop and launcher), or only reads: no function or class
+of a dependency is rebound for the process. Each is in the register of ``docs/design.md`` with what it buys and the
+versions it is tested on, and has a test in ``tests/base/test_private_apis.py`` that fails loudly when the dependency
+changes it. LitServe's, used by the server alone, are in ``serving/`` (an optional extra this module cannot import).
 """
 
 import atexit
-import ctypes
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +20,9 @@ import torch
 from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
 from lightning.fabric.utilities.distributed import _set_num_threads_if_needed
 from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
-from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.loops import evaluation_loop, fit_loop, prediction_loop
 from lightning.pytorch.loops.fit_loop import _FitLoop
 from lightning.pytorch.loops.loop import _Loop
-from lightning.pytorch.profilers import PassThroughProfiler
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher, _SubprocessScriptLauncher
-from lightning.pytorch.trainer import call
-from lightning.pytorch.trainer.connectors.data_connector import _parse_num_batches
-from torch.utils.tensorboard.summary import hparams
 
 from lit_rnn.base import child_errors, errors, interrupts
 
@@ -51,25 +43,6 @@ class _EpochExactFitLoop(_FitLoop):
         _Loop.restarting.fset(self, restarting and epoch_unfinished)
 
 
-NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
-
-
-def skip_nvml_check_without_nvml() -> None:
-    """Undo Lightning's ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` on a machine without NVML, where it only costs time.
-
-    Lightning sets the variable as it is imported, so that asking whether CUDA is available asks NVML instead of
-    starting CUDA (which would spoil forked processes). PyTorch's optimizers ask at every step. Without NVML (no
-    NVIDIA driver), each answer first fails to load ``libnvidia-ml.so.1``, then asks CUDA as it would without the
-    variable: the same answer, 0.12 ms later, a tenth of the tutorial's training step on two CPU cores.
-    """
-    if os.environ.get(NVML_CHECK) != "1":
-        return
-    try:
-        ctypes.CDLL("libnvidia-ml.so.1")  # the library PyTorch's NVML check loads
-    except OSError:
-        del os.environ[NVML_CHECK]
-
-
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU has bfloat16 instructions (AVX512_BF16, or AMX's tiles with their bfloat16 products).
 
@@ -77,72 +50,6 @@ def cpu_has_native_bf16() -> bool:
     oneDNN's choice of kernels follows; there is no public function, and reading ``/proc/cpuinfo`` works on Linux only.
     """
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-
-
-def _at_least_one_batch(stage: Any, length: int | float, limit: int | float) -> int | float:
-    """Lightning's count of the batches a ``limit_*_batches`` allows, but never none for a positive fraction."""
-    if isinstance(limit, float) and 0 < limit and 0 < length < float("inf") and int(length * limit) == 0:
-        return 1
-    return _parse_num_batches(stage, length, limit)
-
-
-def take_at_least_one_batch() -> None:
-    """Make a fraction of a loader that is less than one batch mean one batch, as it does for ``val_check_interval``.
-
-    Lightning takes ``int(batches * fraction)`` and refuses a run where that is 0: the debugging habit
-    ``--trainer.limit_val_batches 0.1`` ends the run on a validation set of 5 batches of 1,000 images. Lightning's
-    loops read the count through the name ``_parse_num_batches`` in their own modules, which is replaced there.
-    """
-    for loop in (fit_loop, evaluation_loop, prediction_loop):
-        loop._parse_num_batches = _at_least_one_batch
-
-
-class QuickHookNames:
-    """A LightningModule mix-in: Lightning's record of the hook it is running, kept without ``nn.Module``'s checks.
-
-    Lightning sets ``_current_fx_name`` on the module before and after each hook it calls, about 45 times a training
-    step. ``nn.Module.__setattr__`` first checks whether the value is a parameter, a buffer or a submodule, which a
-    hook's name never is, and that costs more per step than the tutorial's optimizer update. Here the name goes
-    straight into the instance's ``__dict__``, where ``nn.Module`` would have put it.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
-
-_lightning_callback_hooks = call._call_callback_hooks
-
-
-def _overrides(callback: L.Callback, hook_name: str) -> bool:
-    """Whether calling ``callback``'s hook ``hook_name`` does anything: its class or the instance replaced the no-op."""
-    replaced_by_class = getattr(type(callback), hook_name) is not getattr(L.Callback, hook_name)
-    return replaced_by_class or hook_name in getattr(callback, "__dict__", ())
-
-
-def _call_callback_hooks_someone_overrides(trainer: L.Trainer, hook_name: str, *args: Any, **kwargs: Any) -> None:
-    """Lightning's call of a callback hook on every callback, skipped where none has more than the no-op to run."""
-    if isinstance(trainer.profiler, PassThroughProfiler) and not any(
-        _overrides(callback, hook_name) for callback in trainer.callbacks
-    ):
-        return
-    _lightning_callback_hooks(trainer, hook_name, *args, **kwargs)
-
-
-def skip_callback_hooks_nobody_overrides() -> None:
-    """Skip the callback hooks that no callback overrides: four of the six a training step calls.
-
-    Lightning calls each of its callback hooks on every callback, about 54 calls a training step with the default
-    command's nine callbacks, nearly all of them ``Callback``'s empty methods: each call looks the method up, builds
-    its profiler entry's name (``ModelCheckpoint``'s from a ``repr`` of its settings) and enters the profiler's
-    context. Where no callback overrides the hook, those calls do nothing, and are skipped. With a profiler that
-    records (``--trainer.profiler simple``), every call is made, so that its report lists every hook as before.
-    Lightning's loops and precision plugins call the hooks through the name ``call._call_callback_hooks``, which
-    is replaced there.
-    """
-    call._call_callback_hooks = _call_callback_hooks_someone_overrides
 
 
 def use_epoch_exact_fit_loop(trainer: L.Trainer) -> None:
@@ -209,27 +116,9 @@ def logged_step(trainer: L.Trainer) -> int:
     return trainer.fit_loop.epoch_loop._batches_that_stepped
 
 
-def step_is_logged(trainer: L.Trainer) -> bool:
-    """Whether Lightning writes this training step's metrics (every ``log_every_n_steps``; each step of a
-    ``fast_dev_run``): Lightning's own condition, ``update_train_step_metrics``'s."""
-    return trainer._logger_connector.should_update_logs or bool(trainer.fast_dev_run)
-
-
 def flat_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """``settings`` flattened to ``a/b`` keys as Lightning's loggers flatten hyperparameters before logging them."""
     return _flatten_dict(_convert_params(settings))
-
-
-def write_hparams(logger: TensorBoardLogger, settings: dict[str, Any], metrics: Iterable[str]) -> None:
-    """Write TensorBoard's HPARAMS entry: ``settings`` flattened as Lightning flattens them, next to ``metrics``.
-
-    ``TensorBoardLogger.log_hyperparams`` would also log each metric at step 0 with a placeholder value, a point
-    that does not exist on every curve; so the summary is written the way it writes it, without that.
-    """
-    flat = logger._sanitize_params(flat_settings(settings))
-    writer = logger.experiment._get_file_writer()
-    for summary in hparams(flat, {name: 0.0 for name in metrics}):
-        writer.add_summary(summary)
 
 
 def log_as_of(trainer: L.Trainer, checkpoint: dict[str, Any]) -> None:

@@ -23,14 +23,11 @@ from lit_rnn.base.class_paths import check_called_classes, check_file_modules, c
 from lit_rnn.base.errors import ConfigError, check_config
 from lit_rnn.base.private_apis import (
     carry_child_errors,
-    skip_callback_hooks_nobody_overrides,
-    skip_nvml_check_without_nvml,
     use_epoch_exact_fit_loop,
 )
 from lit_rnn.base.yaml_files import read_yaml
 from lit_rnn.cli.console import QuietProgressBar, quiet
 from lit_rnn.cli.precision import AutoPrecisionTrainer
-from lit_rnn.cli.profiling import NoProfiler
 from lit_rnn.cli.refused_settings import settings_refused_by_lightning
 from lit_rnn.cli.settings_checks import check_monitor, check_trainer
 from lit_rnn.data.datamodule import MNISTDataModule
@@ -86,7 +83,6 @@ class LitRNNCLI(LightningCLI):
 
     def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
         quiet()
-        skip_nvml_check_without_nvml()
         self.plan: RunPlan | None = None
         self.run: Path | None = None  # the run folder, once claimed
         given = sys.argv[1:] if args is None else args
@@ -109,7 +105,6 @@ class LitRNNCLI(LightningCLI):
                         LogFigures(),
                         RandomState(),
                     ],
-                    "profiler": {"class_path": f"{NoProfiler.__module__}.{NoProfiler.__name__}"},
                 },
                 # A bad value raises, so that the entry point prints one message instead of the whole usage.
                 # Options by their whole names: --model.hidden would otherwise be taken for another option it begins.
@@ -201,7 +196,6 @@ class LitRNNCLI(LightningCLI):
         resumed = self.plan.checkpoint_path, self.plan.checkpoint
         trainer.strategy.checkpoint_io = AtomicCheckpointIO(resumed if self.plan.checkpoint is not None else None)
         use_epoch_exact_fit_loop(trainer)
-        skip_callback_hooks_nobody_overrides()
         carry_child_errors(trainer)
         return trainer
 

@@ -13,7 +13,7 @@ import lightning as L
 import torch
 
 from lit_rnn.base.errors import UserError, check_config, summarize
-from lit_rnn.base.private_apis import batches_begun_this_epoch, take_at_least_one_batch
+from lit_rnn.base.private_apis import batches_begun_this_epoch
 from lit_rnn.data.batches import TensorBatches
 from lit_rnn.data.datasets import DATASETS, DatasetName, ImageDataset
 
@@ -178,7 +178,7 @@ class MNISTDataModule(L.LightningDataModule):
         batch_size: int = 64,
         val_size: int = 5_000,
         split_seed: int = 0,
-        eval_batch_size: int = 1_000,
+        eval_batch_size: int = 250,
     ) -> None:
         super().__init__()
         check_config(batch_size > 0, "data.batch_size", batch_size, "a positive whole number")
@@ -247,9 +247,7 @@ class MNISTDataModule(L.LightningDataModule):
         return pixel_statistics(self.splits["train"][0])
 
     def setup(self, stage: str) -> None:
-        """The splits, in memory; and ``limit_*_batches`` fractions of at least one batch, in every process of a run:
-        a tenth of the 5 validation batches of 1,000 images is one batch, not a refused run."""
-        take_at_least_one_batch()
+        """The splits, in memory."""
         if self.splits:
             return
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")

@@ -14,10 +14,31 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger
 from PIL import Image
+from torch.utils.tensorboard.summary import hparams
+from torch.utils.tensorboard.writer import FileWriter
 
-from lit_rnn.base.private_apis import write_hparams
+from lit_rnn.base.private_apis import flat_settings
 
 IMAGES = "images"
+
+
+def write_hparams(logger: TensorBoardLogger, settings: dict[str, Any], metrics: Iterable[str]) -> None:
+    """Write TensorBoard's HPARAMS entry: ``settings`` flattened as Lightning flattens them, next to ``metrics``.
+
+    ``TensorBoardLogger.log_hyperparams`` would also log each metric at step 0 with a placeholder value, a point
+    that does not exist on every curve; so the summary is written as it writes it, without that, into an event file of
+    its own in the run's folder (TensorBoard reads every event file there).
+    """
+    flat = {key: _hparam_value(value) for key, value in flat_settings(settings).items()}
+    writer = FileWriter(logger.log_dir)
+    for summary in hparams(flat, {name: 0.0 for name in metrics}):
+        writer.add_summary(summary)
+    writer.close()
+
+
+def _hparam_value(value: Any) -> bool | int | float | str:
+    """A setting as TensorBoard's HPARAMS holds it: a number, a truth value or text (``None`` and lists as text)."""
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
 
 
 def as_pixels(picture: torch.Tensor) -> np.ndarray:

@@ -17,7 +17,6 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lit_rnn.base.errors import ConfigError, UserError, check_config
 from lit_rnn.base.metrics import Metric
-from lit_rnn.base.private_apis import QuickHookNames, step_is_logged
 from lit_rnn.model.networks import IMAGE_SIZE
 from lit_rnn.model.networks.recurrent import RecurrentNetwork
 from lit_rnn.model.standardize import Standardize, Standardized
@@ -93,7 +92,14 @@ def count_classes(network: nn.Module) -> int:
     return logits.shape[1]
 
 
-class MNISTClassifier(QuickHookNames, L.LightningModule):
+def step_is_logged(trainer: L.Trainer) -> bool:
+    """Whether Lightning writes this training step's metrics, by its own rule (every ``log_every_n_steps``, counting
+    this step; each step of a ``fast_dev_run``; the step that stops the run), so the accuracy is measured only then."""
+    every = trainer.log_every_n_steps
+    return (trainer.global_step + 1) % every == 0 or trainer.should_stop or bool(trainer.fast_dev_run)
+
+
+class MNISTClassifier(L.LightningModule):
     """Classifies images of MNIST's format (28x28, one channel) with a network given by config.
 
     Args:

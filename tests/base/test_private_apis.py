@@ -31,12 +31,11 @@ from lit_rnn.base.private_apis import (
     logged_step,
     on_last_batch,
     rebase_model_checkpoint_state,
-    step_is_logged,
-    take_at_least_one_batch,
     take_back_sigterm_from_lightning,
     use_epoch_exact_fit_loop,
-    write_hparams,
 )
+from lit_rnn.logs.outputs import write_hparams
+from lit_rnn.model.classifier import step_is_logged
 
 
 def test_the_fit_loop_still_forces_restarting_for_max_steps_and_takes_the_epoch_exact_one():
@@ -125,54 +124,6 @@ def test_an_evaluation_logs_at_the_step_and_epoch_of_the_checkpoint_it_restores(
     assert [event.step for event in scalars.Scalars("test/loss")] == [6]
 
 
-def test_lightning_still_names_the_running_hook_on_the_module_and_the_quick_setter_stores_it_as_nn_module_would():
-    from lightning.pytorch.trainer import call
-
-    from lit_rnn.base.private_apis import QuickHookNames, _lightning_callback_hooks
-
-    # What the mix-in speeds up: Lightning's hook callers set the attribute on the module around each call (its own
-    # caller of callback hooks, which a CLI built earlier in this process replaced by the one that skips no-ops).
-    for caller in (call._call_lightning_module_hook, _lightning_callback_hooks):
-        assert "pl_module._current_fx_name = hook_name" in inspect.getsource(caller)
-
-    class Quick(QuickHookNames, BoringModel):
-        pass
-
-    quick, plain = Quick(), BoringModel()
-    for module in (quick, plain):
-        module._current_fx_name = "training_step"
-        module.extra = torch.nn.Parameter(torch.zeros(1))  # anything else still goes through nn.Module
-    assert quick.__dict__["_current_fx_name"] == plain.__dict__["_current_fx_name"] == "training_step"
-    assert "_current_fx_name" not in quick._parameters and "_current_fx_name" not in quick._modules
-    assert "extra" in quick._parameters and [name for name, _ in quick.named_parameters()] == [
-        name for name, _ in plain.named_parameters()
-    ]
-
-
-@pytest.mark.parametrize("nvml_loads", [True, False])
-def test_lightnings_nvml_check_is_dropped_only_where_nvml_cannot_be_loaded(monkeypatch, nvml_loads):
-    import ctypes
-    import os
-
-    import lightning.fabric
-
-    from lit_rnn.base.private_apis import NVML_CHECK, skip_nvml_check_without_nvml
-
-    assert f'os.environ["{NVML_CHECK}"] = "1"' in inspect.getsource(lightning.fabric)  # what Lightning does at import
-    monkeypatch.setenv(NVML_CHECK, "1")
-    loaded = []
-
-    def load(name):
-        loaded.append(name)
-        if not nvml_loads:
-            raise OSError(f"{name}: cannot open shared object file")
-
-    monkeypatch.setattr(ctypes, "CDLL", load)
-    skip_nvml_check_without_nvml()
-    assert loaded == ["libnvidia-ml.so.1"]
-    assert (os.environ.get(NVML_CHECK) == "1") is nvml_loads
-
-
 def test_settings_are_flattened_to_the_keys_mlflow_gets_from_lightning(tmp_path, monkeypatch):
     from lightning.pytorch.loggers import MLFlowLogger
     from mlflow.tracking import MlflowClient
@@ -191,29 +142,6 @@ def test_settings_are_flattened_to_the_keys_mlflow_gets_from_lightning(tmp_path,
 def test_torchs_bfloat16_probe_agrees_with_the_cpus_own_flags():
     flags = set(re.search(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE).group(1).split())
     assert cpu_has_native_bf16() is bool(flags & {"avx512_bf16", "amx_bf16"})
-
-
-@pytest.mark.parametrize("fraction, batches", [(0.001, 1), (0.5, 32)])
-def test_a_fraction_of_a_loader_is_at_least_one_batch_in_every_loop(fraction, batches):
-    take_at_least_one_batch()
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=fraction,
-        limit_val_batches=fraction,
-        limit_test_batches=fraction,
-        limit_predict_batches=fraction,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    model = BoringModel()  # 64 batches in each loader
-    trainer.fit(model)
-    assert (trainer.num_training_batches, trainer.num_val_batches) == (batches, [batches])
-    trainer.test(model)
-    assert trainer.num_test_batches == [batches]
-    assert len(trainer.predict(model)) == batches
 
 
 class BatchProgress(L.Callback):
@@ -314,45 +242,25 @@ def test_the_exit_handlers_run_when_asked_and_once():
     assert result.returncode == 0 and result.stdout == "handler ran\n", result.stderr[-2000:]
 
 
-@pytest.mark.parametrize("profiler", [None, "simple"])
-def test_callback_hooks_no_callback_overrides_are_skipped_unless_a_profiler_records_them(
-    tmp_path, monkeypatch, profiler
-):
-    from lightning.pytorch.trainer import call
+def _dependency_functions_and_classes() -> dict[tuple[str, str], int]:
+    """Every function and class that a module of lit_rnn's dependencies holds, by module and name."""
+    held = {}
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in ("lightning", "torch", "torchmetrics", "jsonargparse", "tensorboard") and module:
+            for attribute, value in list(vars(module).items()):
+                if inspect.isfunction(value) or inspect.isclass(value):
+                    held[name, attribute] = id(value)
+    return held
 
-    from lit_rnn.base import private_apis
 
-    reached, lightnings_own = [], private_apis._lightning_callback_hooks
+def test_a_fit_rebinds_no_function_or_class_of_a_dependency(tiny_mnist, tmp_path, monkeypatch):
+    """lit_rnn's changes to Lightning's behaviour stay on its own objects: another Trainer in the same process (a
+    notebook's, a test suite's) runs Lightning as installed."""
+    from helpers.cli import fit_in_process
 
-    def lightnings(trainer, hook_name, *args, **kwargs):
-        reached.append(hook_name)
-        lightnings_own(trainer, hook_name, *args, **kwargs)
+    import lit_rnn.cli.lightning_cli  # noqa: F401  (imports what a fit imports, before the picture is taken)
 
-    monkeypatch.setattr(call, "_call_callback_hooks", call._call_callback_hooks)  # put back after the test
-    monkeypatch.setattr(private_apis, "_lightning_callback_hooks", lightnings)
-    private_apis.skip_callback_hooks_nobody_overrides()
-    ran = []
-
-    class ByClass(L.Callback):
-        def on_train_batch_end(self, *args: object) -> None:
-            ran.append("on_train_batch_end")
-
-    by_instance = L.Callback()
-    by_instance.on_before_zero_grad = lambda *args: ran.append("on_before_zero_grad")
-    trainer = L.Trainer(
-        max_steps=2,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        profiler=profiler,
-        callbacks=[ByClass(), by_instance],
-    )
-    trainer.fit(BoringModel())
-
-    assert ran == ["on_before_zero_grad", "on_train_batch_end"] * 2  # an overridden hook, by class or instance, runs
-    skipped = {"on_train_batch_start", "on_before_backward", "on_after_backward", "on_before_optimizer_step"}
-    assert skipped.isdisjoint(reached) if profiler is None else skipped <= set(reached)
-    assert reached.count("on_train_batch_end") == reached.count("on_before_zero_grad") == 2
+    before = _dependency_functions_and_classes()
+    fit_in_process(tiny_mnist, tmp_path, monkeypatch, "--trainer.max_epochs=1")
+    after = _dependency_functions_and_classes()
+    assert [key for key, held in before.items() if after.get(key, held) != held] == []

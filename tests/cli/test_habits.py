@@ -1,8 +1,9 @@
 """The flags Lightning users bring from its docs and from lightning-hydra-template's tests: each one runs as it does in
 Lightning, counted batch by batch, or is refused with one ``error:`` line and exit 2.
 
-The data: 200 training images in 4 batches of 50, 500 validation images and 400 test images in batches of 100 (5
-and 4 batches), so that a tenth of the validation set is less than one batch, as it is of MNIST's in batches of 1,000.
+The data: 200 training images in 4 batches of 50, 500 validation images and 400 test images in batches of 25 (20
+and 16 batches), so that a tenth of the validation set is 2 batches, as it is of MNIST's in batches of 250, and a
+hundredth of the training set is less than one batch, which Lightning refuses.
 """
 
 import json
@@ -20,7 +21,7 @@ from lit_rnn.fit import main
 DATA = [
     "--data.val_size=500",
     "--data.batch_size=50",
-    "--data.eval_batch_size=100",
+    "--data.eval_batch_size=25",
     "--trainer.max_epochs=1",
     "--trainer.accelerator=cpu",
     "--trainer.callbacks+=helpers.probes.CountBatches",
@@ -38,7 +39,7 @@ class Habit:
     refusal: str | None = None  # else the error line must hold this
 
 
-def counts(train: int = 4, sanity: int = 2, val: int = 5, test: int = 4, steps: int | None = None) -> dict[str, int]:
+def counts(train: int = 4, sanity: int = 2, val: int = 20, test: int = 16, steps: int | None = None) -> dict[str, int]:
     return {
         "train_batches": train,
         "sanity_batches": sanity,
@@ -50,26 +51,35 @@ def counts(train: int = 4, sanity: int = 2, val: int = 5, test: int = 4, steps: 
 
 HABITS = [
     Habit("nothing added", [], counts()),
-    Habit("the template's fractions, below one batch", TEMPLATE, counts(1, 1, 1, 1)),
+    Habit(
+        "the template's fractions, the training one below one batch",
+        TEMPLATE,
+        refusal="You requested to check 0.01 of the `train_dataloader` but 0.01 * 4 < 1",
+    ),
+    Habit("the template's evaluation fractions", TEMPLATE[1:], counts(val=2, test=1)),
     Habit(
         "fractions of several batches, rounded down",
         ["--trainer.limit_train_batches=0.5", "--trainer.limit_val_batches=0.5", "--trainer.limit_test_batches=0.5"],
-        counts(2, 2, 2, 2),
+        counts(2, 2, 10, 8),
     ),
     Habit(
         "whole numbers of batches",
         ["--trainer.limit_train_batches=3", "--trainer.limit_val_batches=2", "--trainer.limit_test_batches=3"],
         counts(3, 2, 2, 3),
     ),
-    Habit("a tiny fraction for one batch", ["--trainer.limit_val_batches=0.001"], counts(val=1, sanity=1)),
+    Habit(
+        "a fraction below one batch",
+        ["--trainer.limit_val_batches=0.001"],
+        refusal="You requested to check 0.001 of the `val_dataloader` but 0.001 * 20 < 1",
+    ),
     Habit("1: one batch, as in Lightning", ["--trainer.limit_val_batches=1"], counts(val=1, sanity=1)),
     Habit("no validation", ["--trainer.limit_val_batches=0"], counts(sanity=0, val=0)),
-    Habit("validating every half epoch", ["--trainer.val_check_interval=0.5"], counts(val=10)),
-    Habit("validating every 2 batches", ["--trainer.val_check_interval=2"], counts(val=10)),
+    Habit("validating every half epoch", ["--trainer.val_check_interval=0.5"], counts(val=40)),
+    Habit("validating every 2 batches", ["--trainer.val_check_interval=2"], counts(val=40)),
     Habit(
         "validating every second epoch",
         ["--trainer.check_val_every_n_epoch=2", "--trainer.max_epochs=4"],
-        counts(train=16, val=10, steps=16),
+        counts(train=16, val=40, steps=16),
     ),
     Habit(
         "validating every second epoch of three, the last never",
@@ -80,8 +90,8 @@ HABITS = [
     Habit("fast_dev_run true", ["--trainer.fast_dev_run=true"], counts(1, 0, 1, 1)),
     Habit("fast_dev_run 3", ["--trainer.fast_dev_run=3"], counts(3, 0, 3, 3)),
     Habit("overfitting 2 batches", ["--trainer.overfit_batches=2"], counts(2, 2, 2)),
-    Habit("overfitting a fraction below one batch", ["--trainer.overfit_batches=0.1"], counts(1, 1, 1)),
-    Habit("the whole sanity check", ["--trainer.num_sanity_val_steps=-1"], counts(sanity=5)),
+    Habit("overfitting a fraction", ["--trainer.overfit_batches=0.5"], counts(2, 2, 10)),
+    Habit("the whole sanity check", ["--trainer.num_sanity_val_steps=-1"], counts(sanity=20)),
     Habit("anomaly detection", ["--trainer.detect_anomaly=true"], counts()),
     Habit("simple profiler", ["--trainer.profiler=simple"], counts()),
     Habit("advanced profiler", ["--trainer.profiler=advanced"], counts()),
@@ -156,7 +166,8 @@ def images_tested(stdout: str) -> int:
 
 # The default suite runs these; the rest are slow (each is a fit of a few seconds).
 QUICK = (
-    "the template's fractions, below one batch",
+    "the template's fractions, the training one below one batch",
+    "the template's evaluation fractions",
     "fast_dev_run true",
     "ddp_spawn",
     "validating every second epoch of three, the last never",
@@ -189,21 +200,22 @@ def test_a_lightning_habit_runs_as_in_lightning_or_is_one_error_line(habit, data
 
 
 @pytest.mark.slow
-def test_fractions_below_one_batch_take_one_batch_per_process(data, tmp_path):
-    args = [*DATA, *TEMPLATE, "--trainer.val_check_interval=0.5", "--trainer.strategy=ddp", "--trainer.devices=2"]
+def test_fractions_are_of_each_processs_share_of_the_batches(data, tmp_path):
+    fractions = ["--trainer.limit_val_batches=0.1", "--trainer.limit_test_batches=0.25"]
+    args = [*DATA, *fractions, "--trainer.val_check_interval=0.5", "--trainer.strategy=ddp", "--trainer.devices=2"]
     result = run_module("lit_rnn.fit", tiny_fit_args(data, *args), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    for rank in (0, 1):  # each process: 2 training batches, 3 validation batches, 2 test batches; one of each
+    for rank in (0, 1):  # each process: 2 training batches, 10 validation batches, 8 test batches; a share of each
         ran = json.loads((tmp_path / "counts" / f"rank{rank}.json").read_text())
         assert ran == {
-            "train_batches": 1,
-            "train_images": 50,
+            "train_batches": 2,
+            "train_images": 100,
             "sanity_batches": 1,
-            "sanity_images": 100,
-            "val_batches": 1,
-            "val_images": 100,
-            "test_batches": 1,
-            "test_images": 100,
-            "steps": 1,
+            "sanity_images": 25,
+            "val_batches": 2,  # one batch at each of the two validations
+            "val_images": 50,
+            "test_batches": 2,
+            "test_images": 50,
+            "steps": 2,
         }
-    assert images_tested(result.stdout) == 200
+    assert images_tested(result.stdout) == 100
