@@ -2,9 +2,11 @@
 refused before it is imported; a file a command reads by itself imports nothing it names."""
 
 import json
+import shutil
 import sys
 
 import pytest
+import torch
 import yaml
 from helpers.cli import cli_in_process
 from helpers.commands import tiny_fit_args
@@ -182,3 +184,32 @@ def test_a_runs_config_names_loggers_that_are_looked_up_by_name_and_nothing_else
     for cls in (TensorBoardLogger, CSVLogger, MLFlowLogger):
         assert known_logger(f"lightning.pytorch.loggers.{cls.__name__}") is cls
         assert known_logger(f"{cls.__module__}.{cls.__name__}") is cls
+
+
+@pytest.mark.parametrize("named_as", ["the optimizer and schedule", "the network"])
+def test_a_resume_from_a_checkpoint_naming_other_classes_imports_and_calls_none_of_them(
+    named_as, tiny_run, tiny_mnist, tmp_path, monkeypatch
+):
+    """A resume is built from the command's own config; the checkpoint's class paths are only compared with it."""
+    (tmp_path / "sideeffect.py").write_text("from pathlib import Path\nPath(__file__).with_name('IMPORTED').touch()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "sideeffect", raising=False)
+    shutil.copytree(tiny_run / "lightning_logs", tmp_path / "lightning_logs")
+    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    settings = checkpoint["hyper_parameters"]
+    settings["optimizer"] = {"class_path": "os.system", "init_args": {"command": f"touch {tmp_path / 'called'}"}}
+    settings["scheduler"] = {"class_path": "sideeffect.Schedule"}
+    if named_as == "the network":
+        settings["network"] = {**settings["network"], "class_path": "sideeffect.Network"}
+    torch.save(checkpoint, last)
+    args = [*tiny_fit_args(tiny_mnist, "--trainer.max_epochs=3"), "--ckpt_path=last"]
+    if named_as == "the network":
+        with pytest.raises(ConfigError, match=r"sideeffect\.Network"):
+            cli_in_process(tmp_path, monkeypatch, args)
+    else:
+        cli = cli_in_process(tmp_path, monkeypatch, args)
+        cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=cli.config.ckpt_path)
+        assert cli.trainer.global_step > checkpoint["global_step"]
+    assert not (tmp_path / "called").exists() and not (tmp_path / "IMPORTED").exists()
+    assert "sideeffect" not in sys.modules
