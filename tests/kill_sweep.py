@@ -142,12 +142,19 @@ def children_of(pid: int) -> list[int]:
         return []
 
 
+def command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""  # it has ended
+
+
 def stop_from_outside(worker: subprocess.Popen, output: list[str], target: str, phase: str, signum: int) -> None:
     """While the fork server imports (it is the worker's child, with no child yet), or once the worker prints its
     report's table."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and worker.poll() is None:
-        servers = children_of(worker.pid)
+        servers = [pid for pid in children_of(worker.pid) if "fork_server" in command_of(pid)]
         if phase == "import" and servers and not children_of(servers[0]):
             time.sleep(0.5)  # well into its imports, which take seconds
             os.kill(servers[0], signum) if target == "server" else os.killpg(worker.pid, signum)

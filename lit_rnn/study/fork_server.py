@@ -135,7 +135,10 @@ class ServerGone(RuntimeError):
 
 
 def _read_number(channel: socket.socket) -> int:
-    reply = channel.recv(_NUMBER.size)
+    try:
+        reply = channel.recv(_NUMBER.size)
+    except ConnectionResetError:  # the server ended with our request unread: killed while it imported, say
+        raise ServerGone() from None
     if len(reply) != _NUMBER.size:
         raise ServerGone()
     return _NUMBER.unpack(reply)[0]

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -178,3 +179,22 @@ def test_the_server_and_its_run_end_with_their_worker_however_it_ends(stop, tmp_
     worker.send_signal(stop)  # the worker alone: a SIGTERM it does not handle ends it, as a SIGKILL does
     worker.wait(timeout=30)
     assert wait_until_gone(server_pid) and wait_until_gone(run_pid)
+
+
+@pytest.mark.slow
+def test_a_server_killed_while_it_imports_is_said_gone(tmp_path, monkeypatch):
+    """Issue 31: the worker, waiting for the run's pid, read a reset connection and ended in 'this is a bug'."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), str(TESTS)]))
+    server = ForkServer(["torch", PROBE])  # torch takes seconds to import
+
+    def kill_it_as_it_imports() -> None:
+        while server._server is None:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        server._server.kill()
+
+    killer = threading.Thread(target=kill_it_as_it_imports)
+    killer.start()
+    with server, open(tmp_path / "fit.log", "a") as output, pytest.raises(ServerGone):
+        server.start(PROBE, ["exit", "0"], os.environ, output)
+    killer.join()
