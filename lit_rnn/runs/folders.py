@@ -19,6 +19,7 @@ from lit_rnn.base.errors import ConfigError, UserError
 from lit_rnn.base.file_locks import try_lock
 from lit_rnn.base.private_apis import best_model_path
 from lit_rnn.base.yaml_files import YAMLFileError, read_yaml
+from lit_rnn.logs.outputs import IMAGES
 from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, CheckpointError, read_checkpoint
 from lit_rnn.runs.old_runs import upgrade_config
 
@@ -29,6 +30,7 @@ CONFIG_FILE = "config.yaml"  # the settings as given, which LightningCLI's SaveC
 CONFIG_FIX = (
     "Restore it from a copy, or move it out of the run folder: the commands then use the run's checkpoints alone."
 )
+_RUN_FOLDERS = (CHECKPOINTS, IMAGES)  # the only folders of a run; all else in it is a file
 LOCK_NAME = ".lock"  # held with flock by the run's live process; the lock dies with the process, however it ends
 
 _held: dict[Path, IO[str]] = {}  # the locks this process holds, open until it exits, by the run's absolute path
@@ -112,8 +114,48 @@ def take_ownership(run: Path, then: str = "resume with --ckpt_path last") -> Non
     handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
     handle.flush()
     _held[run.absolute()] = handle
+    check_run_files(run)
     for partial in checkpoint_folder(run).glob(f".*{PARTIAL_SUFFIX}"):
         partial.unlink(missing_ok=True)  # a dead owner's write, cut off
+
+
+def check_run_files(run: Path) -> None:
+    """Refuse, naming it, an entry of the run that is not what fit keeps there: each is a file, which fit reads back or
+    writes again (checkpoints, config.yaml, metrics.csv, hparams.yaml, the event files...), except the folders
+    checkpoints/ and images/. Else the command would fail in the middle, in Lightning or a logger, on a folder, a
+    broken link or a file it cannot read.
+
+    Raises:
+        UserError: naming the entry, what it is, and what to do.
+    """
+    entries = [(entry, entry.name in _RUN_FOLDERS) for entry in _entries(run)]
+    if checkpoint_folder(run).is_dir():
+        entries += [(entry, False) for entry in _entries(checkpoint_folder(run))]
+    for entry, folder in entries:
+        if entry.is_symlink() and not entry.exists():
+            problem = f"is a broken symbolic link (to {os.readlink(entry)})"
+        elif folder and not entry.is_dir():
+            problem = "is a file, where the run keeps a folder"
+        elif not folder and entry.is_dir():
+            problem = "is a folder, where the run keeps a file"
+        elif not folder and not os.access(entry, os.R_OK | os.W_OK):
+            problem = "cannot be read and written by this user"
+        else:
+            continue
+        raise UserError(
+            f"The run's {entry} {problem}, so the run cannot be used. Restore it (or move it out of {run}), then run "
+            "the command again."
+        )
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError as error:
+        raise UserError(
+            f"The run folder {folder} cannot be listed ({error.strerror}). Restore its permissions, then run the "
+            "command again."
+        ) from None
 
 
 @contextmanager
@@ -190,7 +232,16 @@ def remove_if_unused(run: Path) -> None:
 
 
 def checkpoints_newest_first(run: Path) -> list[Path]:
-    return sorted(checkpoint_folder(run).glob("*.ckpt"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
+    """Every ``*.ckpt`` entry of the run's checkpoints folder, newest first: a broken link among them too, which
+    ``read_checkpoint`` then refuses by name."""
+    return sorted(checkpoint_folder(run).glob("*.ckpt"), key=_modified, reverse=True)
+
+
+def _modified(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:  # a broken link: its own time
+        return path.lstat().st_mtime_ns
 
 
 def newest_valid_checkpoint(run: Path) -> tuple[Path, dict[str, Any]] | None:

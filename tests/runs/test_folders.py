@@ -1,14 +1,16 @@
 """The run folders: which run and checkpoint ``last`` and ``best`` mean, one owner per run, no empty leftovers."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers.commands import REPO
+from helpers.commands import REPO, snapshot, tiny_fit_args
 
+from lit_rnn import fit
 from lit_rnn.runs import folders as runs
 from lit_rnn.runs.checkpointing import TRAINING_STATE_KEYS
 
@@ -130,3 +132,112 @@ def test_a_run_claimed_in_a_block_that_fails_before_saving_is_given_back_and_oth
         (runs.checkpoint_folder(saved) / "recovery.ckpt").write_bytes(b"the first step")
         raise KeyError("stopped after a save")
     assert kept.is_dir() and saved.is_dir()
+
+
+def a_run(root: Path) -> Path:
+    """A run folder holding what a fit with TensorBoard and CSV leaves (the checkpoints minimal ones)."""
+    run = root / "lightning_logs" / "version_0"
+    save_checkpoint(run / "checkpoints" / "last.ckpt")
+    save_checkpoint(run / "checkpoints" / "recovery.ckpt")
+    for name in ("config.yaml", "hparams.yaml", "metrics.csv", "results.json", "events.out.tfevents.1.vm.2.0"):
+        (run / name).write_text("\n")
+    (run / "images" / "val").mkdir(parents=True)
+    return run
+
+
+def broken(path: Path, how: str) -> None:
+    """Make the entry ``path`` of a run what fit does not leave there."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    if how == "folder":
+        path.mkdir()
+    elif how == "file":
+        path.write_text("\n")
+    else:
+        path.symlink_to(path.parent / "gone")
+
+
+ENTRIES = [
+    "checkpoints/last.ckpt",
+    "checkpoints/recovery.ckpt",
+    "config.yaml",
+    "hparams.yaml",
+    "metrics.csv",
+    "results.json",
+    "events.out.tfevents.1.vm.2.0",
+]
+
+
+@pytest.mark.parametrize(
+    "entry, how",
+    [(entry, how) for entry in ENTRIES for how in ("folder", "broken-link")]
+    + [(folder, how) for folder in ("checkpoints", "images") for how in ("file", "broken-link")],
+)
+def test_an_entry_of_a_run_that_is_not_what_fit_keeps_there_is_one_line_naming_it_when_the_run_is_taken(
+    tmp_path, entry, how
+):
+    run = a_run(tmp_path)
+    runs.check_run_files(run)  # as fit left it
+    broken(run / entry, how)
+    with pytest.raises(runs.UserError) as refused:
+        runs.take_ownership(run)
+    what = {"folder": "is a folder, where", "file": "is a file, where", "broken-link": "is a broken symbolic link"}[how]
+    message = str(refused.value)
+    assert message.startswith(f"The run's {run / entry} {what}") and "\n" not in message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes every file")
+def test_a_file_of_a_run_this_user_cannot_read_and_write_is_one_line_naming_it(tmp_path):
+    run = a_run(tmp_path)
+    (run / "metrics.csv").chmod(0o444)
+    with pytest.raises(runs.UserError, match=r"metrics.csv cannot be read and written by this user"):
+        runs.check_run_files(run)
+
+
+def test_a_broken_link_among_the_checkpoints_is_passed_over_by_name_for_the_newest_that_reads(tmp_path, capsys):
+    run = a_run(tmp_path)
+    broken(run / "checkpoints" / "recovery.ckpt", "broken-link")
+    path, _ = runs.newest_valid_checkpoint(run)
+    assert path == run / "checkpoints" / "last.ckpt"
+    assert "recovery.ckpt is not a regular file; using" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def csv_run(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder in which a tiny fit logged to CSV ran (read-only by convention)."""
+    workdir = tmp_path_factory.mktemp("csv_run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        patch.setattr(sys, "argv", ["lit_rnn.fit"])
+        fit.main(
+            tiny_fit_args(tiny_mnist, "--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--trainer.max_epochs=1")
+        )
+    return workdir
+
+
+@pytest.mark.parametrize(
+    "entry, how",
+    [
+        ("metrics.csv", "folder"),
+        ("metrics.csv", "broken-link"),
+        ("hparams.yaml", "folder"),
+        ("config.yaml", "broken-link"),
+        ("checkpoints/last.ckpt", "folder"),
+    ],
+)
+def test_a_resume_of_a_run_holding_what_fit_does_not_leave_is_one_line_naming_it_and_nothing_is_lost(
+    csv_run, tiny_mnist, tmp_path, monkeypatch, capsys, entry, how
+):
+    shutil.copytree(csv_run / "lightning_logs", tmp_path / "lightning_logs")
+    run = tmp_path / "lightning_logs" / "version_0"
+    broken(run / entry, how)
+    before = snapshot(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lit_rnn.fit"])
+    with pytest.raises(SystemExit) as exit:
+        fit.main(tiny_fit_args(tiny_mnist, "--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--ckpt_path=last"))
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert exit.value.code == 2 and line.startswith(f"error: The run's {run.relative_to(tmp_path) / entry} is a ")
+    assert snapshot(tmp_path) == before
