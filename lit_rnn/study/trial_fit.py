@@ -99,7 +99,7 @@ def run_fit(fits: ForkServer, arguments: list[str], run: Path, trial: int) -> tu
     )
     if signum is not None:
         interrupts.stop(signum, f"during a trial; {_saved(run)}")
-    stopped_by = _stopping_signal(fit.returncode)
+    stopped_by = stopping_signal(fit.returncode)
     if stopped_by is not None:
         _stop_worker(
             128 + stopped_by,
@@ -108,12 +108,12 @@ def run_fit(fits: ForkServer, arguments: list[str], run: Path, trial: int) -> tu
     return fit.returncode, child_errors.recorded(errors, fit.pid)
 
 
-STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL)
+STOPPING_SIGNALS = (*interrupts.HANDLED, signal.SIGHUP, signal.SIGKILL)
 """Signals that stop a process on request (a user, a scheduler, the kernel out of memory): a fit they end is not a
 failed trial but an interrupted one. A fit that crashes (SIGSEGV, SIGABRT) failed."""
 
 
-def _stopping_signal(exit_code: int) -> int | None:
+def stopping_signal(exit_code: int) -> int | None:
     """The signal that stopped the fit: its exit code is 128 plus the number where its own handler stopped it (SIGINT,
     SIGTERM), minus the number where the signal killed it."""
     for signum in STOPPING_SIGNALS:

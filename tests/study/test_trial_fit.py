@@ -2,6 +2,7 @@
 trial's folder, the study's objective and pruner reach the trial's ``ReportToStudy``; and why a trial failed, in one
 sentence."""
 
+import signal
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from helpers.cli import fit_config
 
 from lit_rnn.base.errors import ConfigError
 from lit_rnn.study.reporting import ReportToStudy
-from lit_rnn.study.trial_fit import failure, fit_arguments, run_arguments, setting_arguments
+from lit_rnn.study.trial_fit import failure, fit_arguments, run_arguments, setting_arguments, stopping_signal
 
 SGD = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}
 REPORT = {
@@ -105,3 +106,25 @@ def test_a_users_error_is_the_sentence_fit_said_and_a_bug_is_its_type_and_messag
         "RuntimeError: CUDA out of memory. ... Tried to allocate 2 GiB"
     )
     assert failure(1, KeyError("val/loss")) == "KeyError: 'val/loss'"
+
+
+@pytest.mark.parametrize(
+    "exit_code, stopped_by",
+    [
+        (143, signal.SIGTERM),
+        (130, signal.SIGINT),
+        (128 + signal.SIGUSR1, signal.SIGUSR1),
+        (-signal.SIGKILL, signal.SIGKILL),
+        (-signal.SIGHUP, signal.SIGHUP),
+        (-signal.SIGTERM, signal.SIGTERM),
+        (-signal.SIGSEGV, None),  # a crash: the trial failed
+        (-signal.SIGABRT, None),
+        (137, None),  # no handler of fit's ends it so
+        (0, None),
+        (1, None),
+        (2, None),
+        (3, None),  # pruned
+    ],
+)
+def test_a_fit_stopped_by_a_signal_is_told_from_one_that_failed(exit_code, stopped_by):
+    assert stopping_signal(exit_code) == stopped_by
