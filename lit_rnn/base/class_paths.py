@@ -70,23 +70,13 @@ def _kinds_named(kinds: tuple[type, ...]) -> str:
     return " or ".join(f"{kind.__module__}.{kind.__name__}" for kind in kinds)
 
 
-def _refused(key: str, class_path: str, why: str) -> ConfigError:
-    kinds, example = CLASS_PLACES[key]
-    problem = f"--{key} is {class_path}, {why}"
-    return ConfigError(
-        f"{problem}: a config names the class to build, a subclass of {_kinds_named(kinds)}, never a function to "
-        f"call. Give a class such as {example}.",
-        problem,
-    )
-
-
 def check_called_classes(config: Namespace) -> None:
     """Refuse, before anything is built, a ``class_path`` in any of ``CLASS_PLACES`` that is not a class of its kind.
 
     Raises:
         ConfigError: naming the key, what it names, and the kind it must be.
     """
-    for key, (kinds, _) in CLASS_PLACES.items():
+    for key, (kinds, example) in CLASS_PLACES.items():
         given = config.get(key)
         for item in given if isinstance(given, list) else [given]:
             class_path = item.get("class_path") if isinstance(item, Namespace) else None
@@ -94,7 +84,12 @@ def check_called_classes(config: Namespace) -> None:
                 continue  # nothing, or a name Lightning looks up itself ("ddp", "simple", "auto")
             named = imported(class_path)
             if not (inspect.isclass(named) and issubclass(named, kinds)):
-                raise _refused(key, class_path, f"which is not a subclass of {_kinds_named(kinds)}")
+                problem = f"--{key} is {class_path}, which is not a subclass of {_kinds_named(kinds)}"
+                raise ConfigError(
+                    f"{problem}: a config names the class to build, never a function to call. Give a class such as "
+                    f"{example}.",
+                    problem,
+                )
 
 
 def check_named_modules(args: list[str]) -> None:
