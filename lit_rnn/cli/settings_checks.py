@@ -43,7 +43,9 @@ def check_trainer(trainer: L.Trainer, strategy: Any) -> None:
         not spawns_processes(trainer),
         "trainer.strategy",
         strategy,
-        "ddp for several processes: this strategy starts new ones for fit and again for the test, where the "
-        "run's folder, lock and checkpoints are already the command's own, and hands the weights back in a "
-        "file that is not a checkpoint (Lightning's docs prefer ddp too)",
+        "ddp for several processes: this strategy runs fit in processes it starts itself, which the command's "
+        "SIGTERM and Ctrl-C never reach, so a stop cannot save the step in progress (the command ends, and its "
+        "processes train on, orphaned, in a run folder no longer owned); and it hands the weights back in a file "
+        "that is not a checkpoint. Under ddp, Lightning or torchrun or srun starts the processes, and each saves "
+        "and stops on a signal (Lightning's docs prefer ddp too)",
     )

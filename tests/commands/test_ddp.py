@@ -98,3 +98,18 @@ def test_an_error_in_the_second_process_is_said_once_as_in_one_process(bug, tiny
     report = Path(match[1]).read_text()
     Path(match[1]).unlink()
     assert "probes.py" in report and "in on_train_batch_start" in report  # the child's own traceback
+
+
+@pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp_notebook"])
+def test_a_strategy_that_starts_its_own_processes_is_refused_naming_the_guarantee_it_breaks(
+    strategy, tiny_mnist, tmp_path
+):
+    args = tiny_fit_args(
+        tiny_mnist, f"--trainer.strategy={strategy}", "--trainer.devices=2", "--trainer.accelerator=cpu"
+    )
+    result = run_module("lit_rnn.fit", args, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line.startswith(f"error: --trainer.strategy is '{strategy}', but it must be ddp for several processes")
+    assert "SIGTERM and Ctrl-C never reach, so a stop cannot save the step in progress" in line
+    assert not (tmp_path / "lightning_logs").exists()
