@@ -24,6 +24,9 @@ NOISE = (
         PossibleUserWarning,
         r"lightning\.pytorch\.loops\.fit_loop",
     ),
+    # Any fit on a machine where Slurm is installed (a login node, CI): a fit run by hand there is no Slurm job, and the
+    # shipped job scripts (examples/slurm/) start fit with srun, as the hint asks.
+    (r"The `srun` command is available on your system but is not used", PossibleUserWarning, r"lightning\.fabric"),
     # The CSV writer opening a run folder that holds a checkpoint or a lock; lit_rnn keeps what a resume continues.
     (r"Experiment logs directory .* exists and is not empty", UserWarning, r"lightning\.fabric\.loggers\.csv_logs"),
 )
