@@ -9,7 +9,9 @@ if __name__ == "__main__":  # before the imports below, which take seconds: a si
     interrupts.install()
 
 import argparse
+import math
 import os
+import reprlib
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +24,9 @@ from lit_rnn.trained.loading import find_checkpoint, load_network
 
 KEY_VARIABLE = "LIT_RNN_API_KEY"
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # the addresses LitServe binds to
+REQUEST_TIMEOUT = 30.0  # seconds a request may take, its wait for a batch included (LitServe's default)
+MAX_WORKERS = 4 * (os.cpu_count() or 1)  # more only wait for each other, each holding its model in memory
+MIN_PAYLOAD_MB, MAX_PAYLOAD_MB = 0.01, 1024.0  # 10 KB holds JSON pixels; each body is held whole in memory
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,52 +41,79 @@ def parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help=f"The address to listen on, one of {', '.join(HOSTS)} (default 127.0.0.1: this machine only).",
     )
-    parser.add_argument("--port", type=int, default=8000, help="The port (default 8000).")
+    parser.add_argument("--port", type=_number(int, 1024, 65535), default=8000, help="The port (default 8000).")
     parser.add_argument(
         "--max_batch_size",
-        type=_positive(int),
+        type=_number(int, 1),
         default=16,
         help="The most requests answered by one call of the network (default 16; 1: no batching).",
     )
     parser.add_argument(
         "--batch_timeout",
-        type=_positive(float, zero=True),
+        type=_number(float, 0, REQUEST_TIMEOUT, below_high=True),
         default=0.002,
-        help="Seconds a worker waits for a batch to fill (default 0.002).",
+        help=f"Seconds a worker waits for a batch to fill (default 0.002; less than the {REQUEST_TIMEOUT:g} s a "
+        "request may take in all).",
     )
     parser.add_argument(
         "--workers",
-        type=_positive(int),
+        type=_number(int, 1, MAX_WORKERS),
         default=1,
-        help="Worker processes running the model, each with its HTTP process (default 1).",
+        help=f"Worker processes running the model, each with its HTTP process (default 1, at most {MAX_WORKERS}: "
+        "4 per core).",
     )
     parser.add_argument(
-        "--max_payload_mb", type=_positive(float), default=4.0, help="The largest request body, in MB (default 4)."
+        "--max_payload_mb",
+        type=_number(float, MIN_PAYLOAD_MB, MAX_PAYLOAD_MB),
+        default=4.0,
+        help=f"The largest request body, in MB (default 4; {MIN_PAYLOAD_MB:g} to {MAX_PAYLOAD_MB:g}).",
     )
     parser.add_argument(
         "--api_key",
-        default=os.environ.get(KEY_VARIABLE),
-        help=f"A key every request but the page and /health must carry in X-API-Key (default: "
-        f"${KEY_VARIABLE}, else none).",
+        default=None,
+        help=f"A key every request but the page and /health must carry in X-API-Key, compared with its UTF-8 bytes "
+        f"(default: ${KEY_VARIABLE}, else none).",
     )
     return parser
 
 
-def _positive(kind: type, zero: bool = False) -> Callable[[str], Any]:
-    """An argparse type: a number of ``kind`` above 0 (or at least 0), not NaN."""
+def _number(kind: type, low: float, high: float = math.inf, below_high: bool = False) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` from ``low`` to ``high`` (or below it), finite, not NaN."""
+    span = f"below {high:g}" if below_high else f"at most {high:g}"
+    expected = f"a {'whole number' if kind is int else 'number'} of at least {low:g}" + (
+        f" and {span}" if math.isfinite(high) else ""
+    )
 
     def parse(text: str) -> Any:
         try:
             value = kind(text)
-        except ValueError:
+        except ValueError:  # not a number, or a whole number of more digits than Python converts
             value = None
-        if value is None or not (value >= 0 if zero else value > 0) or value != value:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a {'non-negative' if zero else 'positive'} {'whole number' if kind is int else 'number'}"
-            )
+        if value is None or not (low <= value < high if below_high else low <= value <= high):  # NaN fails both
+            raise argparse.ArgumentTypeError(f"{reprlib.repr(text)} is not {expected}")
         return value
 
     return parse
+
+
+def _api_key(given: str | None) -> str | None:
+    """The key from --api_key, else $LIT_RNN_API_KEY; refused in one line if no client could send it."""
+    if given is None and KEY_VARIABLE in os.environ:
+        given, origin = os.environ[KEY_VARIABLE], f"${KEY_VARIABLE}"
+        if not given:  # set but empty, as by KEY_VARIABLE=$UNSET_VARIABLE: serving with no key would surprise
+            raise UserError(
+                f"{origin} is set but empty: give it the key, or unset it (unset {KEY_VARIABLE}) to serve with no key."
+            )
+    else:
+        origin = "--api_key"
+    if given is None:
+        return None
+    if not given or given != given.strip() or not all(char.isprintable() for char in given):
+        raise UserError(
+            f"{origin} is {reprlib.repr(given)}: a key is one or more printable characters with no space at either end (an HTTP "
+            "header cannot carry the rest)."
+        )
+    return given
 
 
 def _check_free(host: str, port: int) -> None:
@@ -101,8 +133,7 @@ def main(args: list[str] | None = None) -> None:
     options = command_line.parse_args(args)
     if options.host not in HOSTS:
         command_line.error(f"--host {options.host} is not one of {', '.join(HOSTS)}, the addresses LitServe binds to")
-    if not 1024 <= options.port <= 65535:
-        command_line.error(f"--port {options.port} is not between 1024 and 65535")
+    api_key = _api_key(options.api_key)
     _check_free(options.host, options.port)
     trained = load_network(find_checkpoint(options.ckpt_path), options.allow_module)
 
@@ -114,14 +145,15 @@ def main(args: list[str] | None = None) -> None:
         options.batch_timeout,
         options.workers,
         int(options.max_payload_mb * 2**20),
-        options.api_key,
+        api_key,
+        REQUEST_TIMEOUT,
     )
     shown = f"[{options.host}]" if ":" in options.host else options.host
     address = f"http://{'127.0.0.1' if options.host == '0.0.0.0' else shown}:{options.port}"
     print(f"Checkpoint: {trained.path}")
     print(f"The page: {address}/   The API: POST {address}/predict (described at {address}/docs)", flush=True)
     server.run(host=options.host, port=options.port, log_level="warning", generate_client_file=False)
-    signum = interrupts.requested()
+    signum = server.stopped_by
     if signum is None:  # LitServe stops by itself only when a worker process dies
         raise UserError("The model's worker process ended unexpectedly, and the server with it: see the lines above.")
     interrupts.stop(signum, "after answering the requests it held; nothing was written.")

@@ -3,22 +3,20 @@
 """
 
 import asyncio
+import contextlib
+import logging
 import multiprocessing
 import os
 import queue
-import threading
-import time
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import Any
 
 import litserve
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
-from litserve.transport.process_transport import MPQueueTransport
+from litserve.transport.base import MessageTransport
 from pydantic import BaseModel, Field
-from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 
 from lit_rnn.base import interrupts
 from lit_rnn.base.errors import ConfigError
@@ -28,7 +26,6 @@ from lit_rnn.serving.intake import Intake
 from lit_rnn.trained.loading import TrainedNetwork
 
 Row = list[float]
-GZIP_LEVEL = 1  # LitServe compresses answers at gzip's default, 9: 20 times the work of 1, for answers a fifth smaller
 
 
 class Pixels(BaseModel):
@@ -70,30 +67,19 @@ def build_server(
     workers: int,
     max_payload: int,
     api_key: str | None,
+    request_timeout: float,
 ) -> litserve.LitServer:
     api, metadata = DigitAPI(trained.path, trained.allowed_modules, max_batch_size, batch_timeout), info(trained)
-    server = DrainingServer(
+    page = resources.files("lit_rnn.serving").joinpath("page/index.html").read_text()
+    server = PipedServer(
         api,
         accelerator="cpu",  # a 28-step LSTM over a few images is quicker on the CPU than their round trip to a GPU
         workers_per_device=workers,
+        timeout=request_timeout,
         model_metadata=metadata,
-        fast_queue=False,  # LitServe 0.2.19 ignores it (#751); once fixed, held requests lose their answers at SIGTERM
-        middlewares=[(Intake, {"api_key": api_key, "max_payload": max_payload})],
+        middlewares=[(Intake, {"api_key": api_key, "max_payload": max_payload, "page": page})],
     )
     app = server.app
-    routes = {getattr(route, "path", None): route for route in app.router.routes}
-    # "/" says "litserve running"; "/predict" is answered by Intake, which hands its requests to LitServe's handler.
-    app.router.routes = [route for route in app.router.routes if route not in (routes["/"], routes["/predict"])]
-    app.user_middleware = [
-        Middleware(GZipMiddleware, *entry.args, **{**entry.kwargs, "compresslevel": GZIP_LEVEL})
-        if entry.cls is GZipMiddleware
-        else Middleware(Intake, *entry.args, **entry.kwargs, predict=routes["/predict"].endpoint)
-        if entry.cls is Intake
-        else entry
-        for entry in app.user_middleware
-    ]  # built into the app when it first answers, in each HTTP process
-    page = resources.files("lit_rnn.serving").joinpath("page/index.html").read_text()
-    app.add_api_route("/", lambda: HTMLResponse(page), methods=["GET"], include_in_schema=False)
     app.title = "lit_rnn"
     app.description = f"A {metadata['network']} trained on {trained.dataset.title} says what a 28x28 picture shows."
     app.openapi = _described(app, app.openapi)
@@ -138,7 +124,9 @@ def _described(app: FastAPI, generate: Callable[[], dict[str, Any]]) -> Callable
             "description": "Refused: `detail` says why in one sentence.",
             "content": {"application/json": ref["Problem"]},
         }
-        schema.setdefault("paths", {})["/predict"] = {
+        paths = schema.setdefault("paths", {})
+        paths.pop("/", None)  # LitServe's "litserve running": the intake answers the page there
+        paths["/predict"] = {
             "post": {
                 "summary": "Read the digit in a picture, or in 28x28 pixels",
                 "description": "A picture (PNG, JPEG, anything Pillow reads; a dark digit on light paper, light on dark, "
@@ -165,62 +153,141 @@ def _described(app: FastAPI, generate: Callable[[], dict[str, Any]]) -> Callable
     return openapi
 
 
-class DrainingServer(litserve.LitServer):
-    """A LitServer that stops on SIGINT or SIGTERM (``interrupts``) only after answering the requests it holds.
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+AT_ONCE = "(a second signal) at once: the requests it held were not answered; nothing was written."
 
-    LitServe's own shutdown closes the workers' queues before the HTTP processes: requests in flight would get no
-    answer. Here the HTTP processes stop first, uvicorn's way: they accept nothing more and answer what they hold.
 
-    And the requests and answers go straight between the HTTP processes and the workers, where LitServe passes them
-    through its multiprocessing manager, a third process (``_init_manager``).
+class PipedServer(litserve.LitServer):
+    """A LitServer that stops on SIGINT or SIGTERM, whenever it comes, with no process left behind (``run``); whose
+    workers do not take the terminal's Ctrl-C; and whose requests and answers go straight between the HTTP processes
+    and the workers, where LitServe passes them through its multiprocessing manager, a third process
+    (``_init_manager``).
     """
 
-    def run(self, *args: Any, **kwargs: Any) -> None:
-        interrupts.set_phase("", announce=False)
-        interrupts.defer()  # a signal is recorded; the thread below wakes the server's wait for it
-        threading.Thread(target=self._stop_when_asked, daemon=True).start()
-        super().run(*args, **kwargs)
+    stopped_by: int | None = None  # the signal that stopped ``run``; None: LitServe stopped by itself
+    _holding = False  # a signal waits: processes are being started
 
-    def _stop_when_asked(self) -> None:
-        while interrupts.requested() is None or self._shutdown_event is None:
-            time.sleep(0.05)
-        self._shutdown_event.set()
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        """``LitServer.run``, until a signal.
+
+        The first signal stops it LitServe's way, as its Ctrl-C (a ``KeyboardInterrupt``): the HTTP processes accept
+        nothing more and answer the requests they hold, then the workers end. A second ends every process at once.
+        Whenever it comes (LitServe starting its manager, its workers importing, the HTTP processes starting), every
+        process the server started ends with it. Only this process takes Ctrl-C, which a terminal sends to every
+        process of its group: the HTTP processes (forked) and the workers (spawned) keep it blocked.
+        """
+        os.register_at_fork(after_in_child=_block_ctrl_c)
+        for signum in HANDLED:
+            signal.signal(signum, self._stop)
+        try:
+            super().run(*args, **kwargs)
+        except KeyboardInterrupt:
+            if self.stopped_by is None:
+                raise  # not ours: Ctrl-C reaches this process only through ``_stop``
+        except (EOFError, OSError):  # its wait for a stop, on the manager that its shutdown ended
+            if all(worker.is_alive() for worker in getattr(self, "inference_workers", [])):
+                raise  # LitServe stops by itself only when a worker dies
+        finally:
+            self._holding = True  # a first signal from here on is only recorded
+            _end_children(at_once=False)
+
+    def _stop(self, signum: int, frame: object) -> None:
+        if self.stopped_by is not None:
+            _end_children(at_once=True)
+            interrupts.stop(signum, AT_ONCE)  # its line; Python's exit then frees what the processes held
+        self.stopped_by = signum
+        # LitServe's notes as it stops (that a worker it ended "died") are not for the user: the stop line says it all
+        logging.getLogger("litserve").setLevel(logging.CRITICAL + 1)
+        if not self._holding:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def _starting_processes(self) -> Iterator[None]:
+        """Hold a signal while processes start, so that each is known (``multiprocessing.active_children``) when the
+        signal stops the server; then raise it."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self.stopped_by is not None:
+            raise KeyboardInterrupt
+
+    def launch_inference_worker(self, lit_api: litserve.LitAPI) -> list:
+        # A spawned process keeps the signals blocked in the thread that started it. A worker that took a Ctrl-C
+        # while importing would die of it with a traceback, and LitServe would wait for it to be ready for ever.
+        with self._starting_processes():
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                return super().launch_inference_worker(lit_api)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def _init_manager(self, num_api_servers: int) -> Any:
         """LitServe's queues, as pipes: multiprocessing queues that the HTTP processes (forked) and the workers
         (spawned) inherit, not its manager's, through which every request made three round trips (the request put,
         taken, and its answer), the HTTP process waiting for the first (measured under load: 1.8 ms of the manager's
         CPU a request)."""
-        manager = super()._init_manager(num_api_servers)
-        pipe = multiprocessing.get_context("spawn").Queue
-        for path in self.litapi_request_queues:
-            self.litapi_request_queues[path] = pipe()
-        self._transport = LoopQueueTransport(manager, [pipe() for _ in range(num_api_servers)])
+        with self._starting_processes():
+            manager = super()._init_manager(num_api_servers)
+            pipe = multiprocessing.get_context("spawn").Queue
+            for path in self.litapi_request_queues:
+                self.litapi_request_queues[path] = pipe()
+            self._transport = LoopQueueTransport(manager, [pipe() for _ in range(num_api_servers)])
         return manager
 
-    def _perform_graceful_shutdown(self, manager: Any, uvicorn_workers: dict, shutdown_reason: str = "normal") -> None:
-        for process in uvicorn_workers.values():
-            process.terminate()  # SIGTERM: uvicorn closes its socket and finishes the requests in flight
-        for process in uvicorn_workers.values():
-            process.join(timeout=self.uvicorn_graceful_timeout)
-        super()._perform_graceful_shutdown(manager, {}, shutdown_reason)
+
+def _block_ctrl_c() -> None:
+    """In a process forked from the server (its manager, its HTTP processes): Ctrl-C is the server's to take, and
+    SIGTERM ends it (uvicorn takes it, answers the requests it holds, then raises it again)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    for signum in HANDLED:
+        signal.signal(signum, signal.SIG_DFL)
 
 
-class LoopQueueTransport(MPQueueTransport):
-    """LitServe's transport of answers over multiprocessing queues, received in the HTTP process's event loop.
+def _end_children(at_once: bool) -> None:
+    """End every process this one started that still runs: at once (SIGKILL), or by SIGTERM and, after 5 seconds
+    (LitServe's own wait for a worker), SIGKILL."""
+    children = multiprocessing.active_children()
+    for child in children:
+        child.kill() if at_once else child.terminate()
+    for child in children:
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+            child.join()
 
-    LitServe's waits for each answer in a thread of its own (``asyncio.to_thread``): a thread's round trip per
-    request, in the process every request passes through (measured under load: 469 requests/s with it, 713 without).
-    Here the loop watches each queue's pipe for as long as it runs, and moves every answer that has arrived into a
-    queue of its own, where ``areceive`` takes it.
+
+class LoopQueueTransport(MessageTransport):
+    """LitServe's transport of answers (its ``MessageTransport``) over multiprocessing queues, one per HTTP process,
+    received in that process's event loop.
+
+    LitServe's own (``MPQueueTransport``) waits for each answer in a thread of its own (``asyncio.to_thread``): a
+    thread's round trip per request, in the process every request passes through (measured under load: 469
+    requests/s with it, 713 without). Here the loop watches each queue's pipe for as long as it runs, and moves every
+    answer that has arrived into a queue of its own, where ``areceive`` takes it.
     """
 
     def __init__(self, manager: Any, queues: list[Any]) -> None:
-        super().__init__(manager, queues)
+        self.answers, self.closed = queues, False
         self._arrived: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = {}
 
+    def send(self, item: Any, consumer_id: int) -> None:
+        self.answers[consumer_id].put(item)
+
+    def close(self, send_sentinel: bool = True) -> None:
+        """As LitServe's: closed here (each process has its own copy), a None to wake each reader if asked."""
+        self.closed = True
+        if send_sentinel:
+            for answers in self.answers:
+                with contextlib.suppress(Exception):
+                    answers.put(None, block=False)
+
+    def __reduce__(self) -> tuple:
+        return type(self), (None, self.answers)  # to a spawned worker, which only sends
+
     async def areceive(self, consumer_id: int, timeout: float | None = None, block: bool = True) -> Any:
-        if self._closed:
+        if self.closed:
             raise asyncio.CancelledError("Transport closed")
         arrived = self._watched(consumer_id)
         if not arrived.empty():
@@ -235,7 +302,7 @@ class LoopQueueTransport(MPQueueTransport):
         loop = asyncio.get_running_loop()
         watched = self._arrived.get(consumer_id)
         if watched is None or watched[0] is not loop:
-            answers, arrived = self._queues[consumer_id], asyncio.Queue()
+            answers, arrived = self.answers[consumer_id], asyncio.Queue()
             pipe = answers._reader.fileno()  # the queue's end of its pipe: readable once an answer is there
             loop.add_reader(pipe, _take_all, answers, arrived)
             # uvloop (uvicorn's loop) makes a watched pipe non-blocking, and the queue's reads assume it blocks: an

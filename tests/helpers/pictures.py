@@ -48,6 +48,8 @@ def bad_requests(max_payload: int) -> dict[str, tuple[bytes, str, int, str]]:
     huge_rows[9][9] = 10**400  # a whole number JSON allows and no float holds
     true_rows = [row[:] for row in BLANK_ROWS]
     true_rows[27][27] = True  # a number to torch (1.0), not to the API
+    surrogate_rows = [row[:] for row in BLANK_ROWS]
+    surrogate_rows[0][0] = "\ud800"  # JSON escapes it; quoted back, it must be escaped again
     return {
         "not a picture": (b"hello, server", "image/png", 400, "not an image"),
         "a truncated PNG": (seven[: len(seven) // 3], "image/png", 400, "truncated"),
@@ -61,6 +63,9 @@ def bad_requests(max_payload: int) -> dict[str, tuple[bytes, str, int, str]]:
         "a pixel too large for a float": (pixels(huge_rows), "application/json", 422, "[9][9] is 10000"),
         "a text pixel": (pixels([["x"] * 28] * 28), "application/json", 422, "not a number"),
         "a true pixel": (pixels(true_rows), "application/json", 422, "[27][27] is True, not a number"),
+        "JSON nested too deeply": (b"[" * 5_000 + b"]" * 5_000, "application/json", 400, "nested too deeply"),
+        "a number of 5,000 digits": (b'{"pixels": ' + b"9" * 5_000 + b"}", "application/json", 422, "4,300 digits"),
+        "a lone surrogate": (pixels(surrogate_rows), "application/json", 422, "[0][0] is '\\ud800', not a number"),
         "an empty body": (b"", "image/png", 400, "empty"),
         "a wrong content type": (seven, "text/plain", 415, "content type"),
         "a blank picture": (png_bytes(Image.new("L", (50, 50), "white")), "image/png", 422, "blank"),

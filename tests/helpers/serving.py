@@ -26,12 +26,16 @@ class Server:
     def stop(self, signum: int = signal.SIGTERM) -> tuple[int, str, str]:
         """Send ``signum`` as a terminal or ``kill`` would: Ctrl-C reaches every process of the group, SIGTERM the
         one named; the exit code, stdout and stderr once it has ended."""
+        self.send(signum)
+        out, err = self.process.communicate(timeout=90)
+        return self.process.returncode, out, err
+
+    def send(self, signum: int) -> None:
+        """``signum`` as a terminal or ``kill`` sends it: Ctrl-C to every process of the group, SIGTERM to the one."""
         if signum == signal.SIGINT:
             os.killpg(self.process.pid, signum)
         else:
             self.process.send_signal(signum)
-        out, err = self.process.communicate(timeout=90)
-        return self.process.returncode, out, err
 
 
 def free_port() -> int:
@@ -40,9 +44,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@contextmanager
-def serving(workdir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """A server of the newest run in ``workdir``, ready (``/health`` answers ok); stopped after, if still running."""
+def start(workdir: Path, *args: str, env: dict[str, str] | None = None) -> Server:
+    """``python -m lit_rnn.serve`` of the newest run in ``workdir`` on a free port, just started."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "lit_rnn.serve", "--port", str(port), *args],
@@ -53,7 +56,14 @@ def serving(workdir: Path, *args: str, env: dict[str, str] | None = None) -> Ite
         start_new_session=True,  # its own process group, as in a terminal, and removed whole after the test
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]), **(env or {})},
     )
-    server = Server(f"http://127.0.0.1:{port}", process)
+    return Server(f"http://127.0.0.1:{port}", process)
+
+
+@contextmanager
+def serving(workdir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A server of the newest run in ``workdir``, ready (``/health`` answers ok); stopped after, if still running."""
+    server = start(workdir, *args, env=env)
+    process = server.process
     try:
         deadline = time.monotonic() + 180
         while True:

@@ -1,6 +1,7 @@
 """What reaches the model: the intake before LitServe, in this process, handing ``/predict`` to a handler that answers
 the image it gets, in front of an app for the other paths."""
 
+import asyncio
 import json
 
 import pytest
@@ -136,3 +137,44 @@ def test_a_port_in_use_is_one_line_before_the_model_loads(tmp_path, capsys):
             main(["--port", str(taken.getsockname()[1]), "--ckpt_path", str(tmp_path / "none.ckpt")])
     assert exit.value.code == 2
     assert "Address already in use): give another --port." in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("key", "sent", "status"),
+    [
+        ("s3cret", b"s3cret", 200),
+        ("ключ", "ключ".encode(), 200),  # as curl and httpx send it: UTF-8
+        ("café", "café".encode(), 200),
+        ("café", "café".encode("latin-1"), 401),  # Latin-1 bytes: another key
+        ("鍵🔑", "鍵🔑".encode(), 200),
+        ("鍵🔑", "鍵".encode(), 401),
+        ("s3cret", b"s3cre", 401),
+        ("s3cret", b"s3cret\xff", 401),
+        ("s3cret", b"  s3cret ", 200),  # HTTP strips the spaces around a header's value
+    ],
+)
+def test_the_api_key_is_compared_as_its_utf8_bytes(key, sent, status):
+    """Asked in ASGI, the header's bytes as they arrive (Starlette's test client would encode them again)."""
+    sent_messages = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": pixels(BLANK_ROWS), "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent_messages.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/predict",
+        "headers": [(b"x-api-key", sent), (b"content-type", b"application/json")],
+    }
+    asyncio.run(Intake(Starlette(), answer_the_image, api_key=key)(scope, receive, send))
+    assert sent_messages[0]["status"] == status
+
+
+def test_the_page_is_answered_at_the_root_and_the_rest_goes_on():
+    served = TestClient(Intake(Starlette(routes=[Route("/info", empty)]), answer_the_image, page="<canvas>"))
+    assert served.get("/").text == "<canvas>" and served.get("/info").json() == {}
+    large = served.post("/predict", content=pixels(BLANK_ROWS), headers={"Content-Type": "application/json"})
+    assert large.headers["content-encoding"] == "gzip" and len(large.json()["image"]) == 28  # compressed by the intake
