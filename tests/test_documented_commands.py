@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELL_BLOCK = re.compile(r"```(?:bash|sh)\n(.*?)```", re.S)
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
+PLACEHOLDER = "networks.NAME."  # the README's network for the reader to write
 TRAINED_MODEL_COMMANDS = {
     "lit_rnn.test": test,
     "lit_rnn.predict": predict,
@@ -94,6 +96,25 @@ def test_the_pages_show_commands_of_every_kind():
     "words",
     [pytest.param(words, id=where) for where, words in documented_commands() if lit_rnn_command(words)],
 )
+def documented_configs() -> list[tuple[str, str]]:
+    return [
+        (f"{page.relative_to(REPO)}: {block.splitlines()[0]}", block)
+        for page in PAGES
+        for block in YAML_BLOCK.findall(page.read_text())
+        if PLACEHOLDER not in block
+    ]
+
+
+@pytest.mark.parametrize("block", [pytest.param(block, id=where) for where, block in documented_configs()])
+def test_each_config_shown_is_one_its_command_accepts(block, tmp_path, monkeypatch):
+    """A block with a ``sweep:`` section is a sweep file; any other is a fit config."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "argv", ["lit_rnn"])
+    config = tmp_path / "config.yaml"
+    config.write_text(block)
+    accepts("lit_rnn.sweep" if re.search(r"^sweep:", block, re.MULTILINE) else "lit_rnn.fit", ["--config", str(config)])
+
+
 def test_each_lit_rnn_command_is_one_its_command_line_accepts(words, users_network, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     monkeypatch.setattr(sys, "argv", ["lit_rnn"])  # pytest's own arguments are not the commands'
