@@ -143,12 +143,12 @@ HABITS = [
     Habit(
         "16-bit mixed precision on a CPU",
         ["--trainer.precision=16-mixed"],
-        refusal="--trainer.precision is '16-mixed', but it must be 32-true on a CPU",
+        refusal="--trainer.precision is '16-mixed', which cannot train here: Lightning trains 16-mixed as bf16-mixed",
     ),
     Habit(
         "16-bit precision on a CPU",
         ["--trainer.precision=16-true"],
-        refusal="--trainer.precision is '16-true', but it must be 32-true on a CPU",
+        refusal="--trainer.precision is '16-true', which cannot train here: 16-true keeps the weights",
     ),
 ]
 
