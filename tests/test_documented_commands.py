@@ -32,6 +32,11 @@ NOT_RUN = {
     "curl": "a request to a running server: tests/serving sends each of these requests",
     "pip": "an installation: CI's own set-up runs it",
     "mlflow": "MLflow's viewer comes with the full mlflow package, which the docs say to install for it",
+    "sbatch": "a Slurm job: tests/cluster/test_slurm.py submits the shipped sbatch files to a real Slurm",
+    "squeue": "Slurm's queue, of a cluster: tests/cluster/test_slurm.py asks a real one",
+    "scontrol": "Slurm's controller, of a cluster: tests/cluster/test_slurm.py asks a real one",
+    "tail": "a running job's output file",
+    "export": "an environment variable for the commands after it",
 }
 NEEDS_A_RUN = "lightning_logs/version_0/metrics.csv"  # a snippet that reads a finished run's files
 
@@ -92,10 +97,6 @@ def test_the_pages_show_commands_of_every_kind():
     assert {"lit_rnn.fit", "lit_rnn.predict", "lit_rnn.test", "lit_rnn.sweep", "make", "tensorboard"} <= kinds
 
 
-@pytest.mark.parametrize(
-    "words",
-    [pytest.param(words, id=where) for where, words in documented_commands() if lit_rnn_command(words)],
-)
 def documented_configs() -> list[tuple[str, str]]:
     return [
         (f"{page.relative_to(REPO)}: {block.splitlines()[0]}", block)
@@ -115,6 +116,10 @@ def test_each_config_shown_is_one_its_command_accepts(block, tmp_path, monkeypat
     accepts("lit_rnn.sweep" if re.search(r"^sweep:", block, re.MULTILINE) else "lit_rnn.fit", ["--config", str(config)])
 
 
+@pytest.mark.parametrize(
+    "words",
+    [pytest.param(words, id=where) for where, words in documented_commands() if lit_rnn_command(words)],
+)
 def test_each_lit_rnn_command_is_one_its_command_line_accepts(words, users_network, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     monkeypatch.setattr(sys, "argv", ["lit_rnn"])  # pytest's own arguments are not the commands'
