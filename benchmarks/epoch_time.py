@@ -146,7 +146,8 @@ def run_plain(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return {**result_line(stdout), "rss_mib": rss}
 
 
-def run_fit(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def run_fit(args: argparse.Namespace, workdir: Path, *extra: str) -> dict[str, Any]:
+    """The default fit (with ``extra`` arguments), its phases timed."""
     command = [
         sys.executable,
         "-m",
@@ -155,6 +156,7 @@ def run_fit(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         f"--trainer.accelerator={args.accelerator}",
         "--trainer.devices=1",
         f"--trainer.callbacks+={Path(__file__).stem}.{PhaseClock.__name__}",
+        *extra,
     ]
     stdout, rss, _, exited = run_child(command, workdir, _child_env(args, PYTHONPATH=fit_path()))
     accuracy = next(line for line in stdout.splitlines() if line.startswith("Test accuracy"))
