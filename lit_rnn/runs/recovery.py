@@ -14,6 +14,7 @@ from lit_rnn.base.private_apis import on_last_batch, take_back_sigterm_from_ligh
 from lit_rnn.runs import results as run_results
 from lit_rnn.runs.checkpointing import PARTIAL_SUFFIX, sync_folder
 from lit_rnn.runs.folders import checkpoint_folder
+from lit_rnn.runs.resume import JOB_FILE
 
 RECOVERY_NAME = "recovery.ckpt"
 
@@ -33,12 +34,17 @@ def checkpoints_of(trainer: L.Trainer) -> Path:
     return checkpoint_folder(Path(trainer.log_dir or trainer.default_root_dir))
 
 
+def again(trainer: L.Trainer) -> str:
+    """How the stopped command goes on: a job's fit (``--job_id``) by the same command, which finds its run; any other
+    with ``--ckpt_path last``."""
+    return "the same command" + (
+        "" if (checkpoints_of(trainer).parent / JOB_FILE).is_file() else " plus --ckpt_path last"
+    )
+
+
 def after_training(trainer: L.Trainer) -> str:
     """What a signal after training means: nothing is lost, and how to get the rest of the command done."""
-    return (
-        f"after training: the trained model is saved in {checkpoints_of(trainer)}. Test it with the same "
-        "command plus --ckpt_path last."
-    )
+    return f"after training: the trained model is saved in {checkpoints_of(trainer)}. Test it with {again(trainer)}."
 
 
 class RecoveryCheckpoint(Checkpoint):
@@ -172,6 +178,6 @@ class RecoveryCheckpoint(Checkpoint):
             interrupts.stop(
                 self._stop_signal,
                 f"after step {trainer.global_step}; the training so far is saved in "
-                f"{checkpoints_of(trainer) / RECOVERY_NAME}. Continue it with the same command plus --ckpt_path last.",
+                f"{checkpoints_of(trainer) / RECOVERY_NAME}. Continue it with {again(trainer)}.",
                 announce=trainer.is_global_zero,
             )
