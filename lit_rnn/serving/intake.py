@@ -81,7 +81,7 @@ class Intake:
     ) -> None:
         self.app, self.predict, self.max_payload = app, predict, max_payload
         self.api_key = None if api_key is None else api_key.encode()
-        self.page = None if page is None else HTMLResponse(page)
+        self.page = page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,7 +90,7 @@ class Intake:
         try:
             self._check_key(scope)
             if scope["path"] == "/" and self.page is not None and scope["method"] in ("GET", "HEAD"):
-                await self.page(scope, receive, send)
+                await HTMLResponse(self.page)(scope, receive, send)  # a new one: GZip rewrites its headers
                 return
             if scope["path"] != "/predict":
                 await self.app(scope, receive, send)
@@ -103,8 +103,9 @@ class Intake:
                 body, kind = await _uploaded(scope, body, self.max_payload), "application/octet-stream"
             small = len(body) <= INLINE_BYTES and kind == "application/json"
             image = to_image(kind, body) if small else await run_in_threadpool(to_image, kind, body)
-            predict = self.predict or _litserve_predict(scope)
-            answer = await predict({"image": image.float().contiguous().numpy().tobytes()})
+            if self.predict is None:  # this middleware serves one application: its endpoint is found once
+                self.predict = _litserve_predict(scope)
+            answer = await self.predict({"image": image.float().contiguous().numpy().tobytes()})
         except Refused as refusal:
             allowed = {"Allow": "POST"} if refusal.status == 405 else None
             answer = JSONResponse({"detail": _sendable(str(refusal))}, refusal.status, allowed)

@@ -9,6 +9,7 @@ import torch
 from helpers.pictures import BLANK_ROWS, bad_requests, pixels, seven_png
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -174,7 +175,11 @@ def test_the_api_key_is_compared_as_its_utf8_bytes(key, sent, status):
 
 
 def test_the_page_is_answered_at_the_root_and_the_rest_goes_on():
-    served = TestClient(Intake(Starlette(routes=[Route("/info", empty)]), answer_the_image, page="<canvas>"))
-    assert served.get("/").text == "<canvas>" and served.get("/info").json() == {}
+    intake = Intake(Starlette(routes=[Route("/info", empty)]), answer_the_image, page="<canvas>" * 200)
+    served = TestClient(GZipMiddleware(intake, minimum_size=1000))  # as LitServe wraps its middlewares
+    for _ in range(2):  # the same page again, compressed or not
+        for encoding in ("gzip", "identity"):
+            assert served.get("/", headers={"Accept-Encoding": encoding}).text == "<canvas>" * 200
+    assert served.get("/info").json() == {}
     large = served.post("/predict", content=pixels(BLANK_ROWS), headers={"Content-Type": "application/json"})
     assert large.headers["content-encoding"] == "gzip" and len(large.json()["image"]) == 28  # compressed by the intake
