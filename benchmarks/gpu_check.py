@@ -99,7 +99,7 @@ def predict(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def serve(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    seconds = ["--seconds", "3", "--clients", "8"] if args.quick else ["--seconds", "20"]
+    seconds = ["--seconds", "10", "--clients", "8"] if args.quick else ["--seconds", "20"]
     command = [sys.executable, str(Path(__file__).with_name("serve_load.py")), "--data-dir", str(args.data_dir)]
     result = subprocess.run([*command, *seconds], cwd=workdir, env=_env(), capture_output=True, text=True, timeout=600)
     if result.returncode != 0:

@@ -43,8 +43,8 @@ def test_an_old_run_resumes_where_it_stopped(old_run, tiny_mnist):
             "2",
         ]
     )
-    last = torch.load(old_run / "checkpoints" / "last.ckpt", weights_only=False)
-    assert last["global_step"] == 6  # three steps an epoch: the second epoch added its three
+    newest = torch.load(old_run / "checkpoints" / "recovery.ckpt", weights_only=False)
+    assert newest["global_step"] == 6  # three steps an epoch: the second epoch added its three
     assert not (old_run.parent / "version_1").exists()
 
 
