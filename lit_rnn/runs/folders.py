@@ -233,8 +233,12 @@ def remove_if_unused(run: Path) -> None:
 
 def checkpoints_newest_first(run: Path) -> list[Path]:
     """Every ``*.ckpt`` entry of the run's checkpoints folder, newest first: a broken link among them too, which
-    ``read_checkpoint`` then refuses by name."""
-    return sorted(checkpoint_folder(run).glob("*.ckpt"), key=_modified, reverse=True)
+    ``read_checkpoint`` then refuses by name. A checkpoints entry that is not a folder is refused by name, not taken
+    for a run without checkpoints."""
+    folder = checkpoint_folder(run)
+    if os.path.lexists(folder) and not folder.is_dir():
+        check_run_files(run)
+    return sorted(folder.glob("*.ckpt"), key=_modified, reverse=True)
 
 
 def _modified(path: Path) -> int:

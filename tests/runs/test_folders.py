@@ -225,6 +225,8 @@ def csv_run(tiny_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("hparams.yaml", "folder"),
         ("config.yaml", "broken-link"),
         ("checkpoints/last.ckpt", "folder"),
+        ("checkpoints", "file"),
+        ("checkpoints", "broken-link"),
     ],
 )
 def test_a_resume_of_a_run_holding_what_fit_does_not_leave_is_one_line_naming_it_and_nothing_is_lost(
