@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 from helpers.commands import REPO, TESTS, run_module
-from helpers.resume import assert_identical, fit_args
+from helpers.resume import assert_same_training_state, fit_args
 from slurm_cluster import free_port
-
-from lit_rnn.runs.checkpointing import read_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -86,13 +84,7 @@ def assert_ends_as(workdir: Path, outputs: list[str], flag: Path, expected_run: 
     assert "Restored all states from the checkpoint at lightning_logs/version_0/checkpoints/recovery.ckpt" in output
     runs = sorted((workdir / "lightning_logs").iterdir())
     assert [run.name for run in runs] == ["version_0"], "the restarted group went on in the run's one folder"
-    for name in ("last.ckpt", "recovery.ckpt"):
-        expected, actual = (
-            read_checkpoint(expected_run / "checkpoints" / name),
-            read_checkpoint(runs[0] / "checkpoints" / name),
-        )
-        for key in ("state_dict", "optimizer_states", "lr_schedulers", "global_step"):
-            assert_identical(actual[key], expected[key], f"{name} {key}")
+    assert_same_training_state(runs[0], expected_run)
 
 
 def test_a_worker_killed_mid_epoch_is_restarted_with_its_group_and_ends_as_a_run_never_killed(

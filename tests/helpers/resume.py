@@ -61,3 +61,16 @@ def scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
     """What TensorBoard shows: every file of the run folder read in order, honouring purge events."""
     events = EventAccumulator(str(run)).Reload()
     return {tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def assert_same_training_state(run, expected_run) -> None:
+    """Every tensor and count that training goes on from, in ``last.ckpt`` and ``recovery.ckpt``, as in
+    ``expected_run``'s. Not "epoch": a run stopped at the end of its last epoch resumes only to end, with the counter
+    one lower."""
+    from lit_rnn.runs.checkpointing import read_checkpoint
+
+    for name in ("last.ckpt", "recovery.ckpt"):
+        expected = read_checkpoint(expected_run / "checkpoints" / name)
+        actual = read_checkpoint(run / "checkpoints" / name)
+        for key in ("state_dict", "optimizer_states", "lr_schedulers", "global_step"):
+            assert_identical(actual[key], expected[key], f"{name} {key}")

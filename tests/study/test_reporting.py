@@ -52,6 +52,19 @@ def logged_losses(run) -> dict[int, float]:
     return {event.step: event.value for event in EventAccumulator(str(run)).Reload().Scalars("val/loss")}
 
 
+def add_finished_trials(study: optuna.Study) -> None:
+    """Five finished trials whose losses at each step the pruner compares a running one's with."""
+    for _ in range(5):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={LR: 0.01},
+                distributions={LR: CategoricalDistribution([1e-7, 0.01])},
+                value=STARTED[20],
+                intermediate_values=STARTED,
+            )
+        )
+
+
 def test_a_sweep_minimizing_val_loss_reports_it_at_every_validation_and_prunes_the_trials_with_the_higher_loss(
     tiny_mnist, tmp_path, monkeypatch, capsys
 ):
@@ -62,15 +75,7 @@ def test_a_sweep_minimizing_val_loss_reports_it_at_every_validation_and_prunes_t
     worker = sweep.Sweep(cli, sweep.SweepSettings(**cli.config.sweep))
     study = worker.open_study()
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
-    for _ in range(5):
-        study.add_trial(
-            optuna.trial.create_trial(
-                params={LR: 0.01},
-                distributions={LR: CategoricalDistribution([1e-7, 0.01])},
-                value=STARTED[20],
-                intermediate_values=STARTED,
-            )
-        )
+    add_finished_trials(study)
     for lr in (1e-7, 0.01):
         study.enqueue_trial({LR: lr})
     exit_codes = []
@@ -117,15 +122,7 @@ def trainer_at(step: int, loss: float) -> SimpleNamespace:
 def test_the_callback_reports_through_the_storage_and_asks_the_studys_pruner(reports, pruned_at, tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     study = optuna.create_study(study_name="loss", storage=storage, direction="minimize")
-    for _ in range(5):
-        study.add_trial(
-            optuna.trial.create_trial(
-                params={LR: 0.01},
-                distributions={LR: CategoricalDistribution([1e-7, 0.01])},
-                value=STARTED[20],
-                intermediate_values=STARTED,
-            )
-        )
+    add_finished_trials(study)
     running = study.ask()
     callback = ReportToStudy(storage, "loss", running.number, objective="val/loss")
     stopped_at = None
