@@ -61,9 +61,8 @@ def best(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def kill_resume(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    settings = ["--trainer.max_epochs=2", "--recovery.every_n_steps=200", *args.limits]
-    if args.quick:
-        settings.append("--recovery.every_n_steps=10")
+    every = 10 if args.quick else 200  # a save mid-epoch, after some steps of the first
+    settings = ["--trainer.max_epochs=2", f"--recovery.every_n_steps={every}", *args.limits]
     whole, killed = workdir / "whole", workdir / "killed"
     whole.mkdir(), killed.mkdir()
     _, whole_run = fit(args, whole, *settings)
