@@ -26,6 +26,7 @@ import lightning as L
 import torch
 from harness import add_data_dir, as_without_lightning, check_data_dir, optimizer_of_default_config, positive_int
 
+from lit_rnn.base.cuda_check import skip_nvml_check_without_nvml
 from lit_rnn.cli.lightning_cli import LitRNNCLI
 from lit_rnn.data.batches import TensorBatches
 from lit_rnn.data.datamodule import MNIST_TRAIN_SIZE, MNISTDataModule
@@ -101,6 +102,7 @@ def main() -> None:
         )
     check_data_dir(args.data_dir)
     torch.set_num_threads(1)
+    skip_nvml_check_without_nvml()  # as fit's command does in its own process
     for name in ("lightning.pytorch", "lightning.fabric"):  # fit's summary and notices: not this script's figures
         logging.getLogger(name).setLevel(logging.WARNING)
     sys.argv = sys.argv[:1]  # the CLI below reads its own arguments, not this script's

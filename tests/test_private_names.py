@@ -3,7 +3,7 @@ the versions it is tested on, and the register lists no name that lit_rnn no lon
 
 A private name is an underscored one (``_parse_num_batches``, not ``__init__``) that lit_rnn does not define itself:
 imported from a dependency, read or called on a dependency's object, a dependency's method overridden in a subclass,
-or a dependency's attribute set on an instance of its class."""
+or a dependency's attribute set on an instance of its class or compared by name."""
 
 import ast
 import importlib
@@ -68,6 +68,8 @@ def private_names_used() -> dict[str, set[str]]:
                 names += [node.attr] if getattr(node.value.func, "id", None) == "super" else []
             elif isinstance(node, ast.ClassDef):
                 names += _reached_through_subclass(module, node)
+            elif isinstance(node, ast.Compare):  # name == "_attribute": a dependency's attribute, named in a string
+                names += [item.value for item in node.comparators if isinstance(getattr(item, "value", None), str)]
         for name in filter(_private, names):
             used.setdefault(name, set()).add(module)
     return used
@@ -99,6 +101,7 @@ def test_the_scan_finds_a_private_name_of_each_kind():
     used = private_names_used()
     assert {"_FitLoop", "_batches_that_stepped", "_run_exitfuncs"} <= set(used)  # imported, read, read on a module
     assert "_terminate_all" in used  # a dependency's method, overridden
+    assert "_current_fx_name" in used  # a dependency's attribute, named in a string
 
 
 def test_every_private_name_used_is_in_the_register_and_the_register_lists_no_other():

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from lit_rnn.base import interrupts
+from lit_rnn.base.cuda_check import skip_nvml_check_without_nvml
 from lit_rnn.base.private_apis import run_exit_handlers
 
 
@@ -18,7 +19,11 @@ def run_then_exit(main: Callable[[], Any]) -> NoReturn:
     system does at once when the process ends. Everything else a normal exit does is done: other threads are waited
     for, the ``atexit`` handlers run (logging, multiprocessing, temporary folders), and the output is flushed. A signal
     meanwhile ends the process at once (``interrupts.end``).
+
+    The process is the command's own, so it first asks CUDA's availability the quick way where that gives the same
+    answer (``skip_nvml_check_without_nvml``).
     """
+    skip_nvml_check_without_nvml()
     code: Any = None
     try:
         main()

@@ -28,6 +28,7 @@ from lit_rnn.base.private_apis import (
 from lit_rnn.base.yaml_files import read_yaml
 from lit_rnn.cli.console import QuietProgressBar, quiet
 from lit_rnn.cli.precision import AutoPrecisionTrainer
+from lit_rnn.cli.profiling import NoProfiler
 from lit_rnn.cli.refused_settings import settings_refused_by_lightning
 from lit_rnn.cli.settings_checks import check_monitor, check_trainer
 from lit_rnn.data.datamodule import MNISTDataModule
@@ -105,6 +106,7 @@ class LitRNNCLI(LightningCLI):
                         LogFigures(),
                         RandomState(),
                     ],
+                    "profiler": {"class_path": f"{NoProfiler.__module__}.{NoProfiler.__name__}"},
                 },
                 # A bad value raises, so that the entry point prints one message instead of the whole usage.
                 # Options by their whole names: --model.hidden would otherwise be taken for another option it begins.

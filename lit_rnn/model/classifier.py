@@ -17,6 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lit_rnn.base.errors import ConfigError, UserError, check_config
 from lit_rnn.base.metrics import Metric
+from lit_rnn.base.private_apis import QuickHookNames
 from lit_rnn.model.networks import IMAGE_SIZE
 from lit_rnn.model.networks.recurrent import RecurrentNetwork
 from lit_rnn.model.standardize import Standardize, Standardized
@@ -99,7 +100,7 @@ def step_is_logged(trainer: L.Trainer) -> bool:
     return (trainer.global_step + 1) % every == 0 or trainer.should_stop or bool(trainer.fast_dev_run)
 
 
-class MNISTClassifier(L.LightningModule):
+class MNISTClassifier(QuickHookNames, L.LightningModule):
     """Classifies images of MNIST's format (28x28, one channel) with a network given by config.
 
     Args:

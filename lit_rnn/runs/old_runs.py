@@ -2,8 +2,6 @@
 
 - Before the package had rooms, its modules were flat (``lit_rnn.profiling``): a run's ``config.yaml`` names its
   classes by those paths.
-- Some of lit_rnn's classes were retired for the library's own (``RETIRED_CLASSES``): a run's ``config.yaml`` may
-  still name them.
 - Before networks were components (``model.network``), the recurrent network's settings were the model's own
   (``model.cell``, ``model.hidden_size``, ...) and its input was standardized by MNIST's published mean and std.
 
@@ -57,10 +55,6 @@ OLD_MODULES = {  # a module before the rooms -> its module now
     "lit_rnn.yaml_files": "lit_rnn.base.yaml_files",
 }
 
-RETIRED_CLASSES = {  # a class lit_rnn no longer has -> the library's class it stood in for
-    "lit_rnn.cli.profiling.NoProfiler": "lightning.pytorch.profilers.PassThroughProfiler",
-}
-
 
 def upgrade_model_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """A model's settings (a checkpoint's ``hyper_parameters``, a config's ``model``) with an old run's recurrent
@@ -90,10 +84,9 @@ def upgrade_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
 
 
 def current_class_path(class_path: str) -> str:
-    """Where the class an old config names (by its module before the rooms, or retired) lives now."""
+    """Where the class an old config names by its module before the rooms lives now."""
     module, _, name = class_path.rpartition(".")
-    moved = f"{OLD_MODULES[module]}.{name}" if module in OLD_MODULES else class_path
-    return RETIRED_CLASSES.get(moved, moved)
+    return f"{OLD_MODULES[module]}.{name}" if module in OLD_MODULES else class_path
 
 
 def _with_current_class_paths(value: Any) -> Any:

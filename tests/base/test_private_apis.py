@@ -22,6 +22,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from lit_rnn.base import interrupts
 from lit_rnn.base.private_apis import (
     MODEL_CHECKPOINT_PATHS,
+    QuickHookNames,
     _EpochExactFitLoop,
     batches_begun_this_epoch,
     best_model_path,
@@ -65,6 +66,27 @@ class Probe(L.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.epoch_end_steps.append((logged_step(trainer), trainer.global_step))
+
+
+def test_lightning_still_names_the_running_hook_on_the_module_and_the_quick_setter_stores_it_as_nn_module_would():
+    from lightning.pytorch.trainer import call
+
+    # What the mix-in speeds up: Lightning's hook callers set the attribute on the module around each call.
+    for caller in (call._call_lightning_module_hook, call._call_callback_hooks):
+        assert "pl_module._current_fx_name = hook_name" in inspect.getsource(caller)
+
+    class Quick(QuickHookNames, BoringModel):
+        pass
+
+    quick, plain = Quick(), BoringModel()
+    for module in (quick, plain):
+        module._current_fx_name = "training_step"
+        module.extra = torch.nn.Parameter(torch.zeros(1))  # anything else still goes through nn.Module
+    assert quick.__dict__["_current_fx_name"] == plain.__dict__["_current_fx_name"] == "training_step"
+    assert "_current_fx_name" not in quick._parameters and "_current_fx_name" not in quick._modules
+    assert "extra" in quick._parameters and [name for name, _ in quick.named_parameters()] == [
+        name for name, _ in plain.named_parameters()
+    ]
 
 
 def test_the_logging_step_helpers_follow_lightnings_own_logging(tmp_path):

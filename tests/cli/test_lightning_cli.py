@@ -1,10 +1,12 @@
 """What the fit command's LightningCLI adds to the Trainer it builds: a progress bar that redraws every 20 steps unless
-configured otherwise, and Lightning's profilers as configured."""
+configured otherwise, and no profiling of Lightning's hooks unless a profiler is asked for."""
 
 import pytest
 from helpers.cli import cli_in_process, fit_in_process
 from lightning.pytorch.callbacks import ProgressBar
-from lightning.pytorch.profilers import PassThroughProfiler, SimpleProfiler
+from lightning.pytorch.profilers import SimpleProfiler
+
+from lit_rnn.cli.profiling import NoProfiler
 
 
 @pytest.mark.parametrize(
@@ -22,10 +24,11 @@ def test_progress_bar_redraws_every_20_steps_unless_configured(extra, refresh_ra
     assert [bar.refresh_rate for bar in bars] == ([] if refresh_rate is None else [refresh_rate])
 
 
-def test_hooks_are_timed_by_the_profiler_asked_for_and_by_none_otherwise(tiny_mnist, tmp_path, monkeypatch):
+def test_hooks_are_not_profiled_unless_a_profiler_is_asked_for(tiny_mnist, tmp_path, monkeypatch):
     (tmp_path / "quiet").mkdir(), (tmp_path / "profiled").mkdir()
     quiet = fit_in_process(tiny_mnist, tmp_path / "quiet", monkeypatch, "--trainer.fast_dev_run=1").trainer.profiler
-    assert type(quiet) is PassThroughProfiler  # Lightning's own default
+    assert isinstance(quiet, NoProfiler)
+    assert quiet.profile("[Strategy]SingleDeviceStrategy.training_step") is quiet.profile("run_training_batch")
 
     profiled = fit_in_process(
         tiny_mnist, tmp_path / "profiled", monkeypatch, "--trainer.fast_dev_run=1", "--trainer.profiler=simple"

@@ -60,7 +60,6 @@ def test_an_old_run_tests_predicts_and_exports(old_run, tiny_mnist):
     "old, name",
     [
         ("lit_rnn.profiling", "NoProfiler"),
-        ("lit_rnn.cli.profiling", "NoProfiler"),  # retired for Lightning's own PassThroughProfiler
         ("lit_rnn.trial_reporting", "ReportToStudy"),
         ("lit_rnn.callbacks", "HyperparametersWithMetrics"),
         ("lit_rnn.checkpointing", "RunCheckpoint"),
