@@ -9,9 +9,9 @@ it from its recovery checkpoint.
 """
 
 if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
-    from lit_rnn.base import interrupts
+    from lit_rnn.base.command_start import start_command
 
-    interrupts.install()
+    start_command()
 
 import json
 import math
@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 from lit_rnn.base import interrupts
 from lit_rnn.base.class_paths import check_called_classes
 from lit_rnn.base.errors import ConfigError, exits_cleanly_on_user_error, summarize, summarize_parse_error
-from lit_rnn.base.file_locks import try_lock
+from lit_rnn.base.file_locks import locked, try_lock
 from lit_rnn.base.quick_exit import run_then_exit
 from lit_rnn.cli.lightning_cli import LitRNNCLI, check_run_settings
 from lit_rnn.cli.refused_settings import settings_refused_by_lightning
@@ -79,6 +79,7 @@ class Sweep:
         self.cli, self.settings = cli, settings
         self.base = fit_config(cli.parser, cli.config)
         self._held: IO[str] | None = None  # the lock of the trial this worker runs
+        self.storage: optuna.storages.BaseStorage | None = None  # the study's, once open_study has opened it
 
     def check(self) -> None:
         """Refuse, before any trial runs, a key that fit does not have and a value that fit refuses.
@@ -145,7 +146,7 @@ class Sweep:
 
     def open_study(self) -> optuna.Study:
         settings = self.settings
-        storage = open_storage(settings.storage, settings.heartbeat_seconds)
+        storage = self.storage = open_storage(settings.storage, settings.heartbeat_seconds)
         try:
             study = optuna.create_study(
                 study_name=settings.study_name,
@@ -199,24 +200,49 @@ class Sweep:
 
         A worker holds its trial's lock (``trial_lock``) from the trial's start until the study has its result, and the
         lock dies with it. A trial without a lock file, from an older lit_rnn or a worker on another machine, is taken
-        for interrupted only when its run is here and has no live owner."""
+        for interrupted only when its run is here and has no live owner.
+
+        Workers that start together take turns here, and each trial is failed through the storage, as Optuna's own
+        ``fail_stale_trials`` fails a trial whose heartbeat stopped: whichever worker fails it first adds its retry, the
+        others find it finished; and no sampler is told of it outside ``optimize`` (``study.tell`` would have the grid
+        sampler stop the study there, which only ``optimize`` may).
+        """
+        storage = self.storage
+        study_id = storage.get_study_id_from_name(study.study_name)
         retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            run, lock = self.run_folder(trial), self.trial_lock(trial.number)
-            if lock.exists():
-                held = try_lock(lock, shared=True, create=False)
-                if held is None:
-                    continue  # its worker is running it
-                held.close()
-                wait_until_unused(run)  # its fit, if any, dies with its worker
-            elif not run.exists():
-                continue  # a live worker may be starting its fit
-            if not runs.in_use(run):
-                retry(study, study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True))
+        self.workers_folder.mkdir(exist_ok=True)
+        with locked(self.workers_folder / "recovery.lock"):
+            for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                if self._interrupted(trial):
+                    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+                    try:
+                        failed = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+                    except optuna.exceptions.UpdateFinishedTrialError:  # a worker elsewhere failed it first
+                        failed = False
+                    if failed:
+                        retry(study, storage.get_trial(trial_id))
+
+    def _interrupted(self, trial: FrozenTrial) -> bool:
+        """Whether the running ``trial`` has no live worker (see ``continue_interrupted``)."""
+        run, lock = self.run_folder(trial), self.trial_lock(trial.number)
+        if lock.exists():
+            held = try_lock(lock, shared=True, create=False)
+            if held is None:
+                return False  # its worker is running it
+            held.close()
+            wait_until_unused(run)  # its fit, if any, dies with its worker
+        elif not run.exists():
+            return False  # a live worker may be starting its fit
+        return not runs.in_use(run)
+
+    @property
+    def workers_folder(self) -> Path:
+        """Where the workers' locks are."""
+        return self.settings.folder / "workers"
 
     def trial_lock(self, number: int) -> Path:
         """The file whose lock the worker running trial ``number`` holds."""
-        return self.settings.folder / "workers" / f"trial_{number}.lock"
+        return self.workers_folder / f"trial_{number}.lock"
 
     def hold_trial(self, number: int | None) -> None:
         """Hold trial ``number``'s lock (None: none), giving back the one held before."""
@@ -224,7 +250,7 @@ class Sweep:
             self._held.close()
         self._held = None
         if number is not None:
-            self.trial_lock(number).parent.mkdir(exist_ok=True)
+            self.workers_folder.mkdir(exist_ok=True)
             self._held = try_lock(self.trial_lock(number))
 
     def run_folder(self, trial: FrozenTrial) -> Path:

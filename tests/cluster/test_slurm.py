@@ -41,8 +41,6 @@ SCENARIOS = {
     "warning before the time limit (--signal=USR1@45)": (["--time=2", "--signal=USR1@45"], 2.5, None),
     "time limit": (["--time=1", "--signal=CONT@1"], 3.0, None),
 }
-# Not a grid: a grid sampler's study refuses the requeued worker (lit_rnn's sweep fails a stale trial with study.tell
-# outside optimize, where GridSampler.after_trial calls study.stop() once the other worker took the last combination).
 SWEEP = """
 sweep:
   study_name: cells

@@ -18,6 +18,7 @@ import optuna
 import pytest
 from helpers.commands import REPO, run_module, tiny_fit_args
 from helpers.resume import assert_identical
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lit_rnn.runs.checkpointing import read_checkpoint
@@ -157,6 +158,52 @@ def children_of(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+def start_until_trial_1_trains(workdir: Path, data: Path) -> subprocess.Popen:
+    """A worker of the sweep in ``workdir/grid.yaml``, once its trial 1 has begun training."""
+    worker = start(workdir, data)
+    while not (workdir / "sweeps" / "cells" / "trial_1" / "version_0" / "checkpoints" / "recovery.ckpt").exists():
+        assert worker.poll() is None, worker.communicate()[1][-3000:]
+        time.sleep(0.05)
+    return worker
+
+
+def kill_in_trial_1(workdir: Path, data: Path) -> None:
+    """Leave the sweep in ``workdir/grid.yaml`` with its trial 1 running in the study, its worker and fit killed."""
+    worker = start_until_trial_1_trains(workdir, data)
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.communicate(timeout=60)
+
+
+def grid_points(trials: list[optuna.trial.FrozenTrial]) -> list[tuple]:
+    return sorted(tuple(trial.params.values()) for trial in trials if trial.state.name == "COMPLETE")
+
+
+def test_a_grid_sweep_whose_last_combination_was_interrupted_finishes_it(tiny_mnist, tmp_path):
+    """Issue 30: the requeued worker of a grid whose other combinations were done ended in "this is a bug"
+    (GridSampler stops the study when told of the failed trial, and study.stop() outside optimize raises)."""
+    (tmp_path / "grid.yaml").write_text(GRID.replace("    model.network.cell: [gru, lstm]\n", ""))
+    kill_in_trial_1(tmp_path, tiny_mnist)
+    result = run_module("lit_rnn.sweep", sweep_args(tiny_mnist), cwd=tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    trials = study_of(tmp_path).get_trials()
+    assert [trial.state.name for trial in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert trials[2].params == trials[1].params and trials[2].user_attrs["run"].endswith("trial_1/version_0")
+
+
+def test_workers_started_together_after_an_interruption_retry_its_trial_once(tiny_mnist, tmp_path):
+    """Issue 30: two requeued workers that start together both found the interrupted trial running with no owner;
+    each failed it, and each added a retry (or one ended in "Cannot tell a FAIL trial")."""
+    (tmp_path / "grid.yaml").write_text(GRID)
+    kill_in_trial_1(tmp_path, tiny_mnist)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run_module("lit_rnn.sweep", sweep_args(tiny_mnist), cwd=tmp_path), range(2)))
+    assert [result.returncode for result in results] == [0, 0], [result.stderr[-2000:] for result in results]
+    trials = study_of(tmp_path).get_trials()
+    retries = [RetryHeartbeatStaleTrialCallback.retried_trial_number(trial) for trial in trials]
+    assert [trial.state.name for trial in trials].count("FAIL") == 1 and retries.count(1) == 1, retries
+    assert grid_points(trials) == [("gru", 1), ("gru", 2), ("lstm", 1), ("lstm", 2)]  # each once
+
+
 STOPS = {  # how the first worker is stopped mid-trial: (exit code, its error line's start)
     "SIGKILL to the worker and its fit": (-signal.SIGKILL, None),
     "SIGTERM to the worker alone": (143, "error: Stopped by SIGTERM during a trial; its run, "),
@@ -178,11 +225,8 @@ def test_a_worker_stopped_mid_trial_is_started_again_and_its_trial_ends_with_the
     line, its trial running in the study, and the same command again finishes it."""
     uninterrupted, _ = finished_sweep
     (tmp_path / "grid.yaml").write_text(GRID)
-    worker = start(tmp_path, tiny_mnist)
+    worker = start_until_trial_1_trains(tmp_path, tiny_mnist)
     checkpoints = tmp_path / "sweeps" / "cells" / "trial_1" / "version_0" / "checkpoints"
-    while not (checkpoints / "recovery.ckpt").exists():  # trial 1 has begun training
-        assert worker.poll() is None, worker.communicate()[1][-3000:]
-        time.sleep(0.05)
     (server,) = children_of(worker.pid)
     (fit,) = children_of(server)
     send, signum = {
