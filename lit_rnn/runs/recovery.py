@@ -47,6 +47,18 @@ def after_training(trainer: L.Trainer) -> str:
     return f"after training: the trained model is saved in {checkpoints_of(trainer)}. Test it with {again(trainer)}."
 
 
+def training_ends_with_this_epoch(trainer: L.Trainer) -> bool:
+    """Whether fit ends when the epoch now ending has ended, as Lightning's fit loop decides (its ``done``), read from
+    the Trainer's public limits: ``max_epochs`` or ``max_steps`` reached, or a stop asked for (early stopping) once
+    the minimums are met. Called in ``on_train_epoch_end``, where ``current_epoch`` still counts the epoch unfinished."""
+    epochs, steps = trainer.current_epoch + 1, trainer.global_step
+    if trainer.max_epochs not in (None, -1) and epochs >= trainer.max_epochs:
+        return True
+    if trainer.max_steps != -1 and steps >= trainer.max_steps:
+        return True
+    return trainer.should_stop and epochs >= (trainer.min_epochs or 0) and steps >= (trainer.min_steps or 0)
+
+
 class RecoveryCheckpoint(Checkpoint):
     """Keeps ``recovery.ckpt`` beside the run's best and last checkpoints, overwritten at each save.
 
@@ -144,6 +156,8 @@ class RecoveryCheckpoint(Checkpoint):
             return
         if self._staged is not None:  # training stopped mid-epoch (max_steps): save the state after the epoch's end
             self._drop_staged(trainer)
+        if training_ends_with_this_epoch(trainer):
+            return  # on_train_end, next, saves and stops, in the state after Lightning has counted this epoch done
         if self._stop_requested(trainer) or self._due:
             self._save(trainer)
             self._stop_if_asked(trainer)
@@ -156,7 +170,7 @@ class RecoveryCheckpoint(Checkpoint):
         pending = self._stop_requested(trainer)
         interrupts.set_phase(after_training(trainer), announce=trainer.is_global_zero)
         if pending:
-            interrupts.stop(pending, after_training(trainer), announce=trainer.is_global_zero)
+            interrupts.stop(self._stop_signal, after_training(trainer), announce=trainer.is_global_zero)
 
     def _save(self, trainer: L.Trainer) -> None:
         trainer.save_checkpoint(checkpoints_of(trainer) / RECOVERY_NAME, weights_only=False)

@@ -65,12 +65,11 @@ def scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
 
 def assert_same_training_state(run, expected_run) -> None:
     """Every tensor and count that training goes on from, in ``last.ckpt`` and ``recovery.ckpt``, as in
-    ``expected_run``'s. Not "epoch": a run stopped at the end of its last epoch resumes only to end, with the counter
-    one lower."""
+    ``expected_run``'s."""
     from lit_rnn.runs.checkpointing import read_checkpoint
 
     for name in ("last.ckpt", "recovery.ckpt"):
         expected = read_checkpoint(expected_run / "checkpoints" / name)
         actual = read_checkpoint(run / "checkpoints" / name)
-        for key in ("state_dict", "optimizer_states", "lr_schedulers", "global_step"):
+        for key in ("state_dict", "optimizer_states", "lr_schedulers", "global_step", "epoch"):
             assert_identical(actual[key], expected[key], f"{name} {key}")

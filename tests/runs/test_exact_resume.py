@@ -157,6 +157,36 @@ def test_resumes_continue_the_same_run_folder_and_keep_its_config(runs):
     assert b"ckpt_path: null" in after[0]["config"]
 
 
+# A signal in the very last step: the run has nothing left to train, and its state must be the finished run's.
+LAST_STEP = {
+    "of the last epoch": ([], 3 * STEPS_PER_EPOCH - 1),
+    "before max_steps, mid-epoch": (["--trainer.max_steps=25"], 24),
+}
+
+
+@pytest.mark.slow  # three fit processes a case
+@pytest.mark.parametrize("case", LAST_STEP)
+def test_a_run_stopped_in_its_last_step_ends_in_the_state_of_a_run_never_stopped(case, tiny_mnist, tmp_path):
+    """Issue 30: a stop at the end of the last epoch saved the state before Lightning counts the epoch done, so the
+    resumed run, which had nothing left to train, ended with its epoch one lower than the run never stopped."""
+    options, step = LAST_STEP[case]
+    (tmp_path / "straight").mkdir()
+    (tmp_path / "stopped").mkdir()
+    straight = run_module("lit_rnn.fit", fit_args(tiny_mnist, *options), cwd=tmp_path / "straight")
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    stopped = run_module(
+        "lit_rnn.fit", fit_args(tiny_mnist, *options, *interrupt(step, signal_name="TERM")), cwd=tmp_path / "stopped"
+    )
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-3000:]
+    assert "error: Stopped by SIGTERM after training: the trained model is saved" in stopped.stderr
+    resumed = run_module("lit_rnn.fit", fit_args(tiny_mnist, *options, "--ckpt_path=last"), cwd=tmp_path / "stopped")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected = final_state(tmp_path / "straight" / "lightning_logs" / "version_0")
+    actual = final_state(tmp_path / "stopped" / "lightning_logs" / "version_0")
+    for key in ("state_dict", "optimizer_states", "lr_schedulers", "global_step", "epoch", "loops"):
+        assert_identical(actual[key], expected[key], key)
+
+
 # Bad checkpoints and nothing to resume: refused before anything is built, in-process for speed.
 
 
