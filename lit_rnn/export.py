@@ -8,9 +8,9 @@ tolerance; otherwise nothing is written.
 """
 
 if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
-    from lit_rnn.base import interrupts
+    from lit_rnn.base.command_start import start_command
 
-    interrupts.install()
+    start_command()
 
 import argparse
 import importlib

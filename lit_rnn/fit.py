@@ -1,9 +1,9 @@
 """``python -m lit_rnn.fit``: train, test the best checkpoint, and say where the run's logs are."""
 
 if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
-    from lit_rnn.base import interrupts
+    from lit_rnn.base.command_start import start_command
 
-    interrupts.install()
+    start_command()
 
 import time
 from pathlib import Path

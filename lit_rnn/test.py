@@ -7,9 +7,9 @@ Lightning's ``Trainer.test`` at the precision the run's config trained at.
 """
 
 if __name__ == "__main__":  # before the imports below, which take seconds: a signal at any moment ends cleanly
-    from lit_rnn.base import interrupts
+    from lit_rnn.base.command_start import start_command
 
-    interrupts.install()
+    start_command()
 
 import argparse
 from pathlib import Path
