@@ -207,20 +207,25 @@ class Sweep:
         others find it finished; and no sampler is told of it outside ``optimize`` (``study.tell`` would have the grid
         sampler stop the study there, which only ``optimize`` may).
         """
-        storage = self.storage
-        study_id = storage.get_study_id_from_name(study.study_name)
-        retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
         self.workers_folder.mkdir(exist_ok=True)
         with locked(self.workers_folder / "recovery.lock"):
             for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 if self._interrupted(trial):
-                    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-                    try:
-                        failed = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-                    except optuna.exceptions.UpdateFinishedTrialError:  # a worker elsewhere failed it first
-                        failed = False
-                    if failed:
-                        retry(study, storage.get_trial(trial_id))
+                    self._fail_and_retry(study, trial.number)
+
+    def _fail_and_retry(self, study: optuna.Study, number: int) -> None:
+        """Fail trial ``number`` and queue its retry (the storage's own retry callback, ``open_storage``'s), unless
+        another worker failed it first."""
+        storage = self.storage
+        trial_id = storage.get_trial_id_from_study_id_trial_number(
+            storage.get_study_id_from_name(study.study_name), number
+        )
+        try:
+            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                return
+        except optuna.exceptions.UpdateFinishedTrialError:  # a worker elsewhere failed it first
+            return
+        storage.get_heartbeat_stale_trial_callback()(study, storage.get_trial(trial_id))
 
     def _interrupted(self, trial: FrozenTrial) -> bool:
         """Whether the running ``trial`` has no live worker (see ``continue_interrupted``)."""
